@@ -1,0 +1,173 @@
+use std::sync::Arc;
+
+/// Index of a file in the [`SourceMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FileId(pub u32);
+
+/// A byte range `[start, end)` in one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span {
+            file,
+            start: start as u32,
+            end: end.max(start) as u32,
+        }
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+
+    /// A sub-range of this span, offsets relative to its start (for text embedded in a string).
+    pub fn sub(self, start: usize, end: usize) -> Span {
+        Span {
+            file: self.file,
+            start: self.start + start as u32,
+            end: (self.start + end as u32).min(self.end.max(self.start + end as u32)),
+        }
+    }
+}
+
+/// A resolved position: repository-relative path, 1-based line and column (in characters).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+#[derive(Debug)]
+struct SourceFile {
+    path: String,
+    text: Arc<str>,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<u32>,
+}
+
+/// All files of a load, by [`FileId`]. Paths are repository-relative with `/` separators.
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, path: impl Into<String>, text: impl Into<Arc<str>>) -> FileId {
+        let text: Arc<str> = text.into();
+        let mut line_starts = vec![0u32];
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i as u32 + 1);
+            }
+        }
+        let id = FileId(self.files.len() as u32);
+        self.files.push(SourceFile {
+            path: path.into(),
+            text,
+            line_starts,
+        });
+        id
+    }
+
+    pub fn path(&self, file: FileId) -> &str {
+        &self.files[file.0 as usize].path
+    }
+
+    pub fn text(&self, file: FileId) -> &str {
+        &self.files[file.0 as usize].text
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &str)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f.path.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// 1-based line and column of a byte offset. Columns count characters, not bytes.
+    pub fn line_col(&self, file: FileId, offset: u32) -> (u32, u32) {
+        let f = &self.files[file.0 as usize];
+        let offset = offset.min(f.text.len() as u32);
+        let line = match f.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = f.line_starts[line] as usize;
+        let mut end = offset as usize;
+        while !f.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let col = f.text[start..end].chars().count() as u32 + 1;
+        (line as u32 + 1, col)
+    }
+
+    pub fn location(&self, span: Span) -> Location {
+        let (line, column) = self.line_col(span.file, span.start);
+        Location {
+            file: self.path(span.file).to_owned(),
+            line,
+            column,
+        }
+    }
+
+    /// The text of 1-based `line`, without its line terminator.
+    pub fn line_text(&self, file: FileId, line: u32) -> &str {
+        let f = &self.files[file.0 as usize];
+        let i = (line as usize).saturating_sub(1);
+        let Some(&start) = f.line_starts.get(i) else {
+            return "";
+        };
+        let end = f
+            .line_starts
+            .get(i + 1)
+            .map(|&e| e as usize)
+            .unwrap_or(f.text.len());
+        f.text[start as usize..end].trim_end_matches(['\n', '\r'])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based_and_count_characters() {
+        let mut map = SourceMap::new();
+        let f = map.add("a.hcl", "ab\nçd = 1\n");
+        assert_eq!(map.line_col(f, 0), (1, 1));
+        assert_eq!(map.line_col(f, 3), (2, 1));
+        // "ç" is two bytes; the "d" after it is column 2.
+        assert_eq!(map.line_col(f, 5), (2, 2));
+        assert_eq!(map.line_text(f, 2), "çd = 1");
+        assert_eq!(map.location(Span::new(f, 5, 6)).to_string_parts(), ("a.hcl", 2, 2));
+    }
+
+    impl Location {
+        fn to_string_parts(&self) -> (&str, u32, u32) {
+            (&self.file, self.line, self.column)
+        }
+    }
+}

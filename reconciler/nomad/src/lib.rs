@@ -1,0 +1,1 @@
+//! Nomad job files.

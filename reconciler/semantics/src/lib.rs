@@ -1,0 +1,5 @@
+//! Consul's semantics, implemented once and used by validation, planning, analysis, the
+//! embedded control plane and the simulator: intention precedence and evaluation, ACL rules
+//! and authorization, config-entry normalization and validation, CA configuration rules.
+//!
+//! Pure: no IO, no clock, no randomness.
