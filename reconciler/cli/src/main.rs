@@ -1,1 +1,132 @@
-fn main() {}
+//! `mesh-gitops`: a Consul service mesh, declared in git, validated, simulated and applied.
+//!
+//! Results go to stdout, diagnostics and logs to stderr. Exit codes: 0 success (valid, no
+//! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
+
+mod report;
+mod show;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "mesh-gitops", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error or invalid input, 2 plan has changes, 3 policy violation."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load and check every file; print every problem as `path:line:col: error[CODE]: message`.
+    Validate(ValidateArgs),
+    /// Print the normalized desired state.
+    Show(ShowArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RepoArgs {
+    /// The repository's root directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// A Nomad job variable, `name=value` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ValidateArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Output format of the diagnostics.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct ShowArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Output format of the desired state.
+    #[arg(long, value_enum, default_value_t = StateFormat::Json)]
+    format: StateFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum StateFormat {
+    Json,
+    Yaml,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected NAME=VALUE, got \"{s}\""))
+}
+
+impl RepoArgs {
+    fn load(&self) -> mesh_loader::Loaded {
+        let options = mesh_loader::LoadOptions {
+            nomad_vars: self.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+        };
+        mesh_loader::load_dir(&self.dir, &options)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`mesh-gitops show | head`) is not an error.
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("mesh-gitops: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => {
+            let loaded = args.repo.load();
+            report::diagnostics(&loaded, args.format)?;
+            Ok(exit_for(&loaded))
+        }
+        Command::Show(args) => {
+            let loaded = args.repo.load();
+            report::diagnostics(&loaded, ReportFormat::Text)?;
+            if loaded.has_errors() {
+                return Ok(ExitCode::from(1));
+            }
+            show::print(&loaded, args.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_for(loaded: &mesh_loader::Loaded) -> ExitCode {
+    if loaded.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

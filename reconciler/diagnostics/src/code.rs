@@ -50,7 +50,6 @@ codes! {
     MissingField = ("E0203", Error, "a required field is missing"),
     DuplicateKey = ("E0204", Error, "a key given twice, or in two spellings"),
     EnterpriseOnly = ("E0205", Error, "a Consul Enterprise field (Namespace, Partition) in a CE repository"),
-    InvalidValue = ("E0206", Error, "a value outside the allowed set"),
     UnknownKind = ("E0207", Error, "an unknown config entry kind"),
     MissingKind = ("E0208", Error, "an object with no Kind"),
 
@@ -103,12 +102,13 @@ codes! {
     // ---- E08xx: Consul service definitions ----------------------------------------------------
     ServiceDefinition = ("E0801", Error, "an invalid Consul service definition"),
     ServiceDuplicateBindPort = ("E0802", Error, "two upstreams of one proxy bound to the same address and port"),
+    LegacyManagedProxy = ("W0803", Warning, "a Consul 1.2-1.5 managed proxy, read as a sidecar service"),
 
     // ---- E09xx / W09xx: the repository as a whole ------------------------------------------------
     DuplicateObject = ("E0901", Error, "the same object defined twice"),
     UnknownService = ("W0902", Warning, "an intention or upstream names a service declared nowhere"),
     Settings = ("E0903", Error, "an invalid mesh-gitops.hcl"),
-    PassedThrough = ("W0904", Warning, "a config entry kind mesh-gitops passes through without checking"),
+    ForeignResource = ("W0904", Warning, "a Kubernetes resource that is not a Consul resource, ignored"),
     EmptyRepository = ("W0905", Warning, "the repository declares nothing"),
 }
 

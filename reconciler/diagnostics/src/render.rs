@@ -31,7 +31,13 @@ pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> Vec<JsonDiagnos
                 Some(s) => {
                     let loc = sources.location(s);
                     let (el, ec) = sources.line_col(s.file, s.end);
-                    (Some(loc.file), Some(loc.line), Some(loc.column), Some(el), Some(ec))
+                    (
+                        Some(loc.file),
+                        Some(loc.line),
+                        Some(loc.column),
+                        Some(el),
+                        Some(ec),
+                    )
                 }
                 None => (None, None, None, None, None),
             };
@@ -61,11 +67,17 @@ pub fn render_text(d: &Diagnostic, sources: &SourceMap) -> String {
         }
         Some(span) => {
             let loc = sources.location(span);
-            out.push_str(&format!("{}:{}:{}: {}\n", loc.file, loc.line, loc.column, head));
+            out.push_str(&format!(
+                "{}:{}:{}: {}\n",
+                loc.file, loc.line, loc.column, head
+            ));
             excerpt(&mut out, sources, span, None);
             for (lspan, msg) in &d.labels {
                 let l = sources.location(*lspan);
-                out.push_str(&format!("  --> {}:{}:{}: {}\n", l.file, l.line, l.column, msg));
+                out.push_str(&format!(
+                    "  --> {}:{}:{}: {}\n",
+                    l.file, l.line, l.column, msg
+                ));
                 excerpt(&mut out, sources, *lspan, None);
             }
         }
@@ -83,12 +95,17 @@ fn excerpt(out: &mut String, sources: &SourceMap, span: crate::Span, label: Opti
     let gutter = line.to_string();
     let pad = " ".repeat(gutter.len());
     // Tabs would misalign the caret; show them as single spaces.
-    let shown: String = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    let shown: String = text
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
     out.push_str(&format!("{pad} |\n{gutter} | {shown}\n"));
     let width = if end_line == line && end_col > col {
         (end_col - col) as usize
     } else {
-        (shown.chars().count() + 1).saturating_sub(col as usize).max(1)
+        (shown.chars().count() + 1)
+            .saturating_sub(col as usize)
+            .max(1)
     };
     let width = width.clamp(1, 120);
     out.push_str(&format!(
@@ -107,9 +124,16 @@ mod tests {
     #[test]
     fn text_has_the_location_line_first_then_an_excerpt_and_help() {
         let mut map = SourceMap::new();
-        let f = map.add("intentions/db.hcl", "Kind = \"service-intentions\"\nNmae = \"db\"\n");
-        let d = Diagnostic::new(Code::UnknownKey, Span::new(f, 28, 32), "unknown key \"Nmae\"")
-            .with_help("did you mean \"Name\"?");
+        let f = map.add(
+            "intentions/db.hcl",
+            "Kind = \"service-intentions\"\nNmae = \"db\"\n",
+        );
+        let d = Diagnostic::new(
+            Code::UnknownKey,
+            Span::new(f, 28, 32),
+            "unknown key \"Nmae\"",
+        )
+        .with_help("did you mean \"Name\"?");
         let text = render_text(&d, &map);
         assert_eq!(
             text,

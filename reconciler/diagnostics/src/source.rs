@@ -162,7 +162,10 @@ mod tests {
         // "ç" is two bytes; the "d" after it is column 2.
         assert_eq!(map.line_col(f, 5), (2, 2));
         assert_eq!(map.line_text(f, 2), "çd = 1");
-        assert_eq!(map.location(Span::new(f, 5, 6)).to_string_parts(), ("a.hcl", 2, 2));
+        assert_eq!(
+            map.location(Span::new(f, 5, 6)).to_string_parts(),
+            ("a.hcl", 2, 2)
+        );
     }
 
     impl Location {

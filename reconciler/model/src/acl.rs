@@ -108,7 +108,11 @@ pub struct AclToken {
     pub node_identities: Vec<NodeIdentity>,
     #[serde(default)]
     pub local: bool,
-    #[serde(rename = "SecretIDFrom", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "SecretIDFrom",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub secret_id_from: Option<SecretSource>,
     #[serde(skip)]
     pub span: Span,

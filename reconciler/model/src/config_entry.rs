@@ -144,7 +144,10 @@ impl ConfigEntry {
     /// kind's fields in Consul's order.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
-        out.insert("Kind".into(), Value::String(self.kind().as_str().to_owned()));
+        out.insert(
+            "Kind".into(),
+            Value::String(self.kind().as_str().to_owned()),
+        );
         let body = match self {
             ConfigEntry::ServiceIntentions(e) => serde_json::to_value(e),
             ConfigEntry::ServiceDefaults(e) => serde_json::to_value(e),
@@ -300,6 +303,8 @@ pub struct ServiceDefaults {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProxyDefaults {
+    /// Always `global`; an empty name is normalized to it.
+    #[serde(default)]
     pub name: String,
     #[serde(skip_serializing_if = "Map::is_empty", default)]
     pub config: Map<String, Value>,

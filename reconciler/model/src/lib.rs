@@ -12,12 +12,14 @@ pub mod config_entry;
 pub mod service;
 pub mod settings;
 
-pub use acl::{Acl, AclLink, AclPolicy, AclRole, AclToken, NodeIdentity, SecretSource, ServiceIdentity};
+pub use acl::{
+    Acl, AclLink, AclPolicy, AclRole, AclToken, NodeIdentity, SecretSource, ServiceIdentity,
+};
 pub use ca::CaConfig;
 pub use config_entry::{
-    ConfigEntry, EntryKind, IntentionAction, IntentionHttpHeaderPermission, IntentionHttpPermission,
-    IntentionPermission, MeshEntry, OtherEntry, ProxyDefaults, ServiceDefaults, ServiceIntentions,
-    SourceIntention,
+    ConfigEntry, EntryKind, IntentionAction, IntentionHttpHeaderPermission,
+    IntentionHttpPermission, IntentionPermission, MeshEntry, OtherEntry, ProxyDefaults,
+    ServiceDefaults, ServiceIntentions, SourceIntention,
 };
 pub use service::{Service, ServiceOrigin, Upstream};
 pub use settings::{AclSettings, DefaultPolicy, Settings};
@@ -56,7 +58,11 @@ impl DesiredState {
     pub fn sort(&mut self) {
         self.services.sort_by(|a, b| a.name.cmp(&b.name));
         self.config_entries.sort_by(|a, b| {
-            (a.kind().order(), a.kind().as_str(), a.name()).cmp(&(b.kind().order(), b.kind().as_str(), b.name()))
+            (a.kind().order(), a.kind().as_str(), a.name()).cmp(&(
+                b.kind().order(),
+                b.kind().as_str(),
+                b.name(),
+            ))
         });
         self.acl.policies.sort_by(|a, b| a.name.cmp(&b.name));
         self.acl.roles.sort_by(|a, b| a.name.cmp(&b.name));

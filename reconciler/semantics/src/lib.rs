@@ -3,3 +3,9 @@
 //! and authorization, config-entry normalization and validation, CA configuration rules.
 //!
 //! Pure: no IO, no clock, no randomness.
+
+pub mod acl;
+pub mod ca_config;
+pub mod cas;
+pub mod config_entry;
+pub mod intention;

@@ -5,6 +5,12 @@
 //! panics on any input: a file that does not parse yields diagnostics with the position of
 //! the problem.
 
+mod hcl;
+mod json;
 mod node;
+mod yaml;
 
+pub use hcl::parse_hcl;
+pub use json::parse_json;
 pub use node::{Entry, EntryStyle, Label, Node, NodeKind};
+pub use yaml::parse_yaml;

@@ -1,1 +1,0 @@
-//! The Connect CA.

@@ -1,0 +1,378 @@
+//! Consul config entries: from a decoded object to the typed model.
+
+use crate::decode::{closest, to_json, Decoded, Decoder, Schema};
+use crate::schema;
+use mesh_diagnostics::{Code, Diagnostic, Diagnostics, Span};
+use mesh_model::{
+    ConfigEntry, EntryKind, IntentionAction, MeshEntry, OtherEntry, ProxyDefaults, ServiceDefaults,
+    ServiceIntentions,
+};
+use mesh_syntax::{Node, NodeKind};
+use serde_json::{Map, Value};
+
+/// The kinds mesh-gitops adds for what Consul has no file format for.
+pub const MESH_GITOPS_KINDS: &[&str] = &["acl-policy", "acl-role", "acl-token", "ca-config"];
+
+/// The `Kind` of an object (`Kind` or `kind`, as Consul accepts), with its value span.
+pub(crate) fn kind_of(node: &Node) -> Option<(String, Span)> {
+    let entry = node.get_ci("kind")?;
+    let kind = entry.value.as_str()?;
+    Some((kind.to_owned(), entry.value.span))
+}
+
+/// Decodes one Consul config entry from an object node, with Consul's decoding rules. This is
+/// the decoder the embedded control plane uses for `PUT /v1/config` bodies too.
+pub fn decode_config_entry(node: &Node) -> Result<ConfigEntry, Vec<Diagnostic>> {
+    let mut diags = Diagnostics::new();
+    let entry = config_entry(node, &mut diags);
+    match entry {
+        Some(e) if !diags.has_errors() => Ok(e),
+        _ => Err(diags.into_vec()),
+    }
+}
+
+pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<ConfigEntry> {
+    let Some(obj) = node.as_object() else {
+        diags.push(
+            Diagnostic::new(
+                Code::WrongType,
+                node.span,
+                format!(
+                    "a config entry must be an object, found {}",
+                    node.type_name()
+                ),
+            )
+            .with_help("write `Kind = \"...\"` and the entry's fields at the top level"),
+        );
+        return None;
+    };
+    let Some((kind, kind_span)) = kind_of(node) else {
+        let span = obj.first().map(|e| e.key_span).unwrap_or(node.span);
+        diags.push(
+            Diagnostic::new(Code::MissingKind, span, "config entry has no Kind")
+                .with_help("add `Kind = \"service-intentions\"` (or another config entry kind)"),
+        );
+        return None;
+    };
+    let Some(entry_kind) = EntryKind::parse(&kind) else {
+        let mut candidates: Vec<&str> = EntryKind::CONSUL_KINDS.to_vec();
+        candidates.extend(MESH_GITOPS_KINDS);
+        let help = match closest(&kind, &candidates) {
+            Some(c) => format!("did you mean \"{c}\"?"),
+            None => format!(
+                "config entry kinds are: {}",
+                EntryKind::CONSUL_KINDS.join(", ")
+            ),
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::UnknownKind,
+                kind_span,
+                format!("invalid config entry kind: {kind}"),
+            )
+            .with_help(help),
+        );
+        return None;
+    };
+    let skip = ["Kind"];
+    match entry_kind {
+        EntryKind::ServiceIntentions => {
+            let d = Decoder::new(diags).decode(node, &schema::SERVICE_INTENTIONS, &skip);
+            intentions(d, node.span, diags).map(ConfigEntry::ServiceIntentions)
+        }
+        EntryKind::ServiceDefaults => {
+            let d = Decoder::new(diags).decode(node, &schema::SERVICE_DEFAULTS, &skip);
+            let mut e: ServiceDefaults = typed(&d, node.span, diags)?;
+            e.span = node.span;
+            Some(ConfigEntry::ServiceDefaults(e))
+        }
+        EntryKind::ProxyDefaults => {
+            let d = Decoder::new(diags).decode(node, &schema::PROXY_DEFAULTS, &skip);
+            if let Some(cfg) = d.json.get("Config") {
+                if !cfg.is_object() {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::WrongType,
+                            d.span("/Config").unwrap_or(node.span),
+                            "Config: expected an object",
+                        )
+                        .with_help("write `Config { protocol = \"http\" }`"),
+                    );
+                    return None;
+                }
+            }
+            let mut e: ProxyDefaults = typed(&d, node.span, diags)?;
+            e.span = node.span;
+            Some(ConfigEntry::ProxyDefaults(e))
+        }
+        EntryKind::Mesh => {
+            // The mesh entry has no Name; tolerate the one name it could mean.
+            let mut skip_mesh = vec!["Kind"];
+            if let Some(name) = node.get_ci("name") {
+                if name.value.as_str() == Some("mesh") {
+                    skip_mesh.push("Name");
+                } else {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::EntryName,
+                            name.value.span,
+                            "the mesh config entry has no Name",
+                        )
+                        .with_help("remove Name; the mesh entry is a singleton called \"mesh\""),
+                    );
+                    skip_mesh.push("Name");
+                }
+            }
+            let d = Decoder::new(diags).decode(node, &schema::MESH, &skip_mesh);
+            let mut e: MeshEntry = typed(&d, node.span, diags)?;
+            e.span = node.span;
+            Some(ConfigEntry::Mesh(e))
+        }
+        EntryKind::Other(kind) => other(node, kind, diags).map(ConfigEntry::Other),
+    }
+}
+
+/// Builds a typed value from canonical JSON. The schema already checked every type, so a
+/// failure here is a mismatch between schema and model, reported rather than panicking.
+fn typed<T: serde::de::DeserializeOwned>(
+    d: &Decoded,
+    span: Span,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    if !d.json.contains_key("Name") && d.spans.contains_key("") && requires_name::<T>() {
+        diags.push(
+            Diagnostic::new(
+                Code::MissingField,
+                Span {
+                    end: span.start,
+                    ..span
+                },
+                "config entry has no Name",
+            )
+            .with_help("add `Name = \"<service>\"`"),
+        );
+        return None;
+    }
+    match serde_json::from_value(Value::Object(d.json.clone())) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                Code::WrongType,
+                span,
+                format!("config entry does not decode: {e}"),
+            ));
+            None
+        }
+    }
+}
+
+fn requires_name<T>() -> bool {
+    let t = std::any::type_name::<T>();
+    t != std::any::type_name::<MeshEntry>() && t != std::any::type_name::<ProxyDefaults>()
+}
+
+fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<ServiceIntentions> {
+    // Action values must be exactly "allow" or "deny"; report bad ones where they are written and
+    // leave them out so the typed model stays representable.
+    let mut bad_actions = Vec::new();
+    let mut legacy_fields: Vec<(String, String)> = Vec::new();
+    if let Some(Value::Array(sources)) = d.json.get_mut("Sources") {
+        for (i, src) in sources.iter_mut().enumerate() {
+            let Some(src) = src.as_object_mut() else {
+                continue;
+            };
+            check_action(
+                src,
+                &format!("/Sources/{i}"),
+                &format!("Sources[{i}]"),
+                &mut bad_actions,
+                false,
+            );
+            for legacy in [
+                "LegacyID",
+                "LegacyMeta",
+                "LegacyCreateTime",
+                "LegacyUpdateTime",
+            ] {
+                if src.remove(legacy).is_some() {
+                    legacy_fields.push((
+                        format!("/Sources/{i}/{legacy}"),
+                        format!("Sources[{i}].{legacy} must be omitted"),
+                    ));
+                }
+            }
+            if let Some(Value::Array(perms)) = src.get_mut("Permissions") {
+                for (j, p) in perms.iter_mut().enumerate() {
+                    if let Some(p) = p.as_object_mut() {
+                        check_action(
+                            p,
+                            &format!("/Sources/{i}/Permissions/{j}"),
+                            &format!("Sources[{i}].Permissions[{j}]"),
+                            &mut bad_actions,
+                            true,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for (ptr, msg) in legacy_fields {
+        diags.push(
+            Diagnostic::new(
+                Code::IntentionLegacyField,
+                d.span(&ptr).unwrap_or(span),
+                msg,
+            )
+            .with_help(
+                "legacy intention fields belong to the deprecated intentions API; remove them",
+            ),
+        );
+    }
+    for (ptr, msg) in bad_actions {
+        let at = d
+            .span(&format!("{ptr}/Action"))
+            .or(d.span(&ptr))
+            .unwrap_or(span);
+        diags.push(
+            Diagnostic::new(Code::IntentionAction, at, msg)
+                .with_help("Action is \"allow\" or \"deny\", in lower case"),
+        );
+    }
+    let mut e: ServiceIntentions = typed(&d, span, diags)?;
+    e.span = span;
+    for (i, src) in e.sources.iter_mut().enumerate() {
+        src.span = d.span(&format!("/Sources/{i}")).unwrap_or(span);
+        for (j, p) in src.permissions.iter_mut().enumerate() {
+            p.span = d
+                .span(&format!("/Sources/{i}/Permissions/{j}"))
+                .unwrap_or(src.span);
+        }
+    }
+    Some(e)
+}
+
+fn check_action(
+    obj: &mut Map<String, Value>,
+    ptr: &str,
+    display: &str,
+    bad: &mut Vec<(String, String)>,
+    required: bool,
+) {
+    let ok = match obj.get("Action") {
+        Some(Value::String(a)) => a == "allow" || a == "deny",
+        None => true,
+        _ => false,
+    };
+    if !ok {
+        bad.push((
+            ptr.to_owned(),
+            format!("{display}.Action must be set to 'allow' or 'deny'"),
+        ));
+        if required {
+            // A permission needs some action to be representable; the error above blocks
+            // anything from being applied.
+            obj.insert(
+                "Action".into(),
+                Value::String(IntentionAction::Deny.as_str().into()),
+            );
+        } else {
+            obj.remove("Action");
+        }
+    }
+}
+
+/// Kinds mesh-gitops does not interpret: keys kept as written, apart from Kind, Name and Meta.
+fn other(node: &Node, kind: String, diags: &mut Diagnostics) -> Option<OtherEntry> {
+    let entries = node.as_object()?;
+    let mut out = OtherEntry {
+        kind,
+        span: node.span,
+        ..OtherEntry::default()
+    };
+    let mut name = None;
+    for e in entries {
+        let lower = e.key.to_ascii_lowercase();
+        match lower.as_str() {
+            "kind" | "createindex" | "modifyindex" => {}
+            "name" => match e.value.as_str() {
+                Some(n) => name = Some(n.to_owned()),
+                None => {
+                    diags.push(Diagnostic::new(
+                        Code::WrongType,
+                        e.value.span,
+                        format!("Name: expected a string, found {}", e.value.type_name()),
+                    ));
+                }
+            },
+            "meta" => match &e.value.kind {
+                NodeKind::Object(items) => {
+                    for it in items {
+                        let v = match &it.value.kind {
+                            NodeKind::String(s) => s.clone(),
+                            NodeKind::Int(i) => i.to_string(),
+                            NodeKind::Bool(b) => b.to_string(),
+                            _ => {
+                                diags.push(Diagnostic::new(
+                                    Code::WrongType,
+                                    it.value.span,
+                                    format!("Meta.{}: expected a string", it.key),
+                                ));
+                                continue;
+                            }
+                        };
+                        out.meta.insert(it.key.clone(), v);
+                    }
+                }
+                _ => {
+                    diags.push(Diagnostic::new(
+                        Code::WrongType,
+                        e.value.span,
+                        "Meta: expected a map of strings",
+                    ));
+                }
+            },
+            _ if lower.ends_with("namespace") || lower == "partition" => {
+                diags.push(
+                    Diagnostic::new(
+                        Code::EnterpriseOnly,
+                        e.key_span,
+                        format!(
+                            "invalid config key \"{}\": namespaces and partitions are a Consul \
+                             Enterprise feature",
+                            e.key
+                        ),
+                    )
+                    .with_help("remove the key; Consul CE rejects it even when empty"),
+                );
+            }
+            _ => {
+                out.body.insert(e.key.clone(), to_json(&e.value));
+            }
+        }
+    }
+    match name {
+        Some(n) if !n.is_empty() => out.name = n,
+        _ => {
+            diags.push(
+                Diagnostic::new(
+                    Code::MissingField,
+                    node.span,
+                    format!("{} config entry has no Name", out.kind),
+                )
+                .with_help("add `Name = \"...\"`"),
+            );
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Decodes with `schema` and returns the canonical JSON with spans (for other modules).
+pub(crate) fn decode_with(
+    node: &Node,
+    schema: &'static Schema,
+    skip: &[&str],
+    diags: &mut Diagnostics,
+) -> Decoded {
+    Decoder::new(diags).decode(node, schema, skip)
+}

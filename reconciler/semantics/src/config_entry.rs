@@ -1,0 +1,386 @@
+//! Config entries: normalization and validation as Consul applies them on write, and the
+//! cross-entry rule that L7 intentions need an HTTP-like protocol (consul-semantics 1.6, 1.8).
+
+use crate::intention;
+use mesh_diagnostics::{Code, Diagnostic, Span};
+use mesh_model::{ConfigEntry, EntryKind};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What Consul does to an entry before storing it.
+pub fn normalize(entry: &mut ConfigEntry) {
+    match entry {
+        ConfigEntry::ServiceIntentions(e) => intention::normalize(e),
+        ConfigEntry::ServiceDefaults(e) => {
+            if let Some(p) = &mut e.protocol {
+                *p = p.to_ascii_lowercase();
+            }
+            if e.protocol.as_deref() == Some("") {
+                e.protocol = None;
+            }
+        }
+        ConfigEntry::ProxyDefaults(e) => {
+            if e.name.is_empty() {
+                e.name = "global".to_owned();
+            }
+        }
+        ConfigEntry::Mesh(_) | ConfigEntry::Other(_) => {}
+    }
+}
+
+/// Meta limits shared by every kind: 64 pairs, keys up to 128 bytes, values up to 512 bytes.
+pub fn validate_meta(meta: &BTreeMap<String, String>, span: Span) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let d = |m: String| {
+        Diagnostic::new(Code::MetaLimits, span, m)
+            .with_help("Consul limits Meta to 64 pairs, keys of 128 bytes and values of 512 bytes")
+    };
+    if meta.len() > 64 {
+        out.push(d("Meta exceeds maximum element count 64".to_owned()));
+    }
+    for (k, v) in meta {
+        if k.len() > 128 {
+            out.push(d(format!("Meta key {k:?} exceeds maximum length 128")));
+        }
+        if v.len() > 512 {
+            out.push(d(format!(
+                "Meta value for key {k:?} exceeds maximum length 512"
+            )));
+        }
+    }
+    out
+}
+
+fn str_field<'a>(rest: &'a BTreeMap<String, Value>, key: &str) -> Option<&'a str> {
+    rest.get(key).and_then(Value::as_str)
+}
+
+fn one_of(
+    rest: &BTreeMap<String, Value>,
+    key: &str,
+    allowed: &[&str],
+    span: Span,
+    out: &mut Vec<Diagnostic>,
+    message: impl Fn(&str) -> String,
+) {
+    if let Some(v) = str_field(rest, key) {
+        if !allowed.contains(&v) {
+            out.push(
+                Diagnostic::new(Code::EntryField, span, message(v)).with_help(format!(
+                    "{key} is one of: {}",
+                    allowed
+                        .iter()
+                        .map(|a| if a.is_empty() {
+                            "\"\"".to_owned()
+                        } else {
+                            format!("\"{a}\"")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+        }
+    }
+}
+
+fn common_fields(rest: &BTreeMap<String, Value>, span: Span, out: &mut Vec<Diagnostic>) {
+    one_of(
+        rest,
+        "Mode",
+        &["", "transparent", "direct"],
+        span,
+        out,
+        |v| format!("invalid value for Mode: {v:?}"),
+    );
+    one_of(
+        rest,
+        "MutualTLSMode",
+        &["", "strict", "permissive"],
+        span,
+        out,
+        |v| format!("invalid mutual_tls_mode value {v:?}"),
+    );
+    if let Some(mgw) = rest
+        .get("MeshGateway")
+        .and_then(|m| m.get("Mode"))
+        .and_then(Value::as_str)
+    {
+        if !["", "none", "local", "remote"].contains(&mgw) {
+            out.push(
+                Diagnostic::new(
+                    Code::EntryField,
+                    span,
+                    format!("MeshGateway: invalid mesh gateway mode {mgw:?}"),
+                )
+                .with_help("MeshGateway.Mode is \"\", \"none\", \"local\" or \"remote\""),
+            );
+        }
+    }
+}
+
+/// Kind-specific validation (Consul's `Validate()`); messages are Consul's texts.
+pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    match entry {
+        ConfigEntry::ServiceIntentions(e) => return intention::validate(e),
+        ConfigEntry::ServiceDefaults(e) => {
+            if e.name.is_empty() {
+                out.push(
+                    Diagnostic::new(Code::EntryName, e.span, "Name is required")
+                        .with_help("name the service"),
+                );
+            } else if e.name == "*" {
+                out.push(
+                    Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be specific, not \"*\"")
+                        .with_help("write one service-defaults per service; use proxy-defaults for mesh-wide defaults"),
+                );
+            }
+            common_fields(&e.rest, e.span, &mut out);
+            one_of(
+                &e.rest,
+                "BalanceInboundConnections",
+                &["", "exact_balance"],
+                e.span,
+                &mut out,
+                |v| format!("invalid value for balance_inbound_connections: {v:?}"),
+            );
+            if e.rest.contains_key("Destination") && e.rest.contains_key("UpstreamConfig") {
+                out.push(
+                    Diagnostic::new(
+                        Code::EntryField,
+                        e.span,
+                        "UpstreamConfig and Destination cannot both be set",
+                    )
+                    .with_help("a destination (terminating gateway target) has no upstream config"),
+                );
+            }
+            if let Some(dest) = e.rest.get("Destination") {
+                let addrs = dest
+                    .get("Addresses")
+                    .and_then(Value::as_array)
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                if addrs == 0 {
+                    out.push(Diagnostic::new(
+                        Code::EntryField,
+                        e.span,
+                        "Destination must contain at least one valid address",
+                    ));
+                }
+                let port = dest.get("Port").and_then(Value::as_i64).unwrap_or(0);
+                if !(1..=65535).contains(&port) {
+                    out.push(Diagnostic::new(
+                        Code::EntryField,
+                        e.span,
+                        format!("Destination.Port {port} is not a valid port"),
+                    ));
+                }
+            }
+            if let Some(overrides) = e
+                .rest
+                .get("UpstreamConfig")
+                .and_then(|u| u.get("Overrides"))
+                .and_then(Value::as_array)
+            {
+                for (i, o) in overrides.iter().enumerate() {
+                    match o.get("Name").and_then(Value::as_str) {
+                        None | Some("") => out.push(Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            format!("UpstreamConfig.Overrides[{i}]: Name is required"),
+                        )),
+                        Some("*") => out.push(Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            format!("UpstreamConfig.Overrides[{i}]: Name cannot be a wildcard"),
+                        )),
+                        _ => {}
+                    }
+                }
+            }
+            if let Some(defaults) = e.rest.get("UpstreamConfig").and_then(|u| u.get("Defaults")) {
+                if defaults.get("Name").is_some() {
+                    out.push(Diagnostic::new(
+                        Code::EntryField,
+                        e.span,
+                        "UpstreamConfig.Defaults: Name must be empty",
+                    ));
+                }
+            }
+            out.extend(validate_meta(&e.meta, e.span));
+        }
+        ConfigEntry::ProxyDefaults(e) => {
+            if e.name != "global" {
+                out.push(
+                    Diagnostic::new(
+                        Code::EntryName,
+                        e.span,
+                        format!("invalid name ({:?}), only \"global\" is supported", e.name),
+                    )
+                    .with_help("proxy-defaults is the mesh-wide singleton named \"global\""),
+                );
+            }
+            common_fields(&e.rest, e.span, &mut out);
+            out.extend(validate_meta(&e.meta, e.span));
+        }
+        ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),
+        ConfigEntry::Other(e) => out.extend(validate_meta(&e.meta, e.span)),
+    }
+    out
+}
+
+/// The protocol a service's discovery chain compiles to: its service-defaults Protocol, else
+/// proxy-defaults `Config.protocol`, else `tcp`.
+pub fn protocol_of(service: &str, entries: &[ConfigEntry]) -> String {
+    let mut global = None;
+    for e in entries {
+        match e {
+            ConfigEntry::ServiceDefaults(sd) if sd.name == service => {
+                if let Some(p) = &sd.protocol {
+                    return p.to_ascii_lowercase();
+                }
+            }
+            ConfigEntry::ProxyDefaults(pd) => {
+                global = pd
+                    .config
+                    .get("protocol")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase);
+            }
+            _ => {}
+        }
+    }
+    global.unwrap_or_else(|| "tcp".to_owned())
+}
+
+/// `http`, `http2` and `grpc` are HTTP-like; anything else behaves as `tcp`.
+pub fn is_http_like(protocol: &str) -> bool {
+    matches!(protocol, "http" | "http2" | "grpc")
+}
+
+/// The cross-entry rule Consul checks inside the write transaction (1.8), over a whole proposed
+/// set of entries: a non-wildcard destination with L7 permissions needs an HTTP-like protocol.
+pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for e in entries {
+        let ConfigEntry::ServiceIntentions(i) = e else {
+            continue;
+        };
+        if i.name == intention::WILDCARD {
+            continue;
+        }
+        let Some(src) = i.sources.iter().find(|s| !s.permissions.is_empty()) else {
+            continue;
+        };
+        let protocol = protocol_of(&i.name, entries);
+        if !is_http_like(&protocol) {
+            out.push(
+                Diagnostic::new(
+                    Code::IntentionL7NeedsHttp,
+                    src.span,
+                    format!(
+                        "service {:?} has protocol {protocol:?}, which is incompatible with L7 intentions permissions",
+                        i.name
+                    ),
+                )
+                .with_help(format!(
+                    "add a service-defaults entry for {:?} with Protocol = \"http\" (or http2, grpc)",
+                    i.name
+                )),
+            );
+        }
+    }
+    out
+}
+
+/// Whether `kind` is one whose protocol matters to other entries.
+pub fn affects_protocol(kind: &EntryKind) -> bool {
+    matches!(kind, EntryKind::ServiceDefaults | EntryKind::ProxyDefaults)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_model::{
+        IntentionAction, IntentionHttpPermission, IntentionPermission, ProxyDefaults,
+        ServiceDefaults, ServiceIntentions, SourceIntention,
+    };
+
+    fn l7_on(dest: &str) -> ConfigEntry {
+        ConfigEntry::ServiceIntentions(ServiceIntentions {
+            name: dest.into(),
+            sources: vec![SourceIntention {
+                name: "web".into(),
+                permissions: vec![IntentionPermission {
+                    action: IntentionAction::Allow,
+                    http: Some(IntentionHttpPermission {
+                        path_prefix: Some("/".into()),
+                        ..Default::default()
+                    }),
+                    jwt: None,
+                    span: Span::default(),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn l7_intentions_need_an_http_protocol_from_service_or_proxy_defaults() {
+        let entries = vec![l7_on("api")];
+        let d = validate_graph(&entries);
+        assert_eq!(d[0].message, "service \"api\" has protocol \"tcp\", which is incompatible with L7 intentions permissions");
+        let mut with_sd = entries.clone();
+        with_sd.push(ConfigEntry::ServiceDefaults(ServiceDefaults {
+            name: "api".into(),
+            protocol: Some("HTTP".into()),
+            ..Default::default()
+        }));
+        assert!(validate_graph(&with_sd).is_empty());
+        let mut with_pd = entries.clone();
+        let mut config = serde_json::Map::new();
+        config.insert("protocol".into(), "grpc".into());
+        with_pd.push(ConfigEntry::ProxyDefaults(ProxyDefaults {
+            name: "global".into(),
+            config,
+            ..Default::default()
+        }));
+        assert!(validate_graph(&with_pd).is_empty());
+        // service-defaults wins over proxy-defaults.
+        with_pd.push(ConfigEntry::ServiceDefaults(ServiceDefaults {
+            name: "api".into(),
+            protocol: Some("tcp".into()),
+            ..Default::default()
+        }));
+        assert_eq!(validate_graph(&with_pd).len(), 1);
+    }
+
+    #[test]
+    fn names_and_meta_limits() {
+        let pd = ConfigEntry::ProxyDefaults(ProxyDefaults {
+            name: "web".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            validate(&pd)[0].message,
+            "invalid name (\"web\"), only \"global\" is supported"
+        );
+        let mut meta = BTreeMap::new();
+        for i in 0..65 {
+            meta.insert(format!("k{i}"), "v".into());
+        }
+        let sd = ConfigEntry::ServiceDefaults(ServiceDefaults {
+            name: "web".into(),
+            meta,
+            ..Default::default()
+        });
+        assert_eq!(
+            validate(&sd)[0].message,
+            "Meta exceeds maximum element count 64"
+        );
+        let mut e = ConfigEntry::ProxyDefaults(ProxyDefaults::default());
+        normalize(&mut e);
+        assert_eq!(e.name(), "global");
+    }
+}

@@ -1,0 +1,3 @@
+Kind = "acl-policy"
+Name = "web"
+Description = "no rules"

@@ -1,0 +1,3 @@
+Kind = "acl-role"
+Name = "ops"
+Policies = [{ Name = "operator-read" }]

@@ -1,0 +1,10 @@
+Kind = "acl-policy"
+Name = "web"
+Rules = <<EOF
+service "web" {
+  policy = "write"
+}
+node_prefix "" {
+  policy = "list"
+}
+EOF

@@ -1,0 +1,4 @@
+Kind = "acl-token"
+Name = "web"
+SecretIDFrom = "vault:secret/web"
+ServiceIdentities = [{ ServiceName = "web" }]

@@ -1,0 +1,3 @@
+Kind = "acl-token"
+Name = "web"
+ServiceIdentities = [{ ServiceName = "Web_Frontend" }]

@@ -1,0 +1,4 @@
+Kind = "service-defaults"
+Name = "web"
+MutualTLSMode = "strict"
+mutual_tls_mode = "strict"

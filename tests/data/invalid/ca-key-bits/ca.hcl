@@ -1,0 +1,6 @@
+Kind = "ca-config"
+Provider = "consul"
+Config {
+  PrivateKeyType = "ec"
+  PrivateKeyBits = 512
+}

@@ -1,0 +1,5 @@
+Kind = "ca-config"
+Provider = "consul"
+Config {
+  LeafCertTTL = "30m"
+}

@@ -1,0 +1,5 @@
+Kind = "ca-config"
+Provider = "openssl"
+Config {
+  LeafCertTTL = "72h"
+}

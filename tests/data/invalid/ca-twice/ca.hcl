@@ -1,0 +1,2 @@
+Kind = "ca-config"
+Provider = "consul"

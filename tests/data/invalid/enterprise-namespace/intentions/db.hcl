@@ -1,0 +1,4 @@
+Kind = "service-intentions"
+Name = "db"
+Namespace = "team-a"
+Sources = [{ Name = "web", Action = "allow" }]

@@ -1,0 +1,3 @@
+Kind     = "service-defaults"
+Name     = var.db_name
+Protocol = "tcp"

@@ -1,0 +1,5 @@
+Kind = "service-intentions"
+Name = "db"
+Sources = [
+  { Name = "web", Action = "allow"
+]

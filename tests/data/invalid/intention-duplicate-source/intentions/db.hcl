@@ -1,0 +1,6 @@
+Kind = "service-intentions"
+Name = "db"
+Sources = [
+  { Name = "web", Action = "allow" },
+  { Name = "web", Action = "deny" },
+]

@@ -1,0 +1,8 @@
+Kind = "service-intentions"
+Name = "*"
+Sources = [
+  {
+    Name = "web"
+    Permissions = [{ Action = "allow"  HTTP { PathPrefix = "/" } }]
+  }
+]

@@ -1,0 +1,2 @@
+Name = "db"
+Sources = [{ Name = "web", Action = "allow" }]

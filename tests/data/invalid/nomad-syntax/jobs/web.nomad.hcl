@@ -1,0 +1,6 @@
+job "web" {
+  group "web" {
+    network {
+      mode = "bridge"
+  }
+}

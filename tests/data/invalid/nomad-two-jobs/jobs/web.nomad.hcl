@@ -1,0 +1,7 @@
+job "web" {
+  group "web" {}
+}
+
+job "api" {
+  group "api" {}
+}

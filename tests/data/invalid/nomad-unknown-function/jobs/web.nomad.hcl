@@ -1,0 +1,11 @@
+job "web" {
+  group "web" {
+    network {
+      mode = "bridge"
+    }
+    service {
+      name = shout("web")
+      port = "8080"
+    }
+  }
+}

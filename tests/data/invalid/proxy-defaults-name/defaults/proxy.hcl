@@ -1,0 +1,5 @@
+Kind = "proxy-defaults"
+Name = "web"
+Config {
+  protocol = "http"
+}

@@ -1,0 +1,6 @@
+service {
+  port = 8080
+  connect {
+    sidecar_service {}
+  }
+}

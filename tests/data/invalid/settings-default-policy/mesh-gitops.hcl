@@ -1,0 +1,5 @@
+datacenter = "dc1"
+acl {
+  enabled        = true
+  default_policy = "maybe"
+}

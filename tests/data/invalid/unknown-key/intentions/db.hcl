@@ -1,0 +1,3 @@
+Kind = "service-intentions"
+Nmae = "db"
+Sources = [{ Name = "web", Action = "allow" }]

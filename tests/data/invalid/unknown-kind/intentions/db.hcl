@@ -1,0 +1,3 @@
+Kind = "service-intention"
+Name = "db"
+Sources = [{ Name = "web", Action = "allow" }]

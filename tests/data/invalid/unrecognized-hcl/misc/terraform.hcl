@@ -1,0 +1,3 @@
+provider "consul" {
+  address = "127.0.0.1:8500"
+}

@@ -1,0 +1,7 @@
+service {
+  name = "db"
+  port = 5432
+  connect {
+    sidecar_service {}
+  }
+}
