@@ -520,6 +520,23 @@ impl JobLoader<'_> {
             .filter(|b| b.ident.value().as_str() == "task")
         {
             let task_name = task.labels.first().map(label).unwrap_or("").to_owned();
+            // `env = { ... }` (attribute form) as well as `env { ... }`.
+            if let Some(a) = task.body.get_attribute("env") {
+                let span = self.span(a.span());
+                if let Some(Value::Object(m)) = self.eval(&a.value) {
+                    for (k, v) in m {
+                        if let Value::String(v) = v {
+                            self.out.task_env.push(EnvVar {
+                                group: name.clone(),
+                                task: task_name.clone(),
+                                key: k,
+                                value: v,
+                                span,
+                            });
+                        }
+                    }
+                }
+            }
             for env in task
                 .body
                 .blocks()
@@ -845,6 +862,3 @@ impl JobLoader<'_> {
         serde_json::Value::Object(m)
     }
 }
-
-#[cfg(test)]
-mod tests;
