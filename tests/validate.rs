@@ -125,6 +125,9 @@ fn every_error_code_is_documented_and_exercised_by_the_corpus() {
             );
         }
     }
+    for dir in case_dirs("check") {
+        corpus.push_str(&std::fs::read_to_string(dir.join("expected.stdout")).unwrap_or_default());
+    }
     // Codes that a repository on disk cannot trigger portably.
     let exempt = ["E0106"];
     let mut missing = Vec::new();

@@ -3,6 +3,8 @@
 //! Results go to stdout, diagnostics and logs to stderr. Exit codes: 0 success (valid, no
 //! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
 
+mod check;
+mod check_report;
 mod report;
 mod show;
 
@@ -28,6 +30,8 @@ enum Command {
     Validate(ValidateArgs),
     /// Print the normalized desired state.
     Show(ShowArgs),
+    /// The PR gate: validate and analyse; with --base, what the change opens and closes.
+    Check(CheckArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,6 +60,29 @@ struct ShowArgs {
     /// Output format of the desired state.
     #[arg(long, value_enum, default_value_t = StateFormat::Json)]
     format: StateFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// The state to compare with: a directory, or a git revision of the repository holding DIR
+    /// (read from the object database; no checkout).
+    #[arg(long, value_name = "REV|DIR")]
+    base: Option<String>,
+    /// Output format of the result.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckFormat {
+    Text,
+    Json,
+    Markdown,
+    Sarif,
+    Junit,
+    Github,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +137,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, args.format)?;
             Ok(exit_for(&loaded))
+        }
+        Command::Check(args) => {
+            let options = mesh_loader::LoadOptions {
+                nomad_vars: args.repo.vars.iter().cloned().collect(),
+            };
+            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+                Ok(r) => r,
+                Err(loaded) => {
+                    report::diagnostics(&loaded, ReportFormat::Text)?;
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            // Load warnings go to stderr; the result goes to stdout.
+            report::diagnostics(&result.head, ReportFormat::Text)?;
+            let out = match args.format {
+                CheckFormat::Text => check_report::text(&result),
+                CheckFormat::Json => format!("{:#}\n", check_report::json(&result)),
+                CheckFormat::Markdown => check_report::markdown(&result),
+                CheckFormat::Sarif => format!("{:#}\n", check_report::sarif(&result)),
+                CheckFormat::Junit => check_report::junit(&result),
+                CheckFormat::Github => check_report::github(&result),
+            };
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(if result.failed() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Show(args) => {
             let loaded = args.repo.load();

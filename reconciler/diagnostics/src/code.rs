@@ -110,6 +110,25 @@ codes! {
     Settings = ("E0903", Error, "an invalid mesh-gitops.hcl"),
     ForeignResource = ("W0904", Warning, "a Kubernetes resource that is not a Consul resource, ignored"),
     EmptyRepository = ("W0905", Warning, "the repository declares nothing"),
+
+    // ---- E10xx / W10xx: analysis of the mesh (`check`) ---------------------------------------
+    UpstreamDenied = ("E1001", Error, "a declared upstream that the intentions deny"),
+    IntentionShadowed = ("W1002", Warning, "an intention that never takes effect: higher-precedence intentions decide every connection it matches"),
+    IntentionRedundant = ("W1003", Warning, "an intention that changes nothing: without it every connection it decides is decided the same way"),
+    WildcardExposure = ("W1004", Warning, "a wildcard intention that allows every service in or out"),
+    AclPosture = ("W1005", Warning, "ACLs disabled or defaulting to allow"),
+    TokenWritesOthers = ("W1006", Warning, "a token or role that can write services other than its own, and so obtain their identity"),
+    BroadServiceWrite = ("W1007", Warning, "a policy granting service:write on every service"),
+    BroadIntentionWrite = ("W1008", Warning, "a policy granting intentions:write on every service"),
+    SharedToken = ("W1009", Warning, "one token carrying the identity of several services"),
+    ListenerAroundProxy = ("W1010", Warning, "an application listener reachable around its sidecar proxy"),
+    SecretInEnv = ("W1011", Warning, "a literal secret in a workload's environment"),
+    PermissionShadowed = ("W1012", Warning, "an L7 permission that never matches because an earlier one matches every request"),
+
+    // ---- E11xx: guardrails ------------------------------------------------------------------
+    GuardrailFailed = ("E1101", Error, "a guardrail assertion that the mesh does not satisfy"),
+    GuardrailInvalid = ("E1102", Error, "a guardrail file that does not parse or has an invalid rule"),
+    UnknownGuardrailPack = ("E1103", Error, "a built-in guardrail pack that does not exist"),
 }
 
 impl std::fmt::Display for Code {

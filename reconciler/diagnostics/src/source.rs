@@ -84,12 +84,19 @@ impl SourceMap {
         id
     }
 
+    /// The file's path; `<unknown>` for an id this map did not issue.
     pub fn path(&self, file: FileId) -> &str {
-        &self.files[file.0 as usize].path
+        self.files
+            .get(file.0 as usize)
+            .map(|f| f.path.as_str())
+            .unwrap_or("<unknown>")
     }
 
     pub fn text(&self, file: FileId) -> &str {
-        &self.files[file.0 as usize].text
+        self.files
+            .get(file.0 as usize)
+            .map(|f| &*f.text)
+            .unwrap_or("")
     }
 
     pub fn files(&self) -> impl Iterator<Item = (FileId, &str)> {
@@ -109,7 +116,9 @@ impl SourceMap {
 
     /// 1-based line and column of a byte offset. Columns count characters, not bytes.
     pub fn line_col(&self, file: FileId, offset: u32) -> (u32, u32) {
-        let f = &self.files[file.0 as usize];
+        let Some(f) = self.files.get(file.0 as usize) else {
+            return (1, 1);
+        };
         let offset = offset.min(f.text.len() as u32);
         let line = match f.line_starts.binary_search(&offset) {
             Ok(i) => i,
@@ -135,7 +144,9 @@ impl SourceMap {
 
     /// The text of 1-based `line`, without its line terminator.
     pub fn line_text(&self, file: FileId, line: u32) -> &str {
-        let f = &self.files[file.0 as usize];
+        let Some(f) = self.files.get(file.0 as usize) else {
+            return "";
+        };
         let i = (line as usize).saturating_sub(1);
         let Some(&start) = f.line_starts.get(i) else {
             return "";

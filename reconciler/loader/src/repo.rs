@@ -210,6 +210,7 @@ struct Builder {
     entries: Vec<ConfigEntry>,
     own: Vec<OwnKind>,
     guardrails: Vec<(FileId, Node)>,
+    env: Vec<mesh_model::WorkloadEnv>,
 }
 
 impl Builder {
@@ -276,6 +277,14 @@ impl Builder {
             let job = mesh_nomad::load_job(id, text, &options.nomad_vars);
             diags.extend(job.diagnostics);
             self.services.extend(job.services);
+            let job_id = job.job.unwrap_or_default();
+            self.env
+                .extend(job.task_env.into_iter().map(|e| mesh_model::WorkloadEnv {
+                    workload: format!("{job_id}/{}/{}", e.group, e.task),
+                    key: e.key,
+                    value: e.value,
+                    span: e.span,
+                }));
             return FileFormat::NomadJob;
         }
         if path.ends_with(".hcl") {
@@ -377,6 +386,7 @@ impl Builder {
     fn assemble(&mut self, diags: &mut Diagnostics) -> DesiredState {
         let mut state = DesiredState {
             settings: self.settings.take().unwrap_or_default(),
+            workload_env: std::mem::take(&mut self.env),
             ..DesiredState::default()
         };
         // Config entries: normalized as Consul does on write, then validated.

@@ -34,6 +34,19 @@ pub struct DesiredState {
     pub config_entries: Vec<ConfigEntry>,
     pub acl: Acl,
     pub ca_config: Option<CaConfig>,
+    /// Literal environment values of workloads (Nomad task `env`), for the secrets check.
+    /// Never printed: values may be secrets.
+    pub workload_env: Vec<WorkloadEnv>,
+}
+
+/// One literal environment variable of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadEnv {
+    /// `job/group/task`.
+    pub workload: String,
+    pub key: String,
+    pub value: String,
+    pub span: mesh_diagnostics::Span,
 }
 
 impl DesiredState {

@@ -490,6 +490,11 @@ impl IntentionSet {
         names
     }
 
+    /// Destinations that have intentions of their own (not only `*` ones).
+    pub fn destinations(&self) -> impl Iterator<Item = &str> {
+        self.by_destination.keys().map(String::as_str)
+    }
+
     /// Every intention, in evaluation order over all destinations.
     pub fn all(&self) -> Vec<IntentionRef> {
         let mut all: Vec<&Indexed> = self

@@ -1,0 +1,156 @@
+//! `mesh-gitops check`: load, validate, analyse, and with `--base` compare reachability with
+//! another state of the repository (a directory, or a git revision read from the object
+//! database without a checkout).
+
+use anyhow::{bail, Context, Result};
+use mesh_analysis::{Analysis, ReachDiff};
+use mesh_diagnostics::{Diagnostic, SourceMap};
+use mesh_loader::{LoadOptions, Loaded, RepoFile};
+use std::path::{Path, PathBuf};
+
+/// The other side of a comparison.
+pub struct Base {
+    pub label: String,
+    pub loaded: Loaded,
+    pub analysis: Analysis,
+}
+
+pub struct CheckResult {
+    pub head: Loaded,
+    pub analysis: Analysis,
+    pub base: Option<Base>,
+    pub diff: Option<ReachDiff>,
+}
+
+impl CheckResult {
+    pub fn failed(&self) -> bool {
+        self.analysis.has_errors()
+    }
+}
+
+/// Loads `dir` and, if given, the base; `Err` only for IO and git failures.
+pub fn run(
+    dir: &Path,
+    base: Option<&str>,
+    options: &LoadOptions,
+) -> Result<Result<CheckResult, Loaded>> {
+    let head = mesh_loader::load_dir(dir, options);
+    if head.has_errors() {
+        return Ok(Err(head));
+    }
+    let analysis = mesh_analysis::analyze(&head.state, &head.guardrail_files);
+    let base = match base {
+        None => None,
+        Some(spec) => {
+            let loaded = load_base(dir, spec, options)?;
+            let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
+            Some(Base {
+                label: spec.to_owned(),
+                loaded,
+                analysis,
+            })
+        }
+    };
+    let diff = base
+        .as_ref()
+        .map(|b| mesh_analysis::diff(&b.analysis.graph, &analysis.graph));
+    Ok(Ok(CheckResult {
+        head,
+        analysis,
+        base,
+        diff,
+    }))
+}
+
+/// A directory if one exists at `spec`, otherwise a revision of the git repository holding `dir`.
+fn load_base(dir: &Path, spec: &str, options: &LoadOptions) -> Result<Loaded> {
+    let as_dir = PathBuf::from(spec);
+    if as_dir.is_dir() {
+        return Ok(mesh_loader::load_dir(&as_dir, options));
+    }
+    let files = files_at_revision(dir, spec)?;
+    Ok(mesh_loader::load_files(files, options))
+}
+
+/// Every file under `dir` as it is in `rev`, read from the object database.
+pub fn files_at_revision(dir: &Path, rev: &str) -> Result<Vec<RepoFile>> {
+    let repo = git2::Repository::discover(dir)
+        .with_context(|| format!("--base {rev}: {} is not in a git repository", dir.display()))?;
+    let object = repo
+        .revparse_single(rev)
+        .with_context(|| format!("--base {rev}: no such revision"))?;
+    let tree = object
+        .peel_to_tree()
+        .with_context(|| format!("--base {rev}: not a commit or tree"))?;
+    let workdir = repo
+        .workdir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo.path().to_path_buf());
+    let abs_dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let workdir = workdir.canonicalize().unwrap_or(workdir);
+    let prefix = abs_dir
+        .strip_prefix(&workdir)
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default();
+    let subtree = if prefix.is_empty() {
+        tree
+    } else {
+        match tree.get_path(Path::new(&prefix)) {
+            Ok(entry) => entry
+                .to_object(&repo)?
+                .peel_to_tree()
+                .with_context(|| format!("{prefix} is not a directory at {rev}"))?,
+            // The repository did not exist at the base: an empty base.
+            Err(_) => return Ok(Vec::new()),
+        }
+    };
+    let mut files = Vec::new();
+    let mut error = None;
+    subtree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return git2::TreeWalkResult::Ok;
+        }
+        let name = entry.name().unwrap_or_default();
+        let path = format!("{root}{name}");
+        // Hidden files and directories are not configuration, except the ignore file.
+        if path
+            .split('/')
+            .any(|c| c.starts_with('.') && c != ".meshignore")
+        {
+            return git2::TreeWalkResult::Ok;
+        }
+        match entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
+            Ok(blob) => files.push(RepoFile {
+                path,
+                contents: blob.content().to_vec(),
+            }),
+            Err(e) => {
+                error = Some(e);
+                return git2::TreeWalkResult::Abort;
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    if let Some(e) = error {
+        bail!("--base {rev}: cannot read a file: {e}");
+    }
+    Ok(files)
+}
+
+/// A finding's location, relative to the repository root.
+pub fn location(d: &Diagnostic, sources: &SourceMap) -> Option<(String, u32, u32, u32, u32)> {
+    let s = d.span?;
+    if s.file.0 as usize >= sources.len() {
+        return None;
+    }
+    let loc = sources.location(s);
+    let (el, ec) = sources.line_col(s.file, s.end);
+    Some((loc.file, loc.line, loc.column, el, ec))
+}

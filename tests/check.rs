@@ -1,0 +1,455 @@
+//! End-to-end tests of `mesh-gitops check`: the seed scenario's missing intention, guardrails,
+//! the reachability diff against a directory and against a git revision (a real repository
+//! built with git2), and every report format.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn the_dynamic_app_scenario_fails_without_its_intention_and_passes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/dynamic-app"), dir.path());
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["check", d, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "pass");
+    let edge = v["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "dynamic-app" && e["destination"] == "mysql-server")
+        .expect("the declared edge");
+    assert_eq!(edge["declared"], true);
+    assert_eq!(edge["decision"], "allow");
+
+    std::fs::remove_file(dir.path().join("intentions/mysql-server.hcl")).unwrap();
+    let out = run(&["check", d, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "fail");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "E1001")
+        .expect("the denied upstream");
+    // The upstreams block of the job file.
+    assert_eq!(f["file"], "jobs/dynamic-app.nomad.hcl");
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(36), Some(13))
+    );
+    assert!(f["message"].as_str().unwrap().contains("mysql-server"));
+}
+
+#[test]
+fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/dynamic-app"), dir.path());
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(
+        dir.path().join("policies/database.hcl"),
+        "assert \"only-dynamic-app-reaches-mysql\" {\n  description = \"mysql-server is reachable from dynamic-app and from nothing else\"\n  allow = [{ from = \"dynamic-app\", to = \"mysql-server\" }]\n  deny  = [{ from = \"*\", to = \"mysql-server\", except = [\"dynamic-app\"] }]\n}\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(run(&["check", d]).status.code(), Some(0));
+
+    // Someone opens the database to everyone.
+    std::fs::write(
+        dir.path().join("intentions/mysql-server.hcl"),
+        "Kind = \"service-intentions\"\nName = \"mysql-server\"\nSources = [\n  { Name = \"dynamic-app\", Action = \"allow\" },\n  { Name = \"*\", Action = \"allow\" },\n]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("jobs/reporting.json"),
+        r#"{"service": {"name": "reporting", "port": 7000}}"#,
+    )
+    .unwrap();
+    let out = run(&["check", d, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v = json_of(&out);
+    let findings = v["findings"].as_array().unwrap();
+    let failed = findings
+        .iter()
+        .find(|f| f["code"] == "E1101")
+        .expect("the assertion fails");
+    assert_eq!(
+        (failed["file"].as_str(), failed["line"].as_u64()),
+        (Some("policies/database.hcl"), Some(1))
+    );
+    assert!(failed["message"]
+        .as_str()
+        .unwrap()
+        .contains("reporting -> mysql-server is allowed"));
+    assert!(
+        findings.iter().any(|f| f["code"] == "W1004"),
+        "the wildcard is reported too"
+    );
+
+    // The production pack turns the literal password into a failure.
+    let settings = std::fs::read_to_string(dir.path().join("mesh-gitops.hcl")).unwrap();
+    std::fs::write(
+        dir.path().join("mesh-gitops.hcl"),
+        format!("{settings}guardrails = [\"production\"]\n"),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("policies/database.hcl")).unwrap();
+    let v = json_of(&run(&["check", d, "--format", "json"]));
+    let pw = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("MYSQL_ROOT_PASSWORD")
+        })
+        .unwrap();
+    assert_eq!(pw["code"], "E1101");
+    assert!(pw["message"]
+        .as_str()
+        .unwrap()
+        .contains("production/no-literal-secrets"));
+    assert!(
+        !String::from_utf8_lossy(&run(&["check", d]).stdout).contains("super-duper-password"),
+        "a secret is never printed"
+    );
+}
+
+fn commit(repo: &git2::Repository, message: &str) {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.update_all(["*"].iter(), None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::new(
+        "mesh-gitops test",
+        "test@example.com",
+        &git2::Time::new(1_700_000_000, 0),
+    )
+    .unwrap();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
+    let parents: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap();
+}
+
+/// A repository with a base commit and a head commit that removes an intention and adds a
+/// wildcard; `check --base HEAD~1` reads the base from the object database.
+#[test]
+fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let mesh = dir.path().join("mesh");
+    std::fs::create_dir_all(mesh.join("intentions")).unwrap();
+    std::fs::write(
+        mesh.join("mesh-gitops.hcl"),
+        "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mesh.join("services.hcl"),
+        "services = [\n  { name = \"web\", port = 8080, address = \"127.0.0.1\", connect = { sidecar_service = { proxy = { upstreams = [{ destination_name = \"api\", local_bind_port = 9090 }] } } } },\n  { name = \"api\", port = 9090, address = \"127.0.0.1\", connect = { sidecar_service = {} } },\n  { name = \"db\", port = 5432, address = \"127.0.0.1\", connect = { sidecar_service = {} } },\n]\n",
+    )
+    .unwrap();
+    std::fs::write(mesh.join("intentions/api.hcl"), "Kind = \"service-intentions\"\nName = \"api\"\nSources = [{ Name = \"web\", Action = \"allow\" }]\n").unwrap();
+    commit(&repo, "base");
+    std::fs::remove_file(mesh.join("intentions/api.hcl")).unwrap();
+    std::fs::write(mesh.join("intentions/db.hcl"), "Kind = \"service-intentions\"\nName = \"db\"\nSources = [\n  { Name = \"*\", Action = \"allow\" }\n]\n").unwrap();
+    commit(&repo, "head: drop web -> api, open db to everyone");
+
+    let m = mesh.to_str().unwrap();
+    let out = run(&["check", m, "--base", "HEAD~1", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&out);
+    let pairs = |k: &str| -> Vec<(String, String)> {
+        v["diff"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_owned(),
+                    p[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(pairs("closed"), [("web".to_owned(), "api".to_owned())]);
+    let opened = pairs("opened");
+    assert!(
+        opened.contains(&("*".to_owned(), "db".to_owned())),
+        "{opened:?}"
+    );
+    assert!(
+        opened.contains(&("web".to_owned(), "db".to_owned()))
+            || opened.contains(&("*".to_owned(), "db".to_owned()))
+    );
+    let findings = v["findings"].as_array().unwrap();
+    let denied = findings.iter().find(|f| f["code"] == "E1001").unwrap();
+    assert_eq!(
+        (denied["file"].as_str(), denied["line"].as_u64()),
+        (Some("services.hcl"), Some(2))
+    );
+    let wildcard = findings.iter().find(|f| f["code"] == "W1004").unwrap();
+    assert_eq!(
+        (
+            wildcard["file"].as_str(),
+            wildcard["line"].as_u64(),
+            wildcard["column"].as_u64()
+        ),
+        (Some("intentions/db.hcl"), Some(4), Some(3))
+    );
+    assert!(v["diff"]["new_findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "E1001"));
+
+    let md =
+        String::from_utf8(run(&["check", m, "--base", "HEAD~1", "--format", "markdown"]).stdout)
+            .unwrap();
+    assert!(md.starts_with("## ❌ mesh-gitops check: fail"), "{md}");
+    assert!(md.contains("| closed | `web` | `api` |"), "{md}");
+    assert!(md.contains("| opened | `*` | `db` |"), "{md}");
+    assert!(
+        md.contains("[intentions/db.hcl:4](intentions/db.hcl#L4)"),
+        "{md}"
+    );
+
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&run(&["check", m, "--base", "HEAD~1", "--format", "sarif"]).stdout)
+            .unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let r = results.iter().find(|r| r["ruleId"] == "W1004").unwrap();
+    let region = &r["locations"][0]["physicalLocation"];
+    assert_eq!(region["artifactLocation"]["uri"], "intentions/db.hcl");
+    assert_eq!(region["region"]["startLine"], 4);
+    let err = results.iter().find(|r| r["ruleId"] == "E1001").unwrap();
+    assert_eq!(err["level"], "error");
+    assert_eq!(
+        err["locations"][0]["physicalLocation"]["region"]["startLine"],
+        2
+    );
+
+    // A revision that does not exist is an error, not a silent pass.
+    assert_eq!(
+        run(&["check", m, "--base", "no-such-rev"]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn check_against_a_directory_and_the_line_formats() {
+    let base = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/dynamic-app"), base.path());
+    let head = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/dynamic-app"), head.path());
+    std::fs::remove_file(head.path().join("intentions/mysql-server.hcl")).unwrap();
+    let h = head.path().to_str().unwrap();
+    let b = base.path().to_str().unwrap();
+    let text = String::from_utf8(run(&["check", h, "--base", b]).stdout).unwrap();
+    assert!(
+        text.contains("- dynamic-app -> mysql-server closed"),
+        "{text}"
+    );
+
+    let gh = String::from_utf8(run(&["check", h, "--format", "github"]).stdout).unwrap();
+    assert!(
+        gh.lines().any(|l| l
+            .starts_with("::error file=jobs/dynamic-app.nomad.hcl,line=36,col=13,")
+            && l.contains("title=E1001::")),
+        "{gh}"
+    );
+
+    let junit = String::from_utf8(run(&["check", h, "--format", "junit"]).stdout).unwrap();
+    let doc = roxmltree::Document::parse(&junit).expect("JUnit output is XML");
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    let failures: usize = suite.attribute("failures").unwrap().parse().unwrap();
+    assert!(failures >= 1);
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .count(),
+        failures
+    );
+}
+
+/// The SARIF log validates against the SARIF 2.1.0 JSON schema (the schema Microsoft ships in
+/// its `@microsoft/jest-sarif` npm package), checked with Python's `jsonschema`.
+#[test]
+fn sarif_output_validates_against_the_2_1_0_schema() {
+    let schema = sarif_schema();
+    ensure_jsonschema();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/web-socat"), dir.path());
+    let out = run(&["check", dir.path().to_str().unwrap(), "--format", "sarif"]);
+    let log = dir.path().join("check.sarif");
+    std::fs::write(&log, &out.stdout).unwrap();
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))); print('valid')",
+            log.to_str().unwrap(),
+            schema.to_str().unwrap(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        status.status.success(),
+        "SARIF does not validate:\n{}\n{}",
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+/// The schema file, fetched once from the npm registry into the target directory.
+fn sarif_schema() -> PathBuf {
+    let dir = root().join("target/sarif-schema");
+    let schema = dir.join("package/lib/schemas/sarif-2.1.0-rtm.5.json");
+    if schema.exists() {
+        return schema;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let pack = Command::new("npm")
+        .args(["pack", "@microsoft/jest-sarif@1.0.0-beta.0", "--silent"])
+        .current_dir(&dir)
+        .output()
+        .expect("npm runs");
+    assert!(
+        pack.status.success(),
+        "npm pack failed: {}",
+        String::from_utf8_lossy(&pack.stderr)
+    );
+    let tgz = String::from_utf8_lossy(&pack.stdout).trim().to_owned();
+    let untar = Command::new("tar")
+        .args(["xzf", &tgz])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    assert!(schema.exists(), "the package holds the schema");
+    schema
+}
+
+/// Every finding and guardrail code has a pinned case under `tests/data/check/`: the text report
+/// must equal `expected.stdout` (regenerate with `UPDATE_GOLDEN=1`), and the exit code follows
+/// the verdict.
+#[test]
+fn check_reports_are_pinned() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/data/check"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 15);
+    let mut failures = Vec::new();
+    for dir in dirs {
+        let out = run(&["check", dir.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let failed = stdout.starts_with("check: FAIL");
+        let expected_code = if failed { 3 } else { 0 };
+        if out.status.code() != Some(expected_code) {
+            failures.push(format!(
+                "{}: exit {:?}\n{stdout}",
+                dir.display(),
+                out.status.code()
+            ));
+            continue;
+        }
+        let golden = dir.join("expected.stdout");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&golden, &stdout).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        if want != stdout {
+            failures.push(format!(
+                "{} differs:\n--- expected\n{want}\n--- actual\n{stdout}",
+                golden.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Python's `jsonschema`, installed from PyPI when the machine lacks it.
+fn ensure_jsonschema() {
+    let probe = |py: &str| {
+        Command::new("python3")
+            .args(["-c", py])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if probe("import jsonschema") {
+        return;
+    }
+    let install = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "jsonschema"])
+        .status()
+        .expect("pip runs");
+    assert!(
+        install.success() && probe("import jsonschema"),
+        "cannot install jsonschema from PyPI"
+    );
+}

@@ -1,0 +1,3 @@
+services = [
+  { name = "web", port = 8080, address = "127.0.0.1", connect = { sidecar_service = { proxy = { upstreams = [] } } } },
+]

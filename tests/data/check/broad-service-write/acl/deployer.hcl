@@ -1,0 +1,7 @@
+Kind  = "acl-policy"
+Name  = "deployer"
+Rules = <<EOF
+service_prefix "" {
+  policy = "write"
+}
+EOF

@@ -1,0 +1,7 @@
+Kind = "service-intentions"
+Name = "api"
+Sources = [
+  { Name = "web", Action = "allow" },
+  { Name = "db", Action = "allow" },
+  { Name = "*", Action = "deny" },
+]

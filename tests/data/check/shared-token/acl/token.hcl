@@ -1,0 +1,3 @@
+Kind              = "acl-token"
+Name              = "apps"
+ServiceIdentities = [{ ServiceName = "web" }, { ServiceName = "api" }]

@@ -1,0 +1,3 @@
+Kind     = "acl-token"
+Name     = "web"
+Policies = [{ Name = "web" }]
