@@ -416,14 +416,24 @@ impl Builder {
             &state.config_entries,
         ));
 
-        // Our own kinds.
+        // Our own kinds. Names seen so far, per kind, for duplicates in linear time.
+        let mut seen_own: BTreeMap<(&str, String), Span> = BTreeMap::new();
+        let mut first_of = |kind: &'static str, name: &str, span: Span| -> Option<Span> {
+            match seen_own.get(&(kind, name.to_owned())) {
+                Some(first) => Some(*first),
+                None => {
+                    seen_own.insert((kind, name.to_owned()), span);
+                    None
+                }
+            }
+        };
         for k in std::mem::take(&mut self.own) {
             match k {
                 OwnKind::Policy(p) => {
-                    if let Some(first) = state.acl.policies.iter().find(|x| x.name == p.name) {
+                    if let Some(first) = first_of("acl-policy", &p.name, p.span) {
                         diags.push(duplicate(
                             p.span,
-                            first.span,
+                            first,
                             &format!("acl-policy \"{}\"", p.name),
                         ));
                     } else {
@@ -431,10 +441,10 @@ impl Builder {
                     }
                 }
                 OwnKind::Role(r) => {
-                    if let Some(first) = state.acl.roles.iter().find(|x| x.name == r.name) {
+                    if let Some(first) = first_of("acl-role", &r.name, r.span) {
                         diags.push(duplicate(
                             r.span,
-                            first.span,
+                            first,
                             &format!("acl-role \"{}\"", r.name),
                         ));
                     } else {
@@ -442,10 +452,10 @@ impl Builder {
                     }
                 }
                 OwnKind::Token(t) => {
-                    if let Some(first) = state.acl.tokens.iter().find(|x| x.name == t.name) {
+                    if let Some(first) = first_of("acl-token", &t.name, t.span) {
                         diags.push(duplicate(
                             t.span,
-                            first.span,
+                            first,
                             &format!("acl-token \"{}\"", t.name),
                         ));
                     } else {
@@ -468,15 +478,17 @@ impl Builder {
         }
 
         // Services.
+        let mut seen_services: BTreeMap<String, Span> = BTreeMap::new();
         for s in std::mem::take(&mut self.services) {
-            if let Some(first) = state.services.iter().find(|x| x.name == s.name) {
+            if let Some(first) = seen_services.get(&s.name) {
                 diags.push(
-                    duplicate(s.span, first.span, &format!("service \"{}\"", s.name)).with_help(
+                    duplicate(s.span, *first, &format!("service \"{}\"", s.name)).with_help(
                         "declare each service once (a Nomad group's `count` runs more instances)",
                     ),
                 );
                 continue;
             }
+            seen_services.insert(s.name.clone(), s.span);
             state.services.push(s);
         }
         check_references(&state, diags);
