@@ -6,6 +6,7 @@
 mod check;
 mod check_report;
 mod report;
+mod serve;
 mod show;
 
 use anyhow::Result;
@@ -32,6 +33,8 @@ enum Command {
     Show(ShowArgs),
     /// The PR gate: validate and analyse; with --base, what the change opens and closes.
     Check(CheckArgs),
+    /// Run the embedded Consul-compatible control plane.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -166,6 +169,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Serve(args) => {
+            serve::run(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Show(args) => {
             let loaded = args.repo.load();

@@ -1,0 +1,71 @@
+//! `mesh-gitops serve`: the embedded control plane, until SIGTERM or SIGINT.
+
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Where the control plane keeps its state.
+    #[arg(long, default_value = ".mesh-gitops")]
+    state_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8500")]
+    listen: SocketAddr,
+    /// The datacenter the server reports.
+    #[arg(long, default_value = "dc1")]
+    datacenter: String,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the runtime")?;
+    runtime.block_on(async move {
+        let opts = mesh_control_plane::ServerOptions {
+            state_dir: Some(args.state_dir.clone()),
+            listen: args.listen,
+            datacenter: args.datacenter,
+            ..mesh_control_plane::ServerOptions::default()
+        };
+        let bound = mesh_control_plane::bind(&opts).await.with_context(|| {
+            format!(
+                "cannot start the control plane in {}",
+                args.state_dir.display()
+            )
+        })?;
+        // Scripts and tests read the address from this line.
+        eprintln!(
+            "mesh-gitops: control plane listening on http://{}",
+            bound.addr
+        );
+        bound.serve(shutdown_signal()).await?;
+        eprintln!("mesh-gitops: control plane stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            biased;
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,1075 @@
+//! Consul's HTTP API for the subset mesh-gitops uses: paths, bodies, headers and status codes
+//! as Consul answers them (consul-semantics sections 1, 2.7, 4, 6).
+
+// Helpers return the HTTP response to send as their error, the usual axum shape; its size is
+// irrelevant next to a network round trip.
+#![allow(clippy::result_large_err)]
+
+use crate::store::{config_key, encode_entry, Batch, KvEntry, Session, Store, StoredEntry, Table};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use base64::Engine as _;
+use mesh_model::{ConfigEntry, EntryKind, IntentionAction, ServiceIntentions, SourceIntention};
+use mesh_semantics::intention::{IntentionSet, MatchBy};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// What the handlers share.
+pub struct Ctx {
+    pub store: Store,
+    pub datacenter: String,
+    pub node: String,
+    /// Leaves handed out, by service: reused until they expire or the root changes (the agent
+    /// cache's behaviour).
+    pub leaves: std::sync::Mutex<BTreeMap<String, (mesh_ca::Leaf, u64, String)>>,
+}
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/v1/config", put(config_put))
+        .route("/v1/config/{kind}", get(config_list))
+        .route(
+            "/v1/config/{kind}/{name}",
+            get(config_get).delete(config_delete),
+        )
+        .route("/v1/connect/intentions", get(intentions_list))
+        .route("/v1/connect/intentions/check", get(intentions_check))
+        .route("/v1/connect/intentions/match", get(intentions_match))
+        .route(
+            "/v1/connect/intentions/exact",
+            get(exact_get).put(exact_put).delete(exact_delete),
+        )
+        .route("/v1/agent/connect/authorize", post(authorize))
+        .route("/v1/kv/{*key}", get(kv_get).put(kv_put).delete(kv_delete))
+        .route("/v1/session/create", put(session_create))
+        .route("/v1/session/destroy/{id}", put(session_destroy))
+        .route("/v1/session/info/{id}", get(session_info))
+        .route("/v1/session/renew/{id}", put(session_renew))
+        .route("/v1/session/list", get(session_list))
+        .route("/v1/connect/ca/roots", get(ca_roots))
+        .route("/v1/agent/connect/ca/leaf/{service}", get(leaf))
+        .route("/v1/status/leader", get(leader))
+        .route("/v1/agent/self", get(agent_self))
+        .with_state(ctx)
+}
+
+type Q = BTreeMap<String, Vec<String>>;
+
+fn query(raw: &Option<String>) -> Q {
+    let mut out: Q = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        out.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    out
+}
+
+fn q1<'a>(q: &'a Q, k: &str) -> Option<&'a str> {
+    q.get(k).and_then(|v| v.first()).map(String::as_str)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (status, body.into()).into_response()
+}
+
+fn with_index(mut r: Response, index: u64) -> Response {
+    let h = r.headers_mut();
+    h.insert("X-Consul-Index", HeaderValue::from(index.max(1)));
+    h.insert("X-Consul-KnownLeader", HeaderValue::from_static("true"));
+    h.insert("X-Consul-LastContact", HeaderValue::from_static("0"));
+    h.insert(
+        "X-Consul-Effective-Consistency",
+        HeaderValue::from_static("leader"),
+    );
+    r
+}
+
+fn json_at(v: Value, index: u64) -> Response {
+    with_index(axum::Json(v).into_response(), index)
+}
+
+fn bool_body(b: bool) -> Response {
+    text(StatusCode::OK, if b { "true" } else { "false" })
+}
+
+fn parse_uint(v: &str) -> Result<u64, Response> {
+    v.parse::<u64>().map_err(|_| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("strconv.ParseUint: parsing {v:?}: invalid syntax"),
+        )
+    })
+}
+
+/// `?index=&wait=`: waits until the table's index passes `index`, or the wait ends.
+async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
+    let Some(index) = q1(q, "index") else {
+        return Ok(());
+    };
+    let index = index
+        .parse::<u64>()
+        .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid index"))?
+        .max(1);
+    let wait = match q1(q, "wait") {
+        None => Duration::from_secs(300),
+        Some(w) => mesh_semantics::ca_config::parse_duration(w)
+            .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid wait time"))?
+            .min(Duration::from_secs(600)),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut rx = ctx.store.subscribe();
+    loop {
+        if ctx.store.lock().table_index(table) > index {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn store_error(e: crate::store::StoreError) -> Response {
+    text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+// === config entries ===
+
+fn decode_body(body: &[u8]) -> Result<ConfigEntry, Response> {
+    let text_body = std::str::from_utf8(body).map_err(|_| {
+        text(
+            StatusCode::BAD_REQUEST,
+            "Request decoding failed: body is not UTF-8",
+        )
+    })?;
+    let node = mesh_syntax::parse_json(mesh_diagnostics::FileId(0), text_body).map_err(|d| {
+        text(
+            StatusCode::BAD_REQUEST,
+            format!("Request decoding failed: {}", messages(&d)),
+        )
+    })?;
+    mesh_loader::decode_config_entry(&node).map_err(|d| {
+        text(
+            StatusCode::BAD_REQUEST,
+            format!("Request decoding failed: {}", messages(&d)),
+        )
+    })
+}
+
+fn messages(d: &[mesh_diagnostics::Diagnostic]) -> String {
+    d.iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn entry_json(s: &StoredEntry) -> Value {
+    let mut v = s.entry.to_json();
+    v["CreateIndex"] = json!(s.create_index);
+    v["ModifyIndex"] = json!(s.modify_index);
+    v
+}
+
+/// Validates an entry against Consul's rules and the whole proposed set (the write is
+/// rejected with a 500 and Consul's message).
+fn validate_with(proposed: &[ConfigEntry], entry: Option<&ConfigEntry>) -> Result<(), Response> {
+    if let Some(e) = entry {
+        if let Some(d) = mesh_semantics::config_entry::validate(e)
+            .into_iter()
+            .find(|d| d.is_error())
+        {
+            return Err(text(StatusCode::INTERNAL_SERVER_ERROR, d.message));
+        }
+    }
+    if let Some(d) = mesh_semantics::config_entry::validate_graph(proposed)
+        .into_iter()
+        .next()
+    {
+        return Err(text(StatusCode::INTERNAL_SERVER_ERROR, d.message));
+    }
+    Ok(())
+}
+
+fn put_entry(ctx: &Ctx, mut entry: ConfigEntry, cas: Option<u64>) -> Result<bool, Response> {
+    mesh_semantics::config_entry::normalize(&mut entry);
+    let key = (entry.kind().as_str().to_owned(), entry.name().to_owned());
+    let mut s = ctx.store.lock();
+    let existing = s.config.get(&key);
+    let outcome =
+        mesh_semantics::cas::decide_put(existing.map(|e| (e.modify_index, &e.entry)), cas, &entry);
+    match outcome {
+        mesh_semantics::cas::CasOutcome::Skip => return Ok(true),
+        mesh_semantics::cas::CasOutcome::Conflict => return Ok(false),
+        mesh_semantics::cas::CasOutcome::Write => {}
+    }
+    let mut proposed: Vec<ConfigEntry> = s
+        .config
+        .iter()
+        .filter(|(k, _)| **k != key)
+        .map(|(_, v)| v.entry.clone())
+        .collect();
+    proposed.push(entry.clone());
+    validate_with(&proposed, Some(&entry))?;
+    let create = existing.map(|e| e.create_index);
+    let index = Store::next_index(&mut s);
+    let stored = StoredEntry {
+        entry,
+        create_index: create.unwrap_or(index),
+        modify_index: index,
+    };
+    let mut batch = Batch::default();
+    batch.put(
+        config_key(&key.0, &key.1),
+        encode_entry(&stored),
+        Table::Config,
+    );
+    s.config.insert(key, stored);
+    ctx.store.commit(&mut s, batch).map_err(store_error)?;
+    Ok(true)
+}
+
+async fn config_put(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let q = query(&raw);
+    let entry = match decode_body(&body) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let cas = match q1(&q, "cas").map(parse_uint).transpose() {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match put_entry(&ctx, entry, cas) {
+        Ok(b) => bool_body(b),
+        Err(r) => r,
+    }
+}
+
+fn known_kind(kind: &str) -> Result<EntryKind, Response> {
+    EntryKind::parse(kind).ok_or_else(|| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("invalid config entry kind: {kind}"),
+        )
+    })
+}
+
+async fn config_list(
+    State(ctx): State<Arc<Ctx>>,
+    Path(kind): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(&raw);
+    if let Err(r) = known_kind(&kind) {
+        return r;
+    }
+    if let Err(r) = block(&ctx, Table::Config, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    let list: Vec<Value> = s
+        .config
+        .iter()
+        .filter(|((k, _), _)| *k == kind)
+        .map(|(_, v)| entry_json(v))
+        .collect();
+    json_at(Value::Array(list), s.table_index(Table::Config))
+}
+
+async fn config_get(
+    State(ctx): State<Arc<Ctx>>,
+    Path((kind, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(&raw);
+    if let Err(r) = known_kind(&kind) {
+        return r;
+    }
+    if let Err(r) = block(&ctx, Table::Config, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    match s.config.get(&(kind.clone(), name.clone())) {
+        Some(e) => json_at(entry_json(e), s.table_index(Table::Config)),
+        None => with_index(
+            text(
+                StatusCode::NOT_FOUND,
+                format!("Config entry not found for {kind:?} / {name:?}"),
+            ),
+            s.table_index(Table::Config),
+        ),
+    }
+}
+
+async fn config_delete(
+    State(ctx): State<Arc<Ctx>>,
+    Path((kind, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(&raw);
+    if EntryKind::parse(&kind).is_none() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("invalid config entry kind: {kind}"),
+        );
+    }
+    let cas = match q1(&q, "cas").map(parse_uint).transpose() {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let key = (kind.clone(), name.clone());
+    let mut s = ctx.store.lock();
+    let existing = s.config.get(&key).map(|e| e.modify_index);
+    let reply = |ok: bool| {
+        if cas.is_some() {
+            bool_body(ok)
+        } else {
+            json_at(json!({}), 0)
+        }
+    };
+    match mesh_semantics::cas::decide_delete(existing, cas) {
+        mesh_semantics::cas::CasOutcome::Skip => return reply(true),
+        mesh_semantics::cas::CasOutcome::Conflict => return reply(false),
+        mesh_semantics::cas::CasOutcome::Write => {}
+    }
+    let proposed: Vec<ConfigEntry> = s
+        .config
+        .iter()
+        .filter(|(k, _)| **k != key)
+        .map(|(_, v)| v.entry.clone())
+        .collect();
+    if let Err(r) = validate_with(&proposed, None) {
+        return r;
+    }
+    Store::next_index(&mut s);
+    s.config.remove(&key);
+    let mut batch = Batch::default();
+    batch.delete(config_key(&kind, &name), Table::Config);
+    if let Err(e) = ctx.store.commit(&mut s, batch) {
+        return store_error(e);
+    }
+    reply(true)
+}
+
+// === intentions ===
+
+fn intention_set(s: &crate::store::State) -> IntentionSet {
+    let entries: Vec<&ServiceIntentions> = s
+        .config
+        .values()
+        .filter_map(|e| match &e.entry {
+            ConfigEntry::ServiceIntentions(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    IntentionSet::new(entries)
+}
+
+fn intention_json(dest: &str, src: &SourceIntention, stored: &StoredEntry) -> Value {
+    let mut v = json!({
+        "Description": src.description.clone().unwrap_or_default(),
+        "SourceNS": "default",
+        "SourceName": src.name,
+        "DestinationNS": "default",
+        "DestinationName": dest,
+        "SourceType": "consul",
+        "Precedence": src.precedence,
+        "CreateIndex": stored.create_index,
+        "ModifyIndex": stored.modify_index,
+    });
+    match src.action {
+        Some(a) if src.permissions.is_empty() => v["Action"] = json!(a.as_str()),
+        _ => v["Permissions"] = serde_json::to_value(&src.permissions).unwrap_or(Value::Null),
+    }
+    if let Some(p) = &src.peer {
+        v["SourcePeer"] = json!(p);
+    }
+    let meta = stored.entry.meta();
+    if !meta.is_empty() {
+        v["Meta"] = json!(meta);
+    }
+    v
+}
+
+fn all_intentions(s: &crate::store::State) -> Vec<(u32, String, String, Value)> {
+    let mut out = Vec::new();
+    for stored in s.config.values() {
+        if let ConfigEntry::ServiceIntentions(i) = &stored.entry {
+            for src in &i.sources {
+                out.push((
+                    src.precedence,
+                    src.name.clone(),
+                    i.name.clone(),
+                    intention_json(&i.name, src, stored),
+                ));
+            }
+        }
+    }
+    // Precedence descending, then source and destination names (Consul's sorter).
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    out
+}
+
+async fn intentions_list(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    if let Err(r) = block(&ctx, Table::Config, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    let list: Vec<Value> = all_intentions(&s).into_iter().map(|x| x.3).collect();
+    json_at(Value::Array(list), s.table_index(Table::Config))
+}
+
+fn required<'a>(q: &'a Q, k: &str) -> Result<&'a str, Response> {
+    q1(q, k).ok_or_else(|| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("required query parameter '{k}' not set"),
+        )
+    })
+}
+
+/// `ns/name` or `name`; only the default namespace exists in CE.
+fn service_name(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+async fn intentions_check(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
+        (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let s = ctx.store.lock();
+    // ACLs are disabled on this server, so the default decision is allow (consul-semantics 2.6).
+    let d = intention_set(&s).decide(&src, &dst, true);
+    json_at(
+        json!({ "Allowed": d.allowed }),
+        s.table_index(Table::Config),
+    )
+}
+
+async fn intentions_match(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    let by = match q1(&q, "by") {
+        Some("source") => MatchBy::Source,
+        Some("destination") => MatchBy::Destination,
+        Some(other) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("'by' parameter must be one of 'source' or 'destination', got {other:?}"),
+            )
+        }
+        None => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "required query parameter 'by' not set",
+            )
+        }
+    };
+    let Some(names) = q.get("name") else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "required query parameter 'name' not set",
+        );
+    };
+    if let Err(r) = block(&ctx, Table::Config, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    let set = intention_set(&s);
+    let all = all_intentions(&s);
+    let mut out = serde_json::Map::new();
+    for name in names {
+        let n = service_name(name);
+        let list: Vec<Value> = set
+            .matching(by, n)
+            .into_iter()
+            .filter_map(|r| {
+                all.iter()
+                    .find(|x| x.1 == r.source && x.2 == r.destination)
+                    .map(|x| x.3.clone())
+            })
+            .collect();
+        out.insert(name.clone(), Value::Array(list));
+    }
+    json_at(Value::Object(out), s.table_index(Table::Config))
+}
+
+async fn exact_get(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
+        (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let s = ctx.store.lock();
+    let found = s
+        .config
+        .get(&("service-intentions".to_owned(), dst.clone()))
+        .and_then(|stored| match &stored.entry {
+            ConfigEntry::ServiceIntentions(i) => i
+                .sources
+                .iter()
+                .find(|x| x.name == src && x.peer.is_none())
+                .map(|x| intention_json(&dst, x, stored)),
+            _ => None,
+        });
+    match found {
+        Some(v) => json_at(v, s.table_index(Table::Config)),
+        None => with_index(
+            text(StatusCode::NOT_FOUND, "Intention not found"),
+            s.table_index(Table::Config),
+        ),
+    }
+}
+
+async fn exact_put(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let q = query(&raw);
+    let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
+        (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Request decode failed: {e}"),
+            )
+        }
+    };
+    let action = match v.get("Action").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some("allow") => Some(IntentionAction::Allow),
+        Some("deny") => Some(IntentionAction::Deny),
+        Some(_) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sources[0].Action must be set to 'allow' or 'deny'",
+            )
+        }
+    };
+    let permissions = match v.get("Permissions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(p) => match serde_json::from_value(p.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Request decode failed: {e}"),
+                )
+            }
+        },
+    };
+    let source = SourceIntention {
+        name: src.clone(),
+        action,
+        permissions,
+        description: v
+            .get("Description")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        r#type: "consul".into(),
+        ..SourceIntention::default()
+    };
+    let mut entry = {
+        let s = ctx.store.lock();
+        match s
+            .config
+            .get(&("service-intentions".to_owned(), dst.clone()))
+            .map(|e| e.entry.clone())
+        {
+            Some(ConfigEntry::ServiceIntentions(i)) => i,
+            _ => ServiceIntentions {
+                name: dst.clone(),
+                ..ServiceIntentions::default()
+            },
+        }
+    };
+    entry
+        .sources
+        .retain(|x| !(x.name == src && x.peer.is_none()));
+    entry.sources.push(source);
+    match put_entry(&ctx, ConfigEntry::ServiceIntentions(entry), None) {
+        Ok(b) => bool_body(b),
+        Err(r) => r,
+    }
+}
+
+async fn exact_delete(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
+        (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let current = ctx
+        .store
+        .lock()
+        .config
+        .get(&("service-intentions".to_owned(), dst.clone()))
+        .map(|e| e.entry.clone());
+    let Some(ConfigEntry::ServiceIntentions(mut entry)) = current else {
+        return bool_body(true);
+    };
+    entry
+        .sources
+        .retain(|x| !(x.name == src && x.peer.is_none()));
+    if entry.sources.is_empty() {
+        // Deleting the last source deletes the whole entry.
+        let r = config_delete(
+            State(ctx),
+            Path(("service-intentions".to_owned(), dst)),
+            RawQuery(None),
+        )
+        .await;
+        return if r.status().is_success() {
+            bool_body(true)
+        } else {
+            r
+        };
+    }
+    match put_entry(&ctx, ConfigEntry::ServiceIntentions(entry), None) {
+        Ok(b) => bool_body(b),
+        Err(r) => r,
+    }
+}
+
+async fn authorize(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Request decode failed: {e}"),
+            )
+        }
+    };
+    let Some(target) = v
+        .get("Target")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    else {
+        return text(StatusCode::BAD_REQUEST, "Target service must be specified");
+    };
+    let uri = v.get("ClientCertURI").and_then(Value::as_str).unwrap_or("");
+    if !uri.starts_with("spiffe://") {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "ClientCertURI not a valid Connect identifier",
+        );
+    }
+    let Some((_, _, source)) = mesh_ca::parse_spiffe_service(uri) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "ClientCertURI not a valid Service identifier",
+        );
+    };
+    let s = ctx.store.lock();
+    let d = intention_set(&s).decide(&source, target, true);
+    json_at(
+        json!({ "Authorized": d.allowed, "Reason": d.reason }),
+        s.table_index(Table::Config),
+    )
+}
+
+// === KV and sessions ===
+
+fn kv_json(key: &str, e: &KvEntry) -> Value {
+    let mut v = json!({
+        "LockIndex": e.lock_index,
+        "Key": key,
+        "Flags": e.flags,
+        "Value": if e.value.is_empty() { Value::Null } else { json!(base64::engine::general_purpose::STANDARD.encode(&e.value)) },
+        "CreateIndex": e.create_index,
+        "ModifyIndex": e.modify_index,
+    });
+    if let Some(s) = &e.session {
+        v["Session"] = json!(s);
+    }
+    v
+}
+
+async fn kv_get(
+    State(ctx): State<Arc<Ctx>>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(&raw);
+    if let Err(r) = block(&ctx, Table::Kv, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    let index = s.table_index(Table::Kv);
+    if q.contains_key("keys") {
+        let sep = q1(&q, "separator").unwrap_or("");
+        let mut keys: Vec<String> = Vec::new();
+        for k in s.kv.keys().filter(|k| k.starts_with(&key)) {
+            let shown = match (sep.is_empty(), k[key.len()..].find(sep)) {
+                (false, Some(i)) => k[..key.len() + i + sep.len()].to_owned(),
+                _ => k.clone(),
+            };
+            if keys.last() != Some(&shown) {
+                keys.push(shown);
+            }
+        }
+        if keys.is_empty() {
+            return with_index(StatusCode::NOT_FOUND.into_response(), index);
+        }
+        return json_at(json!(keys), index);
+    }
+    if q.contains_key("recurse") {
+        let list: Vec<Value> =
+            s.kv.iter()
+                .filter(|(k, _)| k.starts_with(&key))
+                .map(|(k, e)| kv_json(k, e))
+                .collect();
+        if list.is_empty() {
+            return with_index(StatusCode::NOT_FOUND.into_response(), index);
+        }
+        return json_at(Value::Array(list), index);
+    }
+    match s.kv.get(&key) {
+        Some(e) if q.contains_key("raw") => {
+            with_index((StatusCode::OK, e.value.clone()).into_response(), index)
+        }
+        Some(e) => json_at(json!([kv_json(&key, e)]), index),
+        None => with_index(StatusCode::NOT_FOUND.into_response(), index),
+    }
+}
+
+async fn kv_put(
+    State(ctx): State<Arc<Ctx>>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let q = query(&raw);
+    let parse = |k: &str| q1(&q, k).map(parse_uint).transpose();
+    let (cas, flags) = match (parse("cas"), parse("flags")) {
+        (Ok(c), Ok(f)) => (c, f),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let mut s = ctx.store.lock();
+    let existing = s.kv.get(&key).cloned();
+    if let Some(c) = cas {
+        let ok = match (&existing, c) {
+            (None, 0) => true,
+            (Some(e), c) => e.modify_index == c && c != 0,
+            (None, _) => false,
+        };
+        if !ok {
+            return bool_body(false);
+        }
+    }
+    let mut session = existing.as_ref().and_then(|e| e.session.clone());
+    let mut lock_index = existing.as_ref().map(|e| e.lock_index).unwrap_or(0);
+    if let Some(id) = q1(&q, "acquire") {
+        if !s.sessions.contains_key(id) {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("invalid session {id:?}"),
+            );
+        }
+        match &session {
+            Some(holder) if holder != id => return bool_body(false),
+            Some(_) => {}
+            None => {
+                session = Some(id.to_owned());
+                lock_index += 1;
+            }
+        }
+    }
+    if let Some(id) = q1(&q, "release") {
+        if session.as_deref() != Some(id) {
+            return bool_body(false);
+        }
+        session = None;
+    }
+    let index = Store::next_index(&mut s);
+    let entry = KvEntry {
+        value: body.to_vec(),
+        flags: flags.unwrap_or(existing.as_ref().map(|e| e.flags).unwrap_or(0)),
+        session,
+        lock_index,
+        create_index: existing.as_ref().map(|e| e.create_index).unwrap_or(index),
+        modify_index: index,
+    };
+    let mut batch = Batch::default();
+    batch.put(
+        format!("kv/{key}"),
+        serde_json::to_vec(&entry).unwrap_or_default(),
+        Table::Kv,
+    );
+    s.kv.insert(key, entry);
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => bool_body(true),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn kv_delete(
+    State(ctx): State<Arc<Ctx>>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let q = query(&raw);
+    let cas = match q1(&q, "cas").map(parse_uint).transpose() {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut s = ctx.store.lock();
+    let keys: Vec<String> = if q.contains_key("recurse") {
+        s.kv.keys()
+            .filter(|k| k.starts_with(&key))
+            .cloned()
+            .collect()
+    } else {
+        s.kv.get(&key)
+            .map(|_| vec![key.clone()])
+            .unwrap_or_default()
+    };
+    if let Some(c) = cas {
+        if s.kv.get(&key).map(|e| e.modify_index) != Some(c) {
+            return bool_body(false);
+        }
+    }
+    if keys.is_empty() {
+        return bool_body(true);
+    }
+    Store::next_index(&mut s);
+    let mut batch = Batch::default();
+    for k in keys {
+        s.kv.remove(&k);
+        batch.delete(format!("kv/{k}"), Table::Kv);
+    }
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => bool_body(true),
+        Err(e) => store_error(e),
+    }
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "ID": s.id, "Name": s.name, "Node": s.node, "TTL": s.ttl, "Behavior": s.behavior,
+        "LockDelay": s.lock_delay_ns, "NodeChecks": ["serfHealth"], "ServiceChecks": null,
+        "CreateIndex": s.create_index, "ModifyIndex": s.modify_index,
+    })
+}
+
+async fn session_create(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let v: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Request decode failed: {e}"),
+                )
+            }
+        }
+    };
+    let behavior = v
+        .get("Behavior")
+        .and_then(Value::as_str)
+        .unwrap_or("release")
+        .to_owned();
+    if behavior != "release" && behavior != "delete" {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Invalid Behavior setting {behavior:?}"),
+        );
+    }
+    let ttl = v
+        .get("TTL")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if !ttl.is_empty() {
+        match mesh_semantics::ca_config::parse_duration(&ttl) {
+            Ok(d) if d >= Duration::from_secs(10) && d <= Duration::from_secs(86_400) => {}
+            _ => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid Session TTL '{ttl}': must be between 10s and 24h0m0s"),
+                )
+            }
+        }
+    }
+    let mut s = ctx.store.lock();
+    let index = Store::next_index(&mut s);
+    let id = uuid::Uuid::new_v4().to_string();
+    let session = Session {
+        id: id.clone(),
+        name: v
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        node: v
+            .get("Node")
+            .and_then(Value::as_str)
+            .unwrap_or(&ctx.node)
+            .to_owned(),
+        ttl,
+        behavior,
+        lock_delay_ns: 15_000_000_000,
+        create_index: index,
+        modify_index: index,
+    };
+    let mut batch = Batch::default();
+    batch.put(
+        format!("sess/{id}"),
+        serde_json::to_vec(&session).unwrap_or_default(),
+        Table::Sessions,
+    );
+    s.sessions.insert(id.clone(), session);
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => json_at(json!({ "ID": id }), index),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn session_destroy(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    let mut s = ctx.store.lock();
+    let Some(session) = s.sessions.get(&id).cloned() else {
+        return bool_body(true);
+    };
+    Store::next_index(&mut s);
+    let index = s.index;
+    let mut batch = Batch::default();
+    s.sessions.remove(&id);
+    batch.delete(format!("sess/{id}"), Table::Sessions);
+    // Locks held by the session are released, or their keys deleted.
+    let held: Vec<String> =
+        s.kv.iter()
+            .filter(|(_, e)| e.session.as_deref() == Some(id.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+    for k in held {
+        if session.behavior == "delete" {
+            s.kv.remove(&k);
+            batch.delete(format!("kv/{k}"), Table::Kv);
+        } else if let Some(e) = s.kv.get_mut(&k) {
+            e.session = None;
+            e.modify_index = index;
+            let bytes = serde_json::to_vec(&*e).unwrap_or_default();
+            batch.put(format!("kv/{k}"), bytes, Table::Kv);
+        }
+    }
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => bool_body(true),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn session_info(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    let s = ctx.store.lock();
+    let list: Vec<Value> = s.sessions.get(&id).map(session_json).into_iter().collect();
+    json_at(Value::Array(list), s.table_index(Table::Sessions))
+}
+
+async fn session_renew(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    let s = ctx.store.lock();
+    match s.sessions.get(&id) {
+        Some(session) => json_at(
+            json!([session_json(session)]),
+            s.table_index(Table::Sessions),
+        ),
+        None => text(
+            StatusCode::NOT_FOUND,
+            format!("Session id '{id}' not found"),
+        ),
+    }
+}
+
+async fn session_list(State(ctx): State<Arc<Ctx>>) -> Response {
+    let s = ctx.store.lock();
+    let list: Vec<Value> = s.sessions.values().map(session_json).collect();
+    json_at(Value::Array(list), s.table_index(Table::Sessions))
+}
+
+// === CA ===
+
+async fn ca_roots(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    if let Err(r) = block(&ctx, Table::Ca, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    match &s.ca {
+        Some(ca) => json_at(
+            serde_json::to_value(ca.roots()).unwrap_or(Value::Null),
+            s.table_index(Table::Ca),
+        ),
+        None => text(StatusCode::INTERNAL_SERVER_ERROR, "CA not initialized"),
+    }
+}
+
+async fn leaf(State(ctx): State<Arc<Ctx>>, Path(service): Path<String>) -> Response {
+    let now = SystemTime::now();
+    let now_s = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut s = ctx.store.lock();
+    let Some(ca) = s.ca.as_mut() else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "CA not initialized");
+    };
+    let active = ca.active_root().map(|r| r.id.clone()).unwrap_or_default();
+    let mut cache = ctx.leaves.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((l, index, root)) = cache.get(&service) {
+        // Reuse until a quarter of the lifetime is left, as the agent renews before expiry.
+        let renew_at = l.valid_after_unix + (l.valid_before_unix - l.valid_after_unix) * 3 / 4;
+        if *root == active && now_s < renew_at {
+            return leaf_response(l, *index);
+        }
+    }
+    let l = match ca.issue_leaf(&service, &ctx.datacenter, now, &mesh_ca::RandomKeys) {
+        Ok(l) => l,
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let index = Store::next_index(&mut s);
+    let mut batch = Batch::default();
+    // The serial counter moved: persist the CA state.
+    batch.put(
+        "ca/state".into(),
+        serde_json::to_vec(&s.ca).unwrap_or_default(),
+        Table::Ca,
+    );
+    if let Err(e) = ctx.store.commit(&mut s, batch) {
+        return store_error(e);
+    }
+    cache.insert(service, (l.clone(), index, active));
+    leaf_response(&l, index)
+}
+
+fn leaf_response(l: &mesh_ca::Leaf, index: u64) -> Response {
+    let mut v = serde_json::to_value(l).unwrap_or(Value::Null);
+    v["Namespace"] = json!("default");
+    v["CreateIndex"] = json!(index);
+    v["ModifyIndex"] = json!(index);
+    json_at(v, index)
+}
+
+// === status ===
+
+async fn leader() -> Response {
+    axum::Json(json!("127.0.0.1:8300")).into_response()
+}
+
+async fn agent_self(State(ctx): State<Arc<Ctx>>, _h: HeaderMap) -> Response {
+    axum::Json(json!({
+        "Config": { "Datacenter": ctx.datacenter, "NodeName": ctx.node, "Server": true, "Version": "1.21.0" },
+        "DebugConfig": { "ConnectEnabled": true },
+        "Member": { "Name": ctx.node, "Addr": "127.0.0.1", "Port": 8301, "Status": 1 },
+    }))
+    .into_response()
+}

@@ -1,0 +1,337 @@
+//! The control plane's state machine: one monotonically increasing index, CreateIndex and
+//! ModifyIndex on every object, a max index per table for `X-Consul-Index`, and a watch that
+//! wakes blocking queries. Every acknowledged write is committed durably to redb before the
+//! caller answers; the in-memory maps are rebuilt from it on start.
+
+use mesh_ca::{CaParams, CaState, KeyFactory};
+use mesh_model::ConfigEntry;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+use tokio::sync::watch;
+
+const OBJECTS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("objects");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to open the state database {path}: {source}")]
+    Open {
+        path: String,
+        source: redb::DatabaseError,
+    },
+    #[error("failed to write the state database: {0}")]
+    Write(String),
+    #[error("failed to read the state database: {0}")]
+    Read(String),
+    #[error("stored object {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("CA: {0}")]
+    Ca(#[from] mesh_ca::CaError),
+}
+
+/// A stored config entry with its indexes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEntry {
+    pub entry: ConfigEntry,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvEntry {
+    pub value: Vec<u8>,
+    pub flags: u64,
+    pub session: Option<String>,
+    pub lock_index: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub name: String,
+    pub node: String,
+    pub ttl: String,
+    /// `release` or `delete`.
+    pub behavior: String,
+    pub lock_delay_ns: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaConfigStored {
+    pub provider: String,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub force_without_cross_signing: bool,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// Tables, for per-table indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Table {
+    Config,
+    Kv,
+    Sessions,
+    Ca,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub index: u64,
+    pub table_index: BTreeMap<Table, u64>,
+    pub config: BTreeMap<(String, String), StoredEntry>,
+    pub kv: BTreeMap<String, KvEntry>,
+    pub sessions: BTreeMap<String, Session>,
+    pub ca: Option<CaState>,
+    pub ca_config: Option<CaConfigStored>,
+    pub cluster_id: String,
+}
+
+impl State {
+    /// `X-Consul-Index` for a table: never 0.
+    pub fn table_index(&self, t: Table) -> u64 {
+        self.table_index.get(&t).copied().unwrap_or(0).max(1)
+    }
+}
+
+/// One write: objects to put or delete, by key.
+#[derive(Debug, Default)]
+pub struct Batch {
+    puts: Vec<(String, Vec<u8>)>,
+    deletes: Vec<String>,
+    tables: Vec<Table>,
+}
+
+impl Batch {
+    pub fn put(&mut self, key: String, value: Vec<u8>, table: Table) {
+        self.puts.push((key, value));
+        self.tables.push(table);
+    }
+
+    pub fn delete(&mut self, key: String, table: Table) {
+        self.deletes.push(key);
+        self.tables.push(table);
+    }
+}
+
+pub struct Store {
+    state: Mutex<State>,
+    db: Option<redb::Database>,
+    changes: watch::Sender<u64>,
+}
+
+pub fn config_key(kind: &str, name: &str) -> String {
+    format!("cfg/{kind}/{name}")
+}
+
+fn entry_bytes(e: &StoredEntry) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "entry": e.entry.to_json(),
+        "create_index": e.create_index,
+        "modify_index": e.modify_index,
+    }))
+    .unwrap_or_default()
+}
+
+pub fn encode_entry(e: &StoredEntry) -> Vec<u8> {
+    entry_bytes(e)
+}
+
+impl Store {
+    /// An in-memory store (the simulator's servers, tests).
+    pub fn in_memory() -> Store {
+        let (changes, _) = watch::channel(0);
+        Store {
+            state: Mutex::new(State::default()),
+            db: None,
+            changes,
+        }
+    }
+
+    /// Opens (or creates) the state database in `dir` and loads it.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Write(format!("{}: {e}", dir.display())))?;
+        let path = dir.join("state.redb");
+        let db = redb::Database::create(&path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut state = State::default();
+        {
+            use redb::ReadableDatabase as _;
+            let txn = db
+                .begin_read()
+                .map_err(|e| StoreError::Read(e.to_string()))?;
+            match txn.open_table(OBJECTS) {
+                Ok(table) => {
+                    use redb::ReadableTable;
+                    for item in table.iter().map_err(|e| StoreError::Read(e.to_string()))? {
+                        let (k, v) = item.map_err(|e| StoreError::Read(e.to_string()))?;
+                        load_object(&mut state, k.value(), v.value())?;
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(StoreError::Read(e.to_string())),
+            }
+        }
+        let (changes, _) = watch::channel(state.index);
+        Ok(Store {
+            state: Mutex::new(state),
+            db: Some(db),
+            changes,
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied write (writes commit to the
+        // database first), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves the next index. Call with the lock held, then `commit`.
+    pub fn next_index(state: &mut State) -> u64 {
+        state.index += 1;
+        state.index
+    }
+
+    /// Persists a batch durably, then bumps the tables' indexes and wakes watchers. The memory
+    /// state must already hold the change; on error the caller must not acknowledge.
+    pub fn commit(&self, state: &mut State, batch: Batch) -> Result<(), StoreError> {
+        if let Some(db) = &self.db {
+            let txn = db
+                .begin_write()
+                .map_err(|e| StoreError::Write(e.to_string()))?;
+            {
+                let mut t = txn
+                    .open_table(OBJECTS)
+                    .map_err(|e| StoreError::Write(e.to_string()))?;
+                for (k, v) in &batch.puts {
+                    t.insert(k.as_str(), v.as_slice())
+                        .map_err(|e| StoreError::Write(e.to_string()))?;
+                }
+                for k in &batch.deletes {
+                    t.remove(k.as_str())
+                        .map_err(|e| StoreError::Write(e.to_string()))?;
+                }
+                let index = state.index.to_be_bytes();
+                t.insert("meta/index", index.as_slice())
+                    .map_err(|e| StoreError::Write(e.to_string()))?;
+            }
+            txn.commit().map_err(|e| StoreError::Write(e.to_string()))?;
+        }
+        for t in batch.tables {
+            state.table_index.insert(t, state.index);
+        }
+        self.changes.send_replace(state.index);
+        Ok(())
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Bootstraps the CA (and the cluster id) on first start.
+    pub fn ensure_ca(
+        &self,
+        cluster_id: impl FnOnce() -> String,
+        keys: &dyn KeyFactory,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.ca.is_some() {
+            return Ok(());
+        }
+        let id = if s.cluster_id.is_empty() {
+            cluster_id()
+        } else {
+            s.cluster_id.clone()
+        };
+        let ca = CaState::bootstrap(&id, CaParams::default(), now, keys)?;
+        let index = Store::next_index(&mut s);
+        let cfg = CaConfigStored {
+            provider: "consul".into(),
+            config: serde_json::Map::new(),
+            force_without_cross_signing: false,
+            create_index: index,
+            modify_index: index,
+        };
+        let mut batch = Batch::default();
+        batch.put(
+            "ca/state".into(),
+            serde_json::to_vec(&ca).unwrap_or_default(),
+            Table::Ca,
+        );
+        batch.put(
+            "ca/config".into(),
+            serde_json::to_vec(&cfg).unwrap_or_default(),
+            Table::Ca,
+        );
+        batch.put("meta/cluster_id".into(), id.clone().into_bytes(), Table::Ca);
+        s.ca = Some(ca);
+        s.ca_config = Some(cfg);
+        s.cluster_id = id;
+        self.commit(&mut s, batch)
+    }
+}
+
+fn corrupt(key: &str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+fn load_object(state: &mut State, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    if key == "meta/index" {
+        let mut b = [0u8; 8];
+        if value.len() == 8 {
+            b.copy_from_slice(value);
+        }
+        state.index = u64::from_be_bytes(b);
+    } else if key == "meta/cluster_id" {
+        state.cluster_id = String::from_utf8_lossy(value).into_owned();
+    } else if let Some(rest) = key.strip_prefix("cfg/") {
+        let v: serde_json::Value = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        let text = v["entry"].to_string();
+        let node = mesh_syntax::parse_json(mesh_diagnostics::FileId(0), &text)
+            .map_err(|e| corrupt(key, format!("{e:?}")))?;
+        let entry =
+            mesh_loader::decode_config_entry(&node).map_err(|e| corrupt(key, format!("{e:?}")))?;
+        let stored = StoredEntry {
+            entry,
+            create_index: v["create_index"].as_u64().unwrap_or(0),
+            modify_index: v["modify_index"].as_u64().unwrap_or(0),
+        };
+        let (kind, name) = rest.split_once('/').unwrap_or((rest, ""));
+        bump(state, Table::Config, stored.modify_index);
+        state
+            .config
+            .insert((kind.to_owned(), name.to_owned()), stored);
+    } else if let Some(k) = key.strip_prefix("kv/") {
+        let e: KvEntry = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Kv, e.modify_index);
+        state.kv.insert(k.to_owned(), e);
+    } else if let Some(id) = key.strip_prefix("sess/") {
+        let s: Session = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Sessions, s.modify_index);
+        state.sessions.insert(id.to_owned(), s);
+    } else if key == "ca/state" {
+        state.ca = Some(serde_json::from_slice(value).map_err(|e| corrupt(key, e))?);
+    } else if key == "ca/config" {
+        let c: CaConfigStored = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Ca, c.modify_index);
+        state.ca_config = Some(c);
+    }
+    Ok(())
+}
+
+fn bump(state: &mut State, t: Table, index: u64) {
+    let e = state.table_index.entry(t).or_insert(0);
+    *e = (*e).max(index);
+}
