@@ -53,7 +53,39 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/v1/session/renew/{id}", put(session_renew))
         .route("/v1/session/list", get(session_list))
         .route("/v1/connect/ca/roots", get(ca_roots))
+        .route(
+            "/v1/connect/ca/configuration",
+            get(ca_config_get).put(ca_config_put),
+        )
         .route("/v1/agent/connect/ca/leaf/{service}", get(leaf))
+        .route(
+            "/v1/agent/service/register",
+            put(crate::catalog::agent_register),
+        )
+        .route(
+            "/v1/agent/service/deregister/{id}",
+            put(crate::catalog::agent_deregister),
+        )
+        .route(
+            "/v1/catalog/register",
+            put(crate::catalog::catalog_register),
+        )
+        .route(
+            "/v1/catalog/deregister",
+            put(crate::catalog::catalog_deregister),
+        )
+        .route(
+            "/v1/catalog/services",
+            get(crate::catalog::catalog_services),
+        )
+        .route(
+            "/v1/catalog/service/{name}",
+            get(crate::catalog::catalog_service),
+        )
+        .route(
+            "/v1/health/connect/{name}",
+            get(crate::catalog::health_connect),
+        )
         .route("/v1/status/leader", get(leader))
         .route("/v1/agent/self", get(agent_self))
         .with_state(ctx)
@@ -73,7 +105,7 @@ fn q1<'a>(q: &'a Q, k: &str) -> Option<&'a str> {
     q.get(k).and_then(|v| v.first()).map(String::as_str)
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     (status, body.into()).into_response()
 }
 
@@ -89,11 +121,11 @@ fn with_index(mut r: Response, index: u64) -> Response {
     r
 }
 
-fn json_at(v: Value, index: u64) -> Response {
+pub(crate) fn json_at(v: Value, index: u64) -> Response {
     with_index(axum::Json(v).into_response(), index)
 }
 
-fn bool_body(b: bool) -> Response {
+pub(crate) fn bool_body(b: bool) -> Response {
     text(StatusCode::OK, if b { "true" } else { "false" })
 }
 
@@ -1010,6 +1042,140 @@ async fn ca_roots(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Respo
             s.table_index(Table::Ca),
         ),
         None => text(StatusCode::INTERNAL_SERVER_ERROR, "CA not initialized"),
+    }
+}
+
+async fn ca_config_get(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    if let Err(r) = block(&ctx, Table::Ca, &q).await {
+        return r;
+    }
+    let s = ctx.store.lock();
+    match &s.ca_config {
+        Some(c) => json_at(
+            json!({
+                "Provider": c.provider,
+                "Config": c.config,
+                "State": null,
+                "ForceWithoutCrossSigning": c.force_without_cross_signing,
+                "CreateIndex": c.create_index,
+                "ModifyIndex": c.modify_index,
+            }),
+            s.table_index(Table::Ca),
+        ),
+        None => text(StatusCode::INTERNAL_SERVER_ERROR, "CA not initialized"),
+    }
+}
+
+/// A new CA configuration: validated with Consul's rules; a key type or size change generates a
+/// new root cross-signed by the old one.
+async fn ca_config_put(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Request decode failed: {e}"),
+            )
+        }
+    };
+    let provider = v
+        .get("Provider")
+        .and_then(Value::as_str)
+        .unwrap_or("consul")
+        .to_owned();
+    let config = v
+        .get("Config")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let force = v
+        .get("ForceWithoutCrossSigning")
+        .or_else(|| v.get("force_without_cross_signing"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let model = mesh_model::CaConfig {
+        provider: provider.clone(),
+        config: config.clone(),
+        force_without_cross_signing: force,
+        token_from: None,
+        span: Default::default(),
+    };
+    // A Token or PrivateKey is fine over the API (it is how Consul receives them); the repository
+    // rule against literal secrets does not apply here.
+    if let Some(d) = mesh_semantics::ca_config::validate(&model)
+        .into_iter()
+        .find(|d| d.is_error() && d.code != mesh_diagnostics::Code::LiteralSecret)
+    {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not initialize provider: {}", d.message),
+        );
+    }
+    if provider != "consul" {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not initialize provider: the {provider} provider is not available in the embedded control plane"),
+        );
+    }
+    let settings = match mesh_semantics::ca_config::CaSettings::from_config(&model) {
+        Ok(s) => s,
+        Err(d) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("could not initialize provider: {}", messages(&d)),
+            )
+        }
+    };
+    let params = mesh_ca::CaParams {
+        leaf_ttl: settings.leaf_cert_ttl,
+        root_ttl: settings.root_cert_ttl,
+        key_type: settings.private_key_type.clone(),
+        key_bits: settings.private_key_bits,
+    };
+    let mut s = ctx.store.lock();
+    let Some(ca) = s.ca.as_mut() else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "CA not initialized");
+    };
+    if let Err(e) = ca.rotate(
+        params,
+        settings.root_cert.is_some(),
+        SystemTime::now(),
+        &mesh_ca::RandomKeys,
+    ) {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not initialize provider: {e}"),
+        );
+    }
+    let index = Store::next_index(&mut s);
+    let create = s
+        .ca_config
+        .as_ref()
+        .map(|c| c.create_index)
+        .unwrap_or(index);
+    let stored = crate::store::CaConfigStored {
+        provider,
+        config,
+        force_without_cross_signing: force,
+        create_index: create,
+        modify_index: index,
+    };
+    let mut batch = Batch::default();
+    batch.put(
+        "ca/state".into(),
+        serde_json::to_vec(&s.ca).unwrap_or_default(),
+        Table::Ca,
+    );
+    batch.put(
+        "ca/config".into(),
+        serde_json::to_vec(&stored).unwrap_or_default(),
+        Table::Ca,
+    );
+    s.ca_config = Some(stored);
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => with_index(StatusCode::OK.into_response(), index),
+        Err(e) => store_error(e),
     }
 }
 

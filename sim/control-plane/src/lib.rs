@@ -3,6 +3,7 @@
 //! authorize), persisted in redb so an acknowledged write survives a crash. `mesh-gitops serve`
 //! runs it; the same state machine can run in memory.
 
+mod catalog;
 pub mod http;
 pub mod store;
 

@@ -62,6 +62,26 @@ pub struct Session {
     pub modify_index: u64,
 }
 
+/// A service instance in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogService {
+    pub node: String,
+    pub address: String,
+    pub id: String,
+    pub name: String,
+    /// `""` or `connect-proxy`, ...
+    pub kind: String,
+    pub port: u16,
+    pub service_address: String,
+    pub tags: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+    /// The proxy block as registered (for connect-proxy services).
+    pub proxy: Option<serde_json::Value>,
+    pub native: bool,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaConfigStored {
     pub provider: String,
@@ -78,6 +98,8 @@ pub enum Table {
     Kv,
     Sessions,
     Ca,
+    Catalog,
+    Acl,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +109,8 @@ pub struct State {
     pub config: BTreeMap<(String, String), StoredEntry>,
     pub kv: BTreeMap<String, KvEntry>,
     pub sessions: BTreeMap<String, Session>,
+    /// (node, service id) -> instance.
+    pub catalog: BTreeMap<(String, String), CatalogService>,
     pub ca: Option<CaState>,
     pub ca_config: Option<CaConfigStored>,
     pub cluster_id: String,
@@ -321,6 +345,10 @@ fn load_object(state: &mut State, key: &str, value: &[u8]) -> Result<(), StoreEr
         let s: Session = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
         bump(state, Table::Sessions, s.modify_index);
         state.sessions.insert(id.to_owned(), s);
+    } else if key.starts_with("svc/") {
+        let c: CatalogService = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Catalog, c.modify_index);
+        state.catalog.insert((c.node.clone(), c.id.clone()), c);
     } else if key == "ca/state" {
         state.ca = Some(serde_json::from_slice(value).map_err(|e| corrupt(key, e))?);
     } else if key == "ca/config" {
@@ -334,4 +362,8 @@ fn load_object(state: &mut State, key: &str, value: &[u8]) -> Result<(), StoreEr
 fn bump(state: &mut State, t: Table, index: u64) {
     let e = state.table_index.entry(t).or_insert(0);
     *e = (*e).max(index);
+}
+
+pub fn catalog_key(node: &str, id: &str) -> String {
+    format!("svc/{node}/{id}")
 }

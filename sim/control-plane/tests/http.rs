@@ -525,3 +525,96 @@ async fn concurrent_cas_writers_lose_no_update() {
     }
     eprintln!("{conflicts} conflicts among {writers} writers");
 }
+
+#[tokio::test]
+async fn a_key_change_rotates_the_root_with_a_cross_signed_intermediate() {
+    let s = start().await;
+    let (_, cfg, _) = s.get("/v1/connect/ca/configuration").await;
+    assert_eq!(cfg["Provider"], "consul");
+    let (status, body) = s
+        .put(
+            "/v1/connect/ca/configuration",
+            json!({"Provider": "consul", "Config": {"LeafCertTTL": "30m"}}),
+        )
+        .await;
+    assert_eq!(status, 500);
+    assert!(body.starts_with("could not initialize provider:"), "{body}");
+    let (status, _) = s
+        .put(
+            "/v1/connect/ca/configuration",
+            json!({"Provider": "consul", "Config": {"LeafCertTTL": "24h"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, roots, _) = s.get("/v1/connect/ca/roots").await;
+    assert_eq!(
+        roots["Roots"].as_array().unwrap().len(),
+        1,
+        "a TTL change does not rotate"
+    );
+    let (status, _) = s.put("/v1/connect/ca/configuration", json!({"Provider": "consul", "Config": {"PrivateKeyType": "ec", "PrivateKeyBits": 384}})).await;
+    assert_eq!(status, 200);
+    let (_, roots, _) = s.get("/v1/connect/ca/roots").await;
+    let list = roots["Roots"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let active: Vec<&Value> = list.iter().filter(|r| r["Active"] == true).collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["PrivateKeyBits"], 384);
+    assert_eq!(active[0]["IntermediateCerts"].as_array().unwrap().len(), 1);
+    let (_, leaf, _) = s.get("/v1/agent/connect/ca/leaf/web").await;
+    assert_eq!(
+        leaf["CertPEM"]
+            .as_str()
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2,
+        "leaf + cross-signed root"
+    );
+}
+
+#[tokio::test]
+async fn agent_registration_expands_sidecars_and_health_lists_connect_endpoints() {
+    let s = start().await;
+    let reg = json!({"Name": "web", "Port": 8080, "Connect": {"SidecarService": {"Proxy": {"Upstreams": [{"DestinationName": "api", "LocalBindPort": 9191}]}}}});
+    assert_eq!(
+        s.put("/v1/agent/service/register", reg.clone()).await.0,
+        200
+    );
+    let api = json!({"Name": "api", "Port": 9090, "Connect": {"SidecarService": {}}});
+    assert_eq!(s.put("/v1/agent/service/register", api).await.0, 200);
+    let (_, web, _) = s.get("/v1/catalog/service/web-sidecar-proxy").await;
+    let sidecar = &web[0];
+    assert_eq!(sidecar["ServiceKind"], "connect-proxy");
+    assert_eq!(
+        sidecar["ServicePort"], 21000,
+        "the lowest free sidecar port"
+    );
+    assert_eq!(sidecar["ServiceProxy"]["DestinationServiceName"], "web");
+    assert_eq!(sidecar["ServiceProxy"]["LocalServicePort"], 8080);
+    assert_eq!(
+        sidecar["ServiceProxy"]["Upstreams"][0]["DestinationName"],
+        "api"
+    );
+    let (_, apis, _) = s.get("/v1/catalog/service/api-sidecar-proxy").await;
+    assert_eq!(apis[0]["ServicePort"], 21001);
+    // Re-registration keeps the port.
+    assert_eq!(s.put("/v1/agent/service/register", reg).await.0, 200);
+    let (_, again, _) = s.get("/v1/catalog/service/web-sidecar-proxy").await;
+    assert_eq!(again[0]["ServicePort"], 21000);
+    let (_, health, _) = s.get("/v1/health/connect/api").await;
+    assert_eq!(health.as_array().unwrap().len(), 1);
+    assert_eq!(health[0]["Service"]["ID"], "api-sidecar-proxy");
+    let (_, services, _) = s.get("/v1/catalog/services").await;
+    assert!(services.get("web").is_some() && services.get("web-sidecar-proxy").is_some());
+    let bad = json!({"Name": "x", "Port": 1, "Connect": {"SidecarService": {"ID": "mine"}}});
+    assert_eq!(s.put("/v1/agent/service/register", bad).await.0, 400);
+    assert_eq!(
+        s.put("/v1/agent/service/deregister/web", json!(null))
+            .await
+            .0,
+        200
+    );
+    let (_, gone, _) = s.get("/v1/catalog/service/web-sidecar-proxy").await;
+    assert_eq!(gone, json!([]));
+}

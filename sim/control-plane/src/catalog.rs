@@ -1,0 +1,384 @@
+//! Catalog and agent registration with Consul's sidecar expansion, and Connect health
+//! (consul-semantics section 5).
+
+use crate::http::{bool_body, json_at, text, Ctx};
+use crate::store::{catalog_key, Batch, CatalogService, Store, Table};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Sidecar ports come from this range, lowest free first.
+const SIDECAR_PORTS: std::ops::RangeInclusive<u16> = 21000..=21255;
+
+fn field<'a>(v: &'a Value, names: &[&str]) -> Option<&'a Value> {
+    names.iter().find_map(|n| v.get(*n))
+}
+
+fn str_field(v: &Value, names: &[&str]) -> String {
+    field(v, names)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn port_field(v: &Value, names: &[&str]) -> u16 {
+    field(v, names)
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(0)
+}
+
+fn tags(v: &Value) -> Vec<String> {
+    field(v, &["Tags", "tags"])
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn meta(v: &Value) -> BTreeMap<String, String> {
+    field(v, &["Meta", "meta"])
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, x)| x.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn store_put(ctx: &Ctx, services: Vec<CatalogService>) -> Result<(), Response> {
+    let mut s = ctx.store.lock();
+    let index = Store::next_index(&mut s);
+    let mut batch = Batch::default();
+    for mut svc in services {
+        let key = (svc.node.clone(), svc.id.clone());
+        svc.create_index = s.catalog.get(&key).map(|e| e.create_index).unwrap_or(index);
+        svc.modify_index = index;
+        batch.put(
+            catalog_key(&svc.node, &svc.id),
+            serde_json::to_vec(&svc).unwrap_or_default(),
+            Table::Catalog,
+        );
+        s.catalog.insert(key, svc);
+    }
+    ctx.store
+        .commit(&mut s, batch)
+        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// `PUT /v1/agent/service/register`: registers the service and, for
+/// `Connect.SidecarService`, its `<id>-sidecar-proxy`.
+pub async fn agent_register(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Request decode failed: {e}"),
+            )
+        }
+    };
+    let name = str_field(&v, &["Name", "name"]);
+    if name.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Invalid Service: Missing service name",
+        );
+    }
+    let id = Some(str_field(&v, &["ID", "id"]))
+        .filter(|x| !x.is_empty())
+        .unwrap_or_else(|| name.clone());
+    let port = port_field(&v, &["Port", "port"]);
+    let address = str_field(&v, &["Address", "address"]);
+    let kind = str_field(&v, &["Kind", "kind"]);
+    let connect = field(&v, &["Connect", "connect"])
+        .cloned()
+        .unwrap_or(Value::Null);
+    let native = field(&connect, &["Native", "native"])
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let svc = CatalogService {
+        node: ctx.node.clone(),
+        address: "127.0.0.1".into(),
+        id: id.clone(),
+        name: name.clone(),
+        kind: kind.clone(),
+        port,
+        service_address: address.clone(),
+        tags: tags(&v),
+        meta: meta(&v),
+        proxy: field(&v, &["Proxy", "proxy"]).cloned(),
+        native,
+        create_index: 0,
+        modify_index: 0,
+    };
+    if kind == "connect-proxy" {
+        let dest = svc
+            .proxy
+            .as_ref()
+            .map(|p| str_field(p, &["DestinationServiceName"]))
+            .unwrap_or_default();
+        if dest.is_empty() || dest == "*" {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Invalid Service: Proxy.DestinationServiceName must be set for Connect proxy",
+            );
+        }
+        if port == 0 {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "Invalid Service: Port must be set for a Connect proxy",
+            );
+        }
+    }
+    let mut out = vec![svc];
+    if let Some(sidecar) = field(&connect, &["SidecarService", "sidecar_service"]) {
+        if field(sidecar, &["ID", "id"]).is_some() {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "A SidecarService cannot specify an ID as this is managed by the agent",
+            );
+        }
+        let sid = format!("{id}-sidecar-proxy");
+        let mut sport = port_field(sidecar, &["Port", "port"]);
+        if sport == 0 {
+            let s = ctx.store.lock();
+            // The same port is kept on re-registration.
+            sport = match s.catalog.get(&(ctx.node.clone(), sid.clone())) {
+                Some(existing) => existing.port,
+                None => {
+                    let used: Vec<u16> = s
+                        .catalog
+                        .values()
+                        .filter(|c| c.node == ctx.node)
+                        .map(|c| c.port)
+                        .collect();
+                    match SIDECAR_PORTS.clone().find(|p| !used.contains(p)) {
+                        Some(p) => p,
+                        None => {
+                            return text(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "no port provided for sidecar_service and none left in the configured range [21000, 21255]",
+                            )
+                        }
+                    }
+                }
+            };
+        }
+        let sproxy = field(sidecar, &["Proxy", "proxy"])
+            .cloned()
+            .unwrap_or(json!({}));
+        let proxy = json!({
+            "DestinationServiceName": name,
+            "DestinationServiceID": id,
+            "LocalServiceAddress": Some(str_field(&sproxy, &["LocalServiceAddress", "local_service_address"])).filter(|a| !a.is_empty()).unwrap_or_else(|| "127.0.0.1".into()),
+            "LocalServicePort": Some(port_field(&sproxy, &["LocalServicePort", "local_service_port"])).filter(|p| *p != 0).unwrap_or(port),
+            "Upstreams": field(&sproxy, &["Upstreams", "upstreams"]).cloned().unwrap_or(json!([])),
+            "Config": field(&sproxy, &["Config", "config"]).cloned().unwrap_or(json!({})),
+        });
+        let side_tags = tags(sidecar);
+        let side_meta = meta(sidecar);
+        out.push(CatalogService {
+            node: ctx.node.clone(),
+            address: "127.0.0.1".into(),
+            id: sid,
+            name: format!("{name}-sidecar-proxy"),
+            kind: "connect-proxy".into(),
+            port: sport,
+            service_address: address,
+            tags: if side_tags.is_empty() {
+                out[0].tags.clone()
+            } else {
+                side_tags
+            },
+            meta: if side_meta.is_empty() {
+                out[0].meta.clone()
+            } else {
+                side_meta
+            },
+            proxy: Some(proxy),
+            native: false,
+            create_index: 0,
+            modify_index: 0,
+        });
+    }
+    match store_put(&ctx, out) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `PUT /v1/agent/service/deregister/:id`: the service and its sidecar.
+pub async fn agent_deregister(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    let mut s = ctx.store.lock();
+    let keys: Vec<(String, String)> = [id.clone(), format!("{id}-sidecar-proxy")]
+        .into_iter()
+        .map(|i| (ctx.node.clone(), i))
+        .filter(|k| s.catalog.contains_key(k))
+        .collect();
+    if keys.is_empty() {
+        return text(StatusCode::NOT_FOUND, format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."));
+    }
+    Store::next_index(&mut s);
+    let mut batch = Batch::default();
+    for k in keys {
+        batch.delete(catalog_key(&k.0, &k.1), Table::Catalog);
+        s.catalog.remove(&k);
+    }
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `PUT /v1/catalog/register`: no sidecar expansion, the port is required for proxies.
+pub async fn catalog_register(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Request decode failed: {e}"),
+            )
+        }
+    };
+    let node = str_field(&v, &["Node"]);
+    if node.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "Must provide node");
+    }
+    let Some(svc) = v.get("Service") else {
+        return bool_body(true);
+    };
+    let name = str_field(svc, &["Service", "Name"]);
+    if name.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Must provide service name (Service.Service) with a valid Service.ID",
+        );
+    }
+    let kind = str_field(svc, &["Kind"]);
+    let port = port_field(svc, &["Port"]);
+    if kind == "connect-proxy" && port == 0 {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Invalid service: Port must be set for a Connect proxy",
+        );
+    }
+    let entry = CatalogService {
+        node,
+        address: str_field(&v, &["Address"]),
+        id: Some(str_field(svc, &["ID"]))
+            .filter(|x| !x.is_empty())
+            .unwrap_or_else(|| name.clone()),
+        name,
+        kind,
+        port,
+        service_address: str_field(svc, &["Address"]),
+        tags: tags(svc),
+        meta: meta(svc),
+        proxy: svc.get("Proxy").cloned(),
+        native: svc
+            .get("Connect")
+            .and_then(|c| c.get("Native"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        create_index: 0,
+        modify_index: 0,
+    };
+    match store_put(&ctx, vec![entry]) {
+        Ok(()) => bool_body(true),
+        Err(r) => r,
+    }
+}
+
+pub async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let node = str_field(&v, &["Node"]);
+    let id = str_field(&v, &["ServiceID"]);
+    let mut s = ctx.store.lock();
+    let keys: Vec<(String, String)> = s
+        .catalog
+        .keys()
+        .filter(|(n, i)| *n == node && (id.is_empty() || *i == id))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return bool_body(true);
+    }
+    Store::next_index(&mut s);
+    let mut batch = Batch::default();
+    for k in keys {
+        batch.delete(catalog_key(&k.0, &k.1), Table::Catalog);
+        s.catalog.remove(&k);
+    }
+    match ctx.store.commit(&mut s, batch) {
+        Ok(()) => bool_body(true),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn catalog_services(State(ctx): State<Arc<Ctx>>) -> Response {
+    let s = ctx.store.lock();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in s.catalog.values() {
+        let t = out.entry(c.name.clone()).or_default();
+        for tag in &c.tags {
+            if !t.contains(tag) {
+                t.push(tag.clone());
+            }
+        }
+    }
+    json_at(json!(out), s.table_index(Table::Catalog))
+}
+
+fn catalog_json(c: &CatalogService) -> Value {
+    json!({
+        "Node": c.node, "Address": c.address, "ServiceID": c.id, "ServiceName": c.name,
+        "ServiceKind": c.kind, "ServicePort": c.port, "ServiceAddress": c.service_address,
+        "ServiceTags": c.tags, "ServiceMeta": c.meta, "ServiceProxy": c.proxy,
+        "ServiceConnect": {"Native": c.native},
+        "CreateIndex": c.create_index, "ModifyIndex": c.modify_index,
+    })
+}
+
+pub async fn catalog_service(State(ctx): State<Arc<Ctx>>, Path(name): Path<String>) -> Response {
+    let s = ctx.store.lock();
+    let list: Vec<Value> = s
+        .catalog
+        .values()
+        .filter(|c| c.name == name)
+        .map(catalog_json)
+        .collect();
+    json_at(Value::Array(list), s.table_index(Table::Catalog))
+}
+
+/// Connect-capable endpoints of a service: its sidecar proxies and Connect-native instances.
+pub async fn health_connect(State(ctx): State<Arc<Ctx>>, Path(name): Path<String>) -> Response {
+    let s = ctx.store.lock();
+    let list: Vec<Value> = s
+        .catalog
+        .values()
+        .filter(|c| {
+            (c.kind == "connect-proxy"
+                && c.proxy.as_ref().map(|p| str_field(p, &["DestinationServiceName"])) == Some(name.clone()))
+                || (c.native && c.name == name)
+        })
+        .map(|c| {
+            json!({
+                "Node": {"Node": c.node, "Address": c.address},
+                "Service": {"ID": c.id, "Service": c.name, "Kind": c.kind, "Port": c.port,
+                            "Address": c.service_address, "Tags": c.tags, "Meta": c.meta, "Proxy": c.proxy},
+                "Checks": [],
+            })
+        })
+        .collect();
+    json_at(Value::Array(list), s.table_index(Table::Catalog))
+}
