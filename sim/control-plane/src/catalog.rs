@@ -1,6 +1,9 @@
 //! Catalog and agent registration with Consul's sidecar expansion, and Connect health
 //! (consul-semantics section 5).
 
+// As in `http`: helpers return the response to send as their error.
+#![allow(clippy::result_large_err)]
+
 use crate::http::{bool_body, json_at, text, Ctx};
 use crate::store::{catalog_key, Batch, CatalogService, Store, Table};
 use axum::body::Bytes;
