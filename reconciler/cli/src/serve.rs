@@ -15,6 +15,13 @@ pub struct ServeArgs {
     /// The datacenter the server reports.
     #[arg(long, default_value = "dc1")]
     datacenter: String,
+    /// Turn ACLs on with this default policy (without it ACLs are off, as on a dev agent).
+    #[arg(long, value_parser = ["allow", "deny"])]
+    acl_default_policy: Option<String>,
+    /// With ACLs on: read the bootstrap (management) token from this file, or create it once and
+    /// write it there with mode 0600.
+    #[arg(long, value_name = "FILE")]
+    bootstrap_token_file: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -27,6 +34,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
             state_dir: Some(args.state_dir.clone()),
             listen: args.listen,
             datacenter: args.datacenter,
+            acl_default_allow: args.acl_default_policy.as_deref().map(|p| p == "allow"),
+            bootstrap_token_file: args.bootstrap_token_file.clone(),
             ..mesh_control_plane::ServerOptions::default()
         };
         let bound = mesh_control_plane::bind(&opts).await.with_context(|| {

@@ -1,7 +1,7 @@
 //! Control plane figures over real HTTP on loopback: `cargo bench -p mesh-control-plane`.
 //!
 //! - config-entry writes per second (durable, one client at a time and 8 concurrently);
-//! - time for 1,000 blocking watchers to observe one change;
+//! - time for 1,000 blocking watchers (of one entry) to observe one change;
 //! - leaf issuance per second through the HTTP endpoint (distinct services, so no cache hits).
 
 use serde_json::json;
@@ -62,7 +62,7 @@ async fn main() {
     );
 
     let index: u64 = client
-        .get(format!("{base}/v1/config/service-defaults"))
+        .get(format!("{base}/v1/config/service-defaults/s1"))
         .send()
         .await
         .expect("get")
@@ -75,7 +75,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for _ in 0..watchers {
         let c = client.clone();
-        let url = format!("{base}/v1/config/service-defaults?index={index}&wait=60s");
+        let url = format!("{base}/v1/config/service-defaults/s1?index={index}&wait=60s");
         tasks.push(tokio::spawn(async move {
             c.get(url).send().await.expect("watch");
             Instant::now()

@@ -79,7 +79,16 @@ fn store_put(ctx: &Ctx, services: Vec<CatalogService>) -> Result<(), Response> {
 
 /// `PUT /v1/agent/service/register`: registers the service and, for
 /// `Connect.SidecarService`, its `<id>-sidecar-proxy`.
-pub async fn agent_register(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+pub async fn agent_register(
+    State(ctx): State<Arc<Ctx>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    body: Bytes,
+) -> Response {
+    let caller = match crate::acl::caller(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -95,6 +104,9 @@ pub async fn agent_register(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Respons
             StatusCode::BAD_REQUEST,
             "Invalid Service: Missing service name",
         );
+    }
+    if !caller.authz.service_write(&name) {
+        return crate::acl::denied(&caller, "service:write", &name);
     }
     let id = Some(str_field(&v, &["ID", "id"]))
         .filter(|x| !x.is_empty())
@@ -243,7 +255,16 @@ pub async fn agent_deregister(State(ctx): State<Arc<Ctx>>, Path(id): Path<String
 }
 
 /// `PUT /v1/catalog/register`: no sidecar expansion, the port is required for proxies.
-pub async fn catalog_register(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+pub async fn catalog_register(
+    State(ctx): State<Arc<Ctx>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    body: Bytes,
+) -> Response {
+    let caller = match crate::acl::caller(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -266,6 +287,9 @@ pub async fn catalog_register(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Respo
             StatusCode::BAD_REQUEST,
             "Must provide service name (Service.Service) with a valid Service.ID",
         );
+    }
+    if !caller.authz.service_write(&name) {
+        return crate::acl::denied(&caller, "service:write", &name);
     }
     let kind = str_field(svc, &["Kind"]);
     let port = port_field(svc, &["Port"]);

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 /// What the handlers share.
 pub struct Ctx {
     pub store: Store,
+    pub acl: crate::acl::AclConfig,
     pub datacenter: String,
     pub node: String,
     /// Leaves handed out, by service: reused until they expire or the root changes (the agent
@@ -86,6 +87,37 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             "/v1/health/connect/{name}",
             get(crate::catalog::health_connect),
         )
+        .route("/v1/acl/bootstrap", put(crate::acl::bootstrap))
+        .route("/v1/acl/policy", put(crate::acl::policy_create))
+        .route(
+            "/v1/acl/policy/name/{name}",
+            get(crate::acl::policy_by_name),
+        )
+        .route(
+            "/v1/acl/policy/{id}",
+            get(crate::acl::policy_read)
+                .put(crate::acl::policy_update)
+                .delete(crate::acl::policy_delete),
+        )
+        .route("/v1/acl/policies", get(crate::acl::policy_list))
+        .route("/v1/acl/role", put(crate::acl::role_create))
+        .route("/v1/acl/role/name/{name}", get(crate::acl::role_by_name))
+        .route(
+            "/v1/acl/role/{id}",
+            get(crate::acl::role_read)
+                .put(crate::acl::role_update)
+                .delete(crate::acl::role_delete),
+        )
+        .route("/v1/acl/roles", get(crate::acl::role_list))
+        .route("/v1/acl/token", put(crate::acl::token_create))
+        .route("/v1/acl/token/self", get(crate::acl::token_self))
+        .route(
+            "/v1/acl/token/{accessor}",
+            get(crate::acl::token_read)
+                .put(crate::acl::token_update)
+                .delete(crate::acl::token_delete),
+        )
+        .route("/v1/acl/tokens", get(crate::acl::token_list))
         .route("/v1/status/leader", get(leader))
         .route("/v1/agent/self", get(agent_self))
         .with_state(ctx)
@@ -168,6 +200,44 @@ async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
 
 fn store_error(e: crate::store::StoreError) -> Response {
     text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// The caller, or the response refusing it.
+fn who(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    raw: &Option<String>,
+) -> Result<crate::acl::Caller, Response> {
+    crate::acl::caller(ctx, headers, raw)
+}
+
+/// The permission writing (or deleting) a config entry needs.
+fn require_entry_write(c: &crate::acl::Caller, kind: &str, name: &str) -> Result<(), Response> {
+    use mesh_semantics::acl::{Access, Resource, Singleton};
+    match kind {
+        "proxy-defaults"
+        | "mesh"
+        | "ingress-gateway"
+        | "terminating-gateway"
+        | "exported-services" => c.require_singleton(Singleton::Mesh, Access::Write),
+        "service-intentions" => c.require(Resource::Intention, name, Access::Write),
+        _ => c.require(Resource::Service, name, Access::Write),
+    }
+}
+
+fn entry_readable(c: &crate::acl::Caller, kind: &str, name: &str) -> bool {
+    match kind {
+        "service-intentions" => c.authz.intention_read(name),
+        "service-defaults" | "service-router" | "service-splitter" | "service-resolver" => {
+            c.authz.service_read(name)
+        }
+        _ => true,
+    }
+}
+
+/// The decision when no intention matches: allow with ACLs off, else the ACL default.
+fn default_allow(ctx: &Ctx) -> bool {
+    !ctx.acl.enabled || ctx.acl.default_allow
 }
 
 // === config entries ===
@@ -266,19 +336,44 @@ fn put_entry(ctx: &Ctx, mut entry: ConfigEntry, cas: Option<u64>) -> Result<bool
     Ok(true)
 }
 
-async fn config_put(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+async fn config_put(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
     let q = query(&raw);
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let entry = match decode_body(&body) {
         Ok(e) => e,
         Err(r) => return r,
     };
+    // Consul validates before it checks the ACL; both precede the write.
+    if let Some(d) = mesh_semantics::config_entry::validate(&entry)
+        .into_iter()
+        .find(|d| d.is_error())
+    {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, d.message);
+    }
+    if let Err(r) = require_entry_write(&caller, entry.kind().as_str(), entry.name()) {
+        return r;
+    }
     let cas = match q1(&q, "cas").map(parse_uint).transpose() {
         Ok(c) => c,
         Err(r) => return r,
     };
-    match put_entry(&ctx, entry, cas) {
-        Ok(b) => bool_body(b),
-        Err(r) => r,
+    // The durable commit blocks on the disk: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || put_entry(&ctx, entry, cas)).await;
+    match result {
+        Ok(Ok(b)) => bool_body(b),
+        Ok(Err(r)) => r,
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("write failed: {e}"),
+        ),
     }
 }
 
@@ -294,9 +389,14 @@ fn known_kind(kind: &str) -> Result<EntryKind, Response> {
 async fn config_list(
     State(ctx): State<Arc<Ctx>>,
     Path(kind): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(&raw);
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if let Err(r) = known_kind(&kind) {
         return r;
     }
@@ -307,7 +407,7 @@ async fn config_list(
     let list: Vec<Value> = s
         .config
         .iter()
-        .filter(|((k, _), _)| *k == kind)
+        .filter(|((k, n), _)| *k == kind && entry_readable(&caller, k, n))
         .map(|(_, v)| entry_json(v))
         .collect();
     json_at(Value::Array(list), s.table_index(Table::Config))
@@ -316,9 +416,25 @@ async fn config_list(
 async fn config_get(
     State(ctx): State<Arc<Ctx>>,
     Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(&raw);
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !entry_readable(&c, &kind, &name) => {
+            return crate::acl::denied(
+                &c,
+                if kind == "service-intentions" {
+                    "intentions:read"
+                } else {
+                    "service:read"
+                },
+                &name,
+            )
+        }
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     if let Err(r) = known_kind(&kind) {
         return r;
     }
@@ -341,6 +457,7 @@ async fn config_get(
 async fn config_delete(
     State(ctx): State<Arc<Ctx>>,
     Path((kind, name)): Path<(String, String)>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(&raw);
@@ -349,6 +466,14 @@ async fn config_delete(
             StatusCode::BAD_REQUEST,
             format!("invalid config entry kind: {kind}"),
         );
+    }
+    match who(&ctx, &headers, &raw) {
+        Ok(c) => {
+            if let Err(r) = require_entry_write(&c, &kind, &name) {
+                return r;
+            }
+        }
+        Err(r) => return r,
     }
     let cas = match q1(&q, "cas").map(parse_uint).transpose() {
         Ok(c) => c,
@@ -471,15 +596,29 @@ fn service_name(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
 
-async fn intentions_check(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+async fn intentions_check(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = query(&raw);
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
         (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
         (Err(r), _) | (_, Err(r)) => return r,
     };
+    if let Err(r) = caller.require(
+        mesh_semantics::acl::Resource::Service,
+        &dst,
+        mesh_semantics::acl::Access::Read,
+    ) {
+        return r;
+    }
     let s = ctx.store.lock();
-    // ACLs are disabled on this server, so the default decision is allow (consul-semantics 2.6).
-    let d = intention_set(&s).decide(&src, &dst, true);
+    let d = intention_set(&s).decide(&src, &dst, default_allow(&ctx));
     json_at(
         json!({ "Allowed": d.allowed }),
         s.table_index(Table::Config),
@@ -560,12 +699,25 @@ async fn exact_get(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Resp
     }
 }
 
-async fn exact_put(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+async fn exact_put(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
     let q = query(&raw);
     let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
         (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
         (Err(r), _) | (_, Err(r)) => return r,
     };
+    match who(&ctx, &headers, &raw) {
+        Ok(c) => {
+            if let Err(r) = require_entry_write(&c, "service-intentions", &dst) {
+                return r;
+            }
+        }
+        Err(r) => return r,
+    }
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -634,12 +786,24 @@ async fn exact_put(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery, body: B
     }
 }
 
-async fn exact_delete(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+async fn exact_delete(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = query(&raw);
     let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
         (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
         (Err(r), _) | (_, Err(r)) => return r,
     };
+    match who(&ctx, &headers, &raw) {
+        Ok(c) => {
+            if let Err(r) = require_entry_write(&c, "service-intentions", &dst) {
+                return r;
+            }
+        }
+        Err(r) => return r,
+    }
     let current = ctx
         .store
         .lock()
@@ -657,7 +821,8 @@ async fn exact_delete(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> R
         let r = config_delete(
             State(ctx),
             Path(("service-intentions".to_owned(), dst)),
-            RawQuery(None),
+            headers,
+            RawQuery(raw),
         )
         .await;
         return if r.status().is_success() {
@@ -672,7 +837,16 @@ async fn exact_delete(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> R
     }
 }
 
-async fn authorize(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+async fn authorize(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -702,8 +876,15 @@ async fn authorize(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
             "ClientCertURI not a valid Service identifier",
         );
     };
+    if let Err(r) = caller.require(
+        mesh_semantics::acl::Resource::Service,
+        target,
+        mesh_semantics::acl::Access::Write,
+    ) {
+        return r;
+    }
     let s = ctx.store.lock();
-    let d = intention_set(&s).decide(&source, target, true);
+    let d = intention_set(&s).decide(&source, target, default_allow(&ctx));
     json_at(
         json!({ "Authorized": d.allowed, "Reason": d.reason }),
         s.table_index(Table::Config),
@@ -730,9 +911,17 @@ fn kv_json(key: &str, e: &KvEntry) -> Value {
 async fn kv_get(
     State(ctx): State<Arc<Ctx>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(&raw);
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !q.contains_key("recurse") && !q.contains_key("keys") && !caller.authz.key_read(&key) {
+        return crate::acl::denied(&caller, "key:read", &key);
+    }
     if let Err(r) = block(&ctx, Table::Kv, &q).await {
         return r;
     }
@@ -758,7 +947,7 @@ async fn kv_get(
     if q.contains_key("recurse") {
         let list: Vec<Value> =
             s.kv.iter()
-                .filter(|(k, _)| k.starts_with(&key))
+                .filter(|(k, _)| k.starts_with(&key) && caller.authz.key_read(k))
                 .map(|(k, e)| kv_json(k, e))
                 .collect();
         if list.is_empty() {
@@ -778,10 +967,16 @@ async fn kv_get(
 async fn kv_put(
     State(ctx): State<Arc<Ctx>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
     let q = query(&raw);
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.key_write(&key) => return crate::acl::denied(&c, "key:write", &key),
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let parse = |k: &str| q1(&q, k).map(parse_uint).transpose();
     let (cas, flags) = match (parse("cas"), parse("flags")) {
         (Ok(c), Ok(f)) => (c, f),
@@ -848,9 +1043,23 @@ async fn kv_put(
 async fn kv_delete(
     State(ctx): State<Arc<Ctx>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = query(&raw);
+    match who(&ctx, &headers, &raw) {
+        Ok(c) => {
+            let ok = if q.contains_key("recurse") {
+                c.authz.key_write_prefix(&key)
+            } else {
+                c.authz.key_write(&key)
+            };
+            if !ok {
+                return crate::acl::denied(&c, "key:write", &key);
+            }
+        }
+        Err(r) => return r,
+    }
     let cas = match q1(&q, "cas").map(parse_uint).transpose() {
         Ok(c) => c,
         Err(r) => return r,
@@ -894,7 +1103,19 @@ fn session_json(s: &Session) -> Value {
     })
 }
 
-async fn session_create(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+async fn session_create(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.session_write(&ctx.node) => {
+            return crate::acl::denied(&c, "session:write", &ctx.node)
+        }
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let v: Value = if body.is_empty() {
         json!({})
     } else {
@@ -1045,8 +1266,17 @@ async fn ca_roots(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Respo
     }
 }
 
-async fn ca_config_get(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+async fn ca_config_get(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = query(&raw);
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.operator_write() => return crate::acl::denied(&c, "operator:write", ""),
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     if let Err(r) = block(&ctx, Table::Ca, &q).await {
         return r;
     }
@@ -1069,7 +1299,17 @@ async fn ca_config_get(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> 
 
 /// A new CA configuration: validated with Consul's rules; a key type or size change generates a
 /// new root cross-signed by the old one.
-async fn ca_config_put(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+async fn ca_config_put(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.operator_write() => return crate::acl::denied(&c, "operator:write", ""),
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -1179,7 +1419,19 @@ async fn ca_config_put(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
     }
 }
 
-async fn leaf(State(ctx): State<Arc<Ctx>>, Path(service): Path<String>) -> Response {
+async fn leaf(
+    State(ctx): State<Arc<Ctx>>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.service_write(&service) => {
+            return crate::acl::denied(&c, "service:write", &service)
+        }
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let now = SystemTime::now();
     let now_s = now
         .duration_since(std::time::UNIX_EPOCH)
@@ -1231,7 +1483,7 @@ async fn leader() -> Response {
     axum::Json(json!("127.0.0.1:8300")).into_response()
 }
 
-async fn agent_self(State(ctx): State<Arc<Ctx>>, _h: HeaderMap) -> Response {
+async fn agent_self(State(ctx): State<Arc<Ctx>>) -> Response {
     axum::Json(json!({
         "Config": { "Datacenter": ctx.datacenter, "NodeName": ctx.node, "Server": true, "Version": "1.21.0" },
         "DebugConfig": { "ConnectEnabled": true },

@@ -3,6 +3,7 @@
 //! authorize), persisted in redb so an acknowledged write survives a crash. `mesh-gitops serve`
 //! runs it; the same state machine can run in memory.
 
+pub mod acl;
 mod catalog;
 pub mod http;
 pub mod store;
@@ -18,6 +19,12 @@ pub struct ServerOptions {
     pub listen: SocketAddr,
     pub datacenter: String,
     pub node: String,
+    /// `Some(allow)` turns ACLs on with that default policy (true: allow, false: deny); `None`
+    /// leaves them off, as on a dev agent.
+    pub acl_default_allow: Option<bool>,
+    /// With ACLs on: the bootstrap token's secret is read from this file, or created once and
+    /// written to it (mode 0600).
+    pub bootstrap_token_file: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -27,6 +34,8 @@ impl Default for ServerOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8500)),
             datacenter: "dc1".into(),
             node: "mesh-gitops".into(),
+            acl_default_allow: None,
+            bootstrap_token_file: None,
         }
     }
 }
@@ -42,6 +51,11 @@ pub enum ServeError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("bootstrap token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A bound server, not yet serving: `addr` is the real address (useful with port 0).
@@ -74,15 +88,60 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
     })?;
     let ctx = Arc::new(http::Ctx {
         store,
+        acl: acl::AclConfig {
+            enabled: opts.acl_default_allow.is_some(),
+            default_allow: opts.acl_default_allow.unwrap_or(true),
+        },
         datacenter: opts.datacenter.clone(),
         node: opts.node.clone(),
         leaves: Default::default(),
     });
+    if let (Some(_), Some(path)) = (opts.acl_default_allow, &opts.bootstrap_token_file) {
+        bootstrap_from_file(&ctx, path)?;
+    }
     Ok(Bound {
         addr,
         listener,
         ctx,
     })
+}
+
+/// Reads the management token's secret from `path`, or bootstraps and writes it there (0600).
+/// The secret itself is never logged.
+fn bootstrap_from_file(ctx: &http::Ctx, path: &std::path::Path) -> Result<(), ServeError> {
+    let err = |source| ServeError::TokenFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let existing = match std::fs::read_to_string(path) {
+        Ok(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(err(e)),
+    };
+    if ctx.store.lock().acl.bootstrapped.is_some() {
+        return Ok(());
+    }
+    let secret = existing
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    acl::bootstrap_token(ctx, Some(secret.clone())).map_err(|_| {
+        err(std::io::Error::other(
+            "the ACL system could not be bootstrapped",
+        ))
+    })?;
+    if existing.is_none() {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut f = options.open(path).map_err(err)?;
+        f.write_all(secret.as_bytes()).map_err(err)?;
+    }
+    Ok(())
 }
 
 impl Bound {

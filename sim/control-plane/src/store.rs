@@ -114,6 +114,67 @@ pub struct State {
     pub ca: Option<CaState>,
     pub ca_config: Option<CaConfigStored>,
     pub cluster_id: String,
+    pub acl: AclState,
+}
+
+/// ACL objects. Links are stored by ID and shown with their current names.
+#[derive(Debug, Default)]
+pub struct AclState {
+    pub policies: BTreeMap<String, AclPolicyStored>,
+    pub roles: BTreeMap<String, AclRoleStored>,
+    /// By AccessorID.
+    pub tokens: BTreeMap<String, AclTokenStored>,
+    /// Index of the bootstrap, once done.
+    pub bootstrapped: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclPolicyStored {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub rules: String,
+    pub datacenters: Vec<String>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclRoleStored {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub policy_ids: Vec<String>,
+    pub service_identities: Vec<serde_json::Value>,
+    pub node_identities: Vec<serde_json::Value>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclTokenStored {
+    pub accessor_id: String,
+    pub secret_id: String,
+    pub description: String,
+    pub policy_ids: Vec<String>,
+    pub role_ids: Vec<String>,
+    pub service_identities: Vec<serde_json::Value>,
+    pub node_identities: Vec<serde_json::Value>,
+    pub local: bool,
+    pub management: bool,
+    pub create_time: String,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+impl std::fmt::Debug for AclTokenStored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AclTokenStored")
+            .field("accessor_id", &self.accessor_id)
+            .field("secret_id", &"<redacted>")
+            .field("description", &self.description)
+            .finish()
+    }
 }
 
 impl State {
@@ -349,6 +410,24 @@ fn load_object(state: &mut State, key: &str, value: &[u8]) -> Result<(), StoreEr
         let c: CatalogService = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
         bump(state, Table::Catalog, c.modify_index);
         state.catalog.insert((c.node.clone(), c.id.clone()), c);
+    } else if let Some(id) = key.strip_prefix("acl/policy/") {
+        let p: AclPolicyStored = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Acl, p.modify_index);
+        state.acl.policies.insert(id.to_owned(), p);
+    } else if let Some(id) = key.strip_prefix("acl/role/") {
+        let r: AclRoleStored = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Acl, r.modify_index);
+        state.acl.roles.insert(id.to_owned(), r);
+    } else if let Some(id) = key.strip_prefix("acl/token/") {
+        let t: AclTokenStored = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Acl, t.modify_index);
+        state.acl.tokens.insert(id.to_owned(), t);
+    } else if key == "acl/bootstrap" {
+        let mut b = [0u8; 8];
+        if value.len() == 8 {
+            b.copy_from_slice(value);
+        }
+        state.acl.bootstrapped = Some(u64::from_be_bytes(b));
     } else if key == "ca/state" {
         state.ca = Some(serde_json::from_slice(value).map_err(|e| corrupt(key, e))?);
     } else if key == "ca/config" {

@@ -618,3 +618,287 @@ async fn agent_registration_expands_sidecars_and_health_lists_connect_endpoints(
     let (_, gone, _) = s.get("/v1/catalog/service/web-sidecar-proxy").await;
     assert_eq!(gone, json!([]));
 }
+
+async fn start_acl(default_allow: bool) -> (Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("bootstrap-token");
+    let opts = mesh_control_plane::ServerOptions {
+        state_dir: Some(dir.path().join("state")),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        acl_default_allow: Some(default_allow),
+        bootstrap_token_file: Some(token_file.clone()),
+        ..Default::default()
+    };
+    let bound = mesh_control_plane::bind(&opts).await.unwrap();
+    let base = format!("http://{}", bound.addr);
+    tokio::spawn(bound.serve(std::future::pending()));
+    let secret = std::fs::read_to_string(&token_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    (
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        },
+        secret,
+    )
+}
+
+impl Server {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.header("X-Consul-Token", t);
+        }
+        if let Some(b) = body {
+            r = r.body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+/// A token with the given rules, created with the management token; returns its secret.
+async fn token_with(s: &Server, mgmt: &str, name: &str, rules: &str) -> String {
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            "/v1/acl/policy",
+            Some(mgmt),
+            Some(json!({"Name": name, "Rules": rules})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, body) = s
+        .send(
+            reqwest::Method::PUT,
+            "/v1/acl/token",
+            Some(mgmt),
+            Some(json!({"Description": name, "Policies": [{"Name": name}]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["SecretID"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn acl_enforcement_follows_consul() {
+    use reqwest::Method;
+    let (s, mgmt) = start_acl(false).await;
+    // The bootstrap happened through the file; a second one is refused.
+    assert_eq!(
+        s.send(Method::PUT, "/v1/acl/bootstrap", None, None).await.0,
+        403
+    );
+    // Unknown tokens are 403 "ACL not found"; anonymous gets the default (deny).
+    assert_eq!(
+        s.send(
+            Method::GET,
+            "/v1/acl/policies",
+            Some("00000000-aaaa-bbbb-cccc-000000000000"),
+            None
+        )
+        .await,
+        (403, "ACL not found".into())
+    );
+    let (st, body) = s
+        .send(Method::PUT, "/v1/config", None, Some(sd("web", "http")))
+        .await;
+    assert_eq!(st, 403);
+    assert!(body.starts_with("Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'service:write' on \"web\""), "{body}");
+    assert_eq!(
+        s.send(
+            Method::PUT,
+            "/v1/config",
+            Some(&mgmt),
+            Some(sd("web", "http"))
+        )
+        .await,
+        (200, "true".into())
+    );
+    // service:write does not grant intentions:write (7c row 9); intentions = "write" does (row 11).
+    let web = token_with(&s, &mgmt, "web", r#"service "web" { policy = "write" }"#).await;
+    let ixn = json!({"Kind": "service-intentions", "Name": "web", "Sources": [{"Name": "api", "Action": "allow"}]});
+    assert_eq!(
+        s.send(Method::PUT, "/v1/config", Some(&web), Some(ixn.clone()))
+            .await
+            .0,
+        403
+    );
+    let web_ixn = token_with(
+        &s,
+        &mgmt,
+        "web-ixn",
+        r#"service "web" { policy = "read" intentions = "write" }"#,
+    )
+    .await;
+    assert_eq!(
+        s.send(Method::PUT, "/v1/config", Some(&web_ixn), Some(ixn))
+            .await,
+        (200, "true".into())
+    );
+    // Exact beats prefix; the longest prefix wins (7c rows 1-5).
+    let foo = token_with(&s, &mgmt, "prefer-exact", "service \"foo\" { policy = \"write\" }\nservice \"football\" { policy = \"deny\" }\nservice_prefix \"foot\" { policy = \"read\" }\nservice_prefix \"fo\" { policy = \"read\" }").await;
+    assert_eq!(
+        s.send(
+            Method::PUT,
+            "/v1/config",
+            Some(&foo),
+            Some(sd("foo", "http"))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        s.send(
+            Method::PUT,
+            "/v1/config",
+            Some(&foo),
+            Some(sd("for", "http"))
+        )
+        .await
+        .0,
+        403
+    );
+    // proxy-defaults needs mesh:write, which falls back to operator (7c row 16).
+    let op = token_with(&s, &mgmt, "op", r#"operator = "write""#).await;
+    let pd = json!({"Kind": "proxy-defaults", "Name": "global", "Config": {"protocol": "http"}});
+    assert_eq!(
+        s.send(Method::PUT, "/v1/config", Some(&op), Some(pd.clone()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.send(Method::PUT, "/v1/config", Some(&web), Some(pd))
+            .await
+            .0,
+        403
+    );
+    // Tokens travel as a Bearer header or ?token= too.
+    let r = s
+        .client
+        .get(format!("{}/v1/config/service-defaults/web", s.base))
+        .bearer_auth(&web)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (st, _) = s
+        .send(
+            Method::GET,
+            &format!("/v1/agent/connect/ca/leaf/web?token={web}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "service:write obtains the leaf");
+    assert_eq!(
+        s.send(
+            Method::GET,
+            "/v1/agent/connect/ca/leaf/db",
+            Some(&web),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    // Default deny applies to intention decisions.
+    let (_, check) = s
+        .send(
+            Method::GET,
+            "/v1/connect/intentions/check?source=x&destination=y",
+            Some(&mgmt),
+            None,
+        )
+        .await;
+    assert_eq!(check, "{\"Allowed\":false}");
+    // ACL objects: names resolve to IDs, lists never carry secrets.
+    let (st, role) = s
+        .send(
+            Method::PUT,
+            "/v1/acl/role",
+            Some(&mgmt),
+            Some(json!({"Name": "ops", "Policies": [{"Name": "op"}]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let role: Value = serde_json::from_str(&role).unwrap();
+    assert_eq!(role["Policies"][0]["Name"], "op");
+    assert!(role["Policies"][0]["ID"].as_str().unwrap().len() == 36);
+    let (st, body) = s
+        .send(
+            Method::PUT,
+            "/v1/acl/role",
+            Some(&mgmt),
+            Some(json!({"Name": "bad", "Policies": [{"Name": "missing"}]})),
+        )
+        .await;
+    assert_eq!(
+        (st, body.as_str()),
+        (500, "No such ACL policy with name \"missing\"")
+    );
+    let (_, list) = s
+        .send(Method::GET, "/v1/acl/tokens", Some(&mgmt), None)
+        .await;
+    assert!(
+        !list.contains(&web) && !list.contains(&mgmt),
+        "token lists carry no SecretID"
+    );
+    let (_, me) = s
+        .send(Method::GET, "/v1/acl/token/self", Some(&web), None)
+        .await;
+    let me: Value = serde_json::from_str(&me).unwrap();
+    assert_eq!(me["Policies"][0]["Name"], "web");
+    assert_eq!(
+        s.send(
+            Method::PUT,
+            "/v1/acl/policy",
+            Some(&web),
+            Some(json!({"Name": "x", "Rules": ""}))
+        )
+        .await
+        .0,
+        403,
+        "acl:write needed"
+    );
+    let (st, body) = s
+        .send(
+            Method::PUT,
+            "/v1/acl/policy",
+            Some(&mgmt),
+            Some(json!({"Name": "bad", "Rules": "service \"x\" { policy = \"list\" }"})),
+        )
+        .await;
+    assert_eq!(st, 500);
+    assert!(
+        body.starts_with("Invalid Policy: Invalid service"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn acl_endpoints_answer_401_when_acls_are_off() {
+    let s = start().await;
+    assert_eq!(s.get("/v1/acl/policies").await.0, 401);
+    assert_eq!(
+        s.put("/v1/acl/bootstrap", json!(null)).await,
+        (401, "ACL support disabled".into())
+    );
+}
