@@ -282,8 +282,31 @@ fn parse_body(body: &Bytes) -> Result<Value, Response> {
     })
 }
 
+/// A body field, matched case-insensitively as Consul's decoder does.
+fn get_ci<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
+    v.as_object()?
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(k))
+        .map(|(_, x)| x)
+}
+
 fn str_of(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
+    get_ci(v, k)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Rules as sent. Some clients JSON-encode the rules string once more; accept that form too.
+fn rules_of(v: &Value) -> String {
+    let raw = str_of(v, "Rules");
+    let t = raw.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        if let Ok(inner) = serde_json::from_str::<String>(t) {
+            return inner;
+        }
+    }
+    raw
 }
 
 /// Resolves `[{ID}|{Name}]` links to IDs.
@@ -406,7 +429,7 @@ fn write_policy(ctx: &Ctx, id: Option<String>, v: &Value) -> Result<Value, Respo
     if let Some(msg) = acl::validate_policy_name(&name) {
         return Err(text(StatusCode::INTERNAL_SERVER_ERROR, msg));
     }
-    let rules = str_of(v, "Rules");
+    let rules = rules_of(v);
     if let Err(d) = acl::parse_rules(&rules, mesh_diagnostics::FileId(0), 0) {
         let msg = d.first().map(|d| d.message.clone()).unwrap_or_default();
         return Err(text(
@@ -589,7 +612,7 @@ fn write_role(ctx: &Ctx, id: Option<String>, v: &Value) -> Result<Value, Respons
         return Err(text(StatusCode::INTERNAL_SERVER_ERROR, msg));
     }
     let mut s = ctx.store.lock();
-    let policy_ids = resolve_links(&s, v.get("Policies"), false)?;
+    let policy_ids = resolve_links(&s, get_ci(v, "Policies"), false)?;
     let existing = id.as_ref().and_then(|i| s.acl.roles.get(i)).cloned();
     if id.is_some() && existing.is_none() {
         return Err(text(StatusCode::NOT_FOUND, "Cannot find role to update"));
@@ -732,7 +755,11 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
                 "Changing a token's SecretID is not permitted",
             ));
         }
-        if v.get("Local").and_then(Value::as_bool).unwrap_or(e.local) != e.local {
+        if get_ci(v, "Local")
+            .and_then(Value::as_bool)
+            .unwrap_or(e.local)
+            != e.local
+        {
             return Err(text(
                 StatusCode::BAD_REQUEST,
                 "Cannot toggle local mode of an existing token",
@@ -762,8 +789,8 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
             return Err(text(StatusCode::INTERNAL_SERVER_ERROR, msg));
         }
     }
-    let policy_ids = resolve_links(&s, v.get("Policies"), false)?;
-    let role_ids = resolve_links(&s, v.get("Roles"), true)?;
+    let policy_ids = resolve_links(&s, get_ci(v, "Policies"), false)?;
+    let role_ids = resolve_links(&s, get_ci(v, "Roles"), true)?;
     let index = Store::next_index(&mut s);
     let arr = |k: &str| {
         v.get(k)
@@ -787,7 +814,7 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
         role_ids,
         service_identities: arr("ServiceIdentities"),
         node_identities: arr("NodeIdentities"),
-        local: v.get("Local").and_then(Value::as_bool).unwrap_or(false),
+        local: get_ci(v, "Local").and_then(Value::as_bool).unwrap_or(false),
         create_time: existing
             .as_ref()
             .map(|e| e.create_time.clone())

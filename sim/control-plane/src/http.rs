@@ -1129,22 +1129,32 @@ async fn session_create(
             }
         }
     };
-    let behavior = v
-        .get("Behavior")
-        .and_then(Value::as_str)
-        .unwrap_or("release")
-        .to_owned();
+    // Consul decodes the body case-insensitively (clients send `name`, `ttl`, ...).
+    let fields: BTreeMap<String, Value> = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, x)| (k.to_ascii_lowercase(), x.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let field = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let behavior = Some(field("behavior"))
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| "release".into());
     if behavior != "release" && behavior != "delete" {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Invalid Behavior setting {behavior:?}"),
         );
     }
-    let ttl = v
-        .get("TTL")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let ttl = field("ttl");
     if !ttl.is_empty() {
         match mesh_semantics::ca_config::parse_duration(&ttl) {
             Ok(d) if d >= Duration::from_secs(10) && d <= Duration::from_secs(86_400) => {}
@@ -1161,16 +1171,10 @@ async fn session_create(
     let id = uuid::Uuid::new_v4().to_string();
     let session = Session {
         id: id.clone(),
-        name: v
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        node: v
-            .get("Node")
-            .and_then(Value::as_str)
-            .unwrap_or(&ctx.node)
-            .to_owned(),
+        name: field("name"),
+        node: Some(field("node"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| ctx.node.clone()),
         ttl,
         behavior,
         lock_delay_ns: 15_000_000_000,
