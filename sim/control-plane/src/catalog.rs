@@ -352,10 +352,22 @@ pub async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Res
     }
 }
 
-pub async fn catalog_services(State(ctx): State<Arc<Ctx>>) -> Response {
+pub async fn catalog_services(
+    State(ctx): State<Arc<Ctx>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let caller = match crate::acl::caller(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let s = ctx.store.lock();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in s.catalog.values() {
+    for c in s
+        .catalog
+        .values()
+        .filter(|c| caller.authz.service_read(&c.name))
+    {
         let t = out.entry(c.name.clone()).or_default();
         for tag in &c.tags {
             if !t.contains(tag) {
@@ -376,7 +388,17 @@ fn catalog_json(c: &CatalogService) -> Value {
     })
 }
 
-pub async fn catalog_service(State(ctx): State<Arc<Ctx>>, Path(name): Path<String>) -> Response {
+pub async fn catalog_service(
+    State(ctx): State<Arc<Ctx>>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    match crate::acl::caller(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.service_read(&name) => return json_at(Value::Array(Vec::new()), 1),
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let s = ctx.store.lock();
     let list: Vec<Value> = s
         .catalog
@@ -388,7 +410,17 @@ pub async fn catalog_service(State(ctx): State<Arc<Ctx>>, Path(name): Path<Strin
 }
 
 /// Connect-capable endpoints of a service: its sidecar proxies and Connect-native instances.
-pub async fn health_connect(State(ctx): State<Arc<Ctx>>, Path(name): Path<String>) -> Response {
+pub async fn health_connect(
+    State(ctx): State<Arc<Ctx>>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    match crate::acl::caller(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.service_read(&name) => return json_at(Value::Array(Vec::new()), 1),
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let s = ctx.store.lock();
     let list: Vec<Value> = s
         .catalog

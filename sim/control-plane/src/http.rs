@@ -23,6 +23,9 @@ use std::time::{Duration, SystemTime};
 /// What the handlers share.
 pub struct Ctx {
     pub store: Store,
+    /// State of the generator for blocking-query jitter; seeded by the server's options so a
+    /// simulation can replay it.
+    pub jitter: std::sync::Mutex<u64>,
     pub acl: crate::acl::AclConfig,
     pub datacenter: String,
     pub node: String,
@@ -185,7 +188,8 @@ async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
             .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid wait time"))?
             .min(Duration::from_secs(600)),
     };
-    let deadline = tokio::time::Instant::now() + wait;
+    // Consul adds up to wait/16 of jitter so watchers do not all return at once.
+    let deadline = tokio::time::Instant::now() + wait + jitter(ctx, wait / 16);
     let mut rx = ctx.store.subscribe();
     loop {
         if ctx.store.lock().table_index(table) > index {
@@ -195,6 +199,22 @@ async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
             Ok(Ok(())) => continue,
             _ => return Ok(()),
         }
+    }
+}
+
+/// A duration in `[0, max)` from the server's seeded splitmix64 generator.
+fn jitter(ctx: &Ctx, max: Duration) -> Duration {
+    let mut state = ctx.jitter.lock().unwrap_or_else(|p| p.into_inner());
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let nanos = max.as_nanos() as u64;
+    if nanos == 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_nanos(z % nanos)
     }
 }
 
@@ -572,13 +592,26 @@ fn all_intentions(s: &crate::store::State) -> Vec<(u32, String, String, Value)> 
     out
 }
 
-async fn intentions_list(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+async fn intentions_list(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = query(&raw);
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if let Err(r) = block(&ctx, Table::Config, &q).await {
         return r;
     }
     let s = ctx.store.lock();
-    let list: Vec<Value> = all_intentions(&s).into_iter().map(|x| x.3).collect();
+    // Intentions the token cannot read are left out, as Consul filters them.
+    let list: Vec<Value> = all_intentions(&s)
+        .into_iter()
+        .filter(|x| caller.authz.intention_read(&x.2))
+        .map(|x| x.3)
+        .collect();
     json_at(Value::Array(list), s.table_index(Table::Config))
 }
 
@@ -625,8 +658,16 @@ async fn intentions_check(
     )
 }
 
-async fn intentions_match(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+async fn intentions_match(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = query(&raw);
+    let caller = match who(&ctx, &headers, &raw) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let by = match q1(&q, "by") {
         Some("source") => MatchBy::Source,
         Some("destination") => MatchBy::Destination,
@@ -658,6 +699,9 @@ async fn intentions_match(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) 
     let mut out = serde_json::Map::new();
     for name in names {
         let n = service_name(name);
+        if !caller.authz.intention_read(n) {
+            return crate::acl::denied(&caller, "intentions:read", n);
+        }
         let list: Vec<Value> = set
             .matching(by, n)
             .into_iter()
@@ -672,12 +716,23 @@ async fn intentions_match(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) 
     json_at(Value::Object(out), s.table_index(Table::Config))
 }
 
-async fn exact_get(State(ctx): State<Arc<Ctx>>, RawQuery(raw): RawQuery) -> Response {
+async fn exact_get(
+    State(ctx): State<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = query(&raw);
     let (src, dst) = match (required(&q, "source"), required(&q, "destination")) {
         (Ok(s), Ok(d)) => (service_name(s).to_owned(), service_name(d).to_owned()),
         (Err(r), _) | (_, Err(r)) => return r,
     };
+    match who(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.intention_read(&dst) => {
+            return crate::acl::denied(&c, "intentions:read", &dst)
+        }
+        Ok(_) => {}
+        Err(r) => return r,
+    }
     let s = ctx.store.lock();
     let found = s
         .config

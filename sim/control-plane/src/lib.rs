@@ -25,6 +25,8 @@ pub struct ServerOptions {
     /// With ACLs on: the bootstrap token's secret is read from this file, or created once and
     /// written to it (mode 0600).
     pub bootstrap_token_file: Option<PathBuf>,
+    /// Seed of the blocking-query jitter.
+    pub jitter_seed: u64,
 }
 
 impl Default for ServerOptions {
@@ -36,6 +38,7 @@ impl Default for ServerOptions {
             node: "mesh-gitops".into(),
             acl_default_allow: None,
             bootstrap_token_file: None,
+            jitter_seed: 1,
         }
     }
 }
@@ -88,6 +91,7 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
     })?;
     let ctx = Arc::new(http::Ctx {
         store,
+        jitter: std::sync::Mutex::new(opts.jitter_seed),
         acl: acl::AclConfig {
             enabled: opts.acl_default_allow.is_some(),
             default_allow: opts.acl_default_allow.unwrap_or(true),
