@@ -31,7 +31,9 @@ fn wrap(service_body: &str) -> String {
 
 #[test]
 fn the_countdash_seed_job() {
-    let job = load(include_str!("data/countdash.nomad.hcl"));
+    let job = load(include_str!(
+        "../../../examples/countdash/countdash.nomad.hcl"
+    ));
     assert!(job.diagnostics.is_empty(), "{:?}", job.diagnostics);
     assert_eq!(job.job.as_deref(), Some("countdash"));
     let names: Vec<&str> = job.services.iter().map(|s| s.name.as_str()).collect();
@@ -58,14 +60,18 @@ fn the_countdash_seed_job() {
 
 #[test]
 fn the_dynamic_app_seed_jobs() {
-    let mysql = load(include_str!("data/mysql-server.nomad.hcl"));
+    let mysql = load(include_str!(
+        "../../../examples/dynamic-app/jobs/mysql-server.nomad.hcl"
+    ));
     assert!(mysql.diagnostics.is_empty(), "{:?}", mysql.diagnostics);
     assert_eq!(mysql.services[0].port_label.as_deref(), Some("db"));
     assert!(mysql
         .task_env
         .iter()
         .any(|e| e.key == "MYSQL_ROOT_PASSWORD" && e.value == "super-duper-password"));
-    let app = load(include_str!("data/dynamic-app.nomad.hcl"));
+    let app = load(include_str!(
+        "../../../examples/dynamic-app/jobs/dynamic-app.nomad.hcl"
+    ));
     assert!(app.diagnostics.is_empty(), "{:?}", app.diagnostics);
     assert_eq!(
         app.services[0].upstreams[0].destination_name,
@@ -226,7 +232,7 @@ proptest! {
 
     #[test]
     fn no_mutation_of_a_valid_job_panics(cut in 0usize..1200, insert in prop::sample::select(vec!["{", "}", "\"", "${", "=", "[", "var.", "local.", "dynamic \"upstreams\" {", "\n"])) {
-        let base = include_str!("data/countdash.nomad.hcl");
+        let base = include_str!("../../../examples/countdash/countdash.nomad.hcl");
         let mut at = cut.min(base.len());
         while !base.is_char_boundary(at) { at -= 1; }
         let text = format!("{}{}{}", &base[..at], insert, &base[at..]);

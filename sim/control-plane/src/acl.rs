@@ -422,6 +422,99 @@ pub async fn bootstrap(State(ctx): State<Arc<Ctx>>) -> Response {
     }
 }
 
+/// The shape of every ACL write handler: caller needs acl:write, the body is JSON, `check`
+/// looks at the body before `write` stores it.
+fn write_object(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    raw: &Option<String>,
+    body: &Bytes,
+    check: impl FnOnce(&Value) -> Result<(), Response>,
+    write: impl FnOnce(&Ctx, &Value) -> Result<Value, Response>,
+) -> Response {
+    if let Some(r) = acl_disabled(ctx) {
+        return r;
+    }
+    let result = caller(ctx, headers, raw)
+        .and_then(|c| c.require_singleton(Singleton::Acl, Access::Write))
+        .and_then(|()| parse_body(body))
+        .and_then(|v| check(&v).map(|()| v))
+        .and_then(|v| write(ctx, &v));
+    match result {
+        Ok(v) => json_at(v, 0),
+        Err(r) => r,
+    }
+}
+
+/// An ID in the URL must match the body's, when the body has one.
+fn same_id<'a>(
+    field: &'static str,
+    url_id: &'a str,
+    message: &'static str,
+) -> impl FnOnce(&Value) -> Result<(), Response> + 'a {
+    move |v| {
+        let body_id = str_of(v, field);
+        if body_id.is_empty() || body_id == url_id {
+            Ok(())
+        } else {
+            Err(text(StatusCode::BAD_REQUEST, message))
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Object {
+    Policy,
+    Role,
+    Token,
+}
+
+/// Deletes a policy, role or token by ID.
+fn delete_object(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    raw: &Option<String>,
+    what: Object,
+    id: &str,
+) -> Response {
+    if let Some(r) = acl_disabled(ctx) {
+        return r;
+    }
+    if let Err(r) =
+        caller(ctx, headers, raw).and_then(|c| c.require_singleton(Singleton::Acl, Access::Write))
+    {
+        return r;
+    }
+    let mut s = ctx.store.lock();
+    let (removed, key, missing) = match what {
+        Object::Policy => (
+            s.acl.policies.remove(id).is_some(),
+            "policy",
+            "Cannot find policy to delete",
+        ),
+        Object::Role => (
+            s.acl.roles.remove(id).is_some(),
+            "role",
+            "Cannot find role to delete",
+        ),
+        Object::Token => (
+            s.acl.tokens.remove(id).is_some(),
+            "token",
+            "Cannot find token to delete",
+        ),
+    };
+    if !removed {
+        return text(StatusCode::NOT_FOUND, missing);
+    }
+    Store::next_index(&mut s);
+    let mut batch = Batch::default();
+    batch.delete(format!("acl/{key}/{id}"), Table::Acl);
+    match commit(ctx, &mut s, batch) {
+        Ok(()) => text(StatusCode::OK, "true"),
+        Err(r) => r,
+    }
+}
+
 // === policies ===
 
 fn write_policy(ctx: &Ctx, id: Option<String>, v: &Value) -> Result<Value, Response> {
@@ -503,21 +596,23 @@ pub async fn policy_create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let v = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if !str_of(&v, "ID").is_empty() {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "Cannot specify the ID when creating a new policy",
-        );
-    }
-    match write_policy(&ctx, None, &v) {
-        Ok(p) => json_at(p, 0),
-        Err(r) => r,
-    }
+    write_object(
+        &ctx,
+        &headers,
+        &raw,
+        &body,
+        |v: &Value| {
+            if str_of(v, "ID").is_empty() {
+                Ok(())
+            } else {
+                Err(text(
+                    StatusCode::BAD_REQUEST,
+                    "Cannot specify the ID when creating a new policy",
+                ))
+            }
+        },
+        |ctx, v| write_policy(ctx, None, v),
+    )
 }
 
 pub async fn policy_update(
@@ -527,22 +622,14 @@ pub async fn policy_update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let v = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let body_id = str_of(&v, "ID");
-    if !body_id.is_empty() && body_id != id {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "Policy ID in URL and payload do not match",
-        );
-    }
-    match write_policy(&ctx, Some(id), &v) {
-        Ok(p) => json_at(p, 0),
-        Err(r) => r,
-    }
+    write_object(
+        &ctx,
+        &headers,
+        &raw,
+        &body,
+        same_id("ID", &id, "Policy ID in URL and payload do not match"),
+        |ctx, v| write_policy(ctx, Some(id.clone()), v),
+    )
 }
 
 pub async fn policy_read(
@@ -579,18 +666,7 @@ pub async fn policy_delete(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let mut s = ctx.store.lock();
-    if s.acl.policies.remove(&id).is_none() {
-        return text(StatusCode::NOT_FOUND, "Cannot find policy to delete");
-    }
-    Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    batch.delete(format!("acl/policy/{id}"), Table::Acl);
-    match commit(&ctx, &mut s, batch) {
-        Ok(()) => text(StatusCode::OK, "true"),
-        Err(r) => r,
-    }
+    delete_object(&ctx, &headers, &raw, Object::Policy, &id)
 }
 
 pub async fn policy_list(
@@ -651,15 +727,14 @@ pub async fn role_create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let v = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    match write_role(&ctx, None, &v) {
-        Ok(r) => json_at(r, 0),
-        Err(r) => r,
-    }
+    write_object(
+        &ctx,
+        &headers,
+        &raw,
+        &body,
+        |_: &Value| Ok(()),
+        |ctx, v| write_role(ctx, None, v),
+    )
 }
 
 pub async fn role_update(
@@ -669,15 +744,14 @@ pub async fn role_update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let v = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    match write_role(&ctx, Some(id), &v) {
-        Ok(r) => json_at(r, 0),
-        Err(r) => r,
-    }
+    write_object(
+        &ctx,
+        &headers,
+        &raw,
+        &body,
+        same_id("ID", &id, "Role ID in URL and payload do not match"),
+        |ctx, v| write_role(ctx, Some(id.clone()), v),
+    )
 }
 
 pub async fn role_read(
@@ -714,18 +788,7 @@ pub async fn role_delete(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let mut s = ctx.store.lock();
-    if s.acl.roles.remove(&id).is_none() {
-        return text(StatusCode::NOT_FOUND, "Cannot find role to delete");
-    }
-    Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    batch.delete(format!("acl/role/{id}"), Table::Acl);
-    match commit(&ctx, &mut s, batch) {
-        Ok(()) => text(StatusCode::OK, "true"),
-        Err(r) => r,
-    }
+    delete_object(&ctx, &headers, &raw, Object::Role, &id)
 }
 
 pub async fn role_list(
@@ -839,40 +902,35 @@ pub async fn token_create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let v = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    match write_token(&ctx, None, &v) {
-        Ok(t) => json_at(t, 0),
-        Err(r) => r,
-    }
+    write_object(
+        &ctx,
+        &headers,
+        &raw,
+        &body,
+        |_: &Value| Ok(()),
+        |ctx, v| write_token(ctx, None, v),
+    )
 }
 
 pub async fn token_update(
     State(ctx): State<Arc<Ctx>>,
-    Path(accessor): Path<String>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let v = match parse_body(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let body_id = str_of(&v, "AccessorID");
-    if !body_id.is_empty() && body_id != accessor {
-        return text(
-            StatusCode::BAD_REQUEST,
+    write_object(
+        &ctx,
+        &headers,
+        &raw,
+        &body,
+        same_id(
+            "AccessorID",
+            &id,
             "Token Accessor ID in URL and payload do not match",
-        );
-    }
-    match write_token(&ctx, Some(accessor), &v) {
-        Ok(t) => json_at(t, 0),
-        Err(r) => r,
-    }
+        ),
+        |ctx, v| write_token(ctx, Some(id.clone()), v),
+    )
 }
 
 pub async fn token_read(
@@ -912,22 +970,11 @@ pub async fn token_self(
 
 pub async fn token_delete(
     State(ctx): State<Arc<Ctx>>,
-    Path(accessor): Path<String>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    guard!(ctx, headers, raw, Access::Write);
-    let mut s = ctx.store.lock();
-    if s.acl.tokens.remove(&accessor).is_none() {
-        return text(StatusCode::NOT_FOUND, "Cannot find token to delete");
-    }
-    Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    batch.delete(format!("acl/token/{accessor}"), Table::Acl);
-    match commit(&ctx, &mut s, batch) {
-        Ok(()) => text(StatusCode::OK, "true"),
-        Err(r) => r,
-    }
+    delete_object(&ctx, &headers, &raw, Object::Token, &id)
 }
 
 pub async fn token_list(
