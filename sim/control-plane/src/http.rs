@@ -23,6 +23,8 @@ use std::time::{Duration, SystemTime};
 /// What the handlers share.
 pub struct Ctx {
     pub store: Store,
+    /// When each session with a TTL expires, unless renewed.
+    pub session_deadlines: std::sync::Mutex<BTreeMap<String, tokio::time::Instant>>,
     /// State of the generator for blocking-query jitter; seeded by the server's options so a
     /// simulation can replay it.
     pub jitter: std::sync::Mutex<u64>,
@@ -1236,6 +1238,7 @@ async fn session_create(
         create_index: index,
         modify_index: index,
     };
+    arm_session(&ctx, &session);
     let mut batch = Batch::default();
     batch.put(
         format!("sess/{id}"),
@@ -1250,19 +1253,31 @@ async fn session_create(
 }
 
 async fn session_destroy(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    match destroy_session(&ctx, &id) {
+        Ok(()) => bool_body(true),
+        Err(e) => store_error(e),
+    }
+}
+
+/// Removes a session and releases (or deletes, per its behaviour) the locks it holds.
+pub(crate) fn destroy_session(ctx: &Ctx, id: &str) -> Result<(), crate::store::StoreError> {
+    ctx.session_deadlines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(id);
     let mut s = ctx.store.lock();
-    let Some(session) = s.sessions.get(&id).cloned() else {
-        return bool_body(true);
+    let Some(session) = s.sessions.get(id).cloned() else {
+        return Ok(());
     };
     Store::next_index(&mut s);
     let index = s.index;
     let mut batch = Batch::default();
-    s.sessions.remove(&id);
+    s.sessions.remove(id);
     batch.delete(format!("sess/{id}"), Table::Sessions);
     // Locks held by the session are released, or their keys deleted.
     let held: Vec<String> =
         s.kv.iter()
-            .filter(|(_, e)| e.session.as_deref() == Some(id.as_str()))
+            .filter(|(_, e)| e.session.as_deref() == Some(id))
             .map(|(k, _)| k.clone())
             .collect();
     for k in held {
@@ -1276,9 +1291,71 @@ async fn session_destroy(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) ->
             batch.put(format!("kv/{k}"), bytes, Table::Kv);
         }
     }
-    match ctx.store.commit(&mut s, batch) {
-        Ok(()) => bool_body(true),
-        Err(e) => store_error(e),
+    ctx.store.commit(&mut s, batch)
+}
+
+/// Starts (or restarts) a session's TTL: Consul invalidates it after twice the TTL without a
+/// renewal.
+pub(crate) fn arm_session(ctx: &Ctx, session: &Session) {
+    if let Ok(ttl) = mesh_semantics::ca_config::parse_duration(&session.ttl) {
+        if !ttl.is_zero() {
+            ctx.session_deadlines
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(session.id.clone(), tokio::time::Instant::now() + ttl * 2);
+        }
+    }
+}
+
+fn prune_roots(ctx: &Ctx) {
+    let mut s = ctx.store.lock();
+    let removed =
+        s.ca.as_mut()
+            .map(|ca| ca.prune(SystemTime::now()))
+            .unwrap_or(0);
+    if removed > 0 {
+        Store::next_index(&mut s);
+        let mut batch = Batch::default();
+        batch.put(
+            "ca/state".into(),
+            serde_json::to_vec(&s.ca).unwrap_or_default(),
+            Table::Ca,
+        );
+        // A failed write leaves the roots for the next pass.
+        let _ = ctx.store.commit(&mut s, batch);
+    }
+}
+
+/// Destroys sessions whose TTL ran out, and prunes rotated CA roots; runs until the server
+/// stops.
+pub(crate) async fn reap_sessions(ctx: Arc<Ctx>) {
+    // Sessions restored from disk get a fresh TTL, as after a Consul leader election.
+    let restored: Vec<Session> = ctx.store.lock().sessions.values().cloned().collect();
+    for s in &restored {
+        arm_session(&ctx, s);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut ticks: u64 = 0;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        // Once a minute: drop CA roots rotated out more than twice the leaf TTL ago.
+        if ticks % 240 == 0 {
+            prune_roots(&ctx);
+        }
+        let now = tokio::time::Instant::now();
+        let expired: Vec<String> = ctx
+            .session_deadlines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            // A failed write leaves the session for the next tick.
+            let _ = destroy_session(&ctx, &id);
+        }
     }
 }
 
@@ -1291,10 +1368,13 @@ async fn session_info(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
 async fn session_renew(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
     let s = ctx.store.lock();
     match s.sessions.get(&id) {
-        Some(session) => json_at(
-            json!([session_json(session)]),
-            s.table_index(Table::Sessions),
-        ),
+        Some(session) => {
+            arm_session(&ctx, session);
+            json_at(
+                json!([session_json(session)]),
+                s.table_index(Table::Sessions),
+            )
+        }
         None => text(
             StatusCode::NOT_FOUND,
             format!("Session id '{id}' not found"),
@@ -1549,4 +1629,79 @@ async fn agent_self(State(ctx): State<Arc<Ctx>>) -> Response {
         "Member": { "Name": ctx.node, "Addr": "127.0.0.1", "Port": 8301, "Status": 1 },
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Arc<Ctx> {
+        Arc::new(Ctx {
+            store: Store::in_memory(),
+            session_deadlines: Default::default(),
+            jitter: std::sync::Mutex::new(1),
+            acl: crate::acl::AclConfig {
+                enabled: false,
+                default_allow: true,
+            },
+            datacenter: "dc1".into(),
+            node: "n1".into(),
+            leaves: Default::default(),
+        })
+    }
+
+    fn session(id: &str, ttl: &str) -> Session {
+        Session {
+            id: id.into(),
+            name: String::new(),
+            node: "n1".into(),
+            ttl: ttl.into(),
+            behavior: "release".into(),
+            lock_delay_ns: 0,
+            create_index: 1,
+            modify_index: 1,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sessions_expire_after_twice_their_ttl_and_release_their_locks() {
+        let ctx = ctx();
+        {
+            let mut s = ctx.store.lock();
+            s.sessions.insert("a".into(), session("a", "10s"));
+            s.sessions.insert("b".into(), session("b", ""));
+            s.kv.insert(
+                "leader".into(),
+                KvEntry {
+                    value: b"a".to_vec(),
+                    flags: 0,
+                    session: Some("a".into()),
+                    lock_index: 1,
+                    create_index: 1,
+                    modify_index: 1,
+                },
+            );
+        }
+        let reaper = tokio::spawn(reap_sessions(ctx.clone()));
+        tokio::time::sleep(Duration::from_secs(19)).await;
+        assert!(
+            ctx.store.lock().sessions.contains_key("a"),
+            "still inside 2 x TTL"
+        );
+        // A renewal restarts the clock.
+        let renewed = session("a", "10s");
+        arm_session(&ctx, &renewed);
+        tokio::time::sleep(Duration::from_secs(19)).await;
+        assert!(ctx.store.lock().sessions.contains_key("a"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = ctx.store.lock();
+        assert!(!s.sessions.contains_key("a"), "expired");
+        assert_eq!(s.kv["leader"].session, None, "its lock is released");
+        assert!(
+            s.sessions.contains_key("b"),
+            "a session without TTL never expires"
+        );
+        drop(s);
+        reaper.abort();
+    }
 }

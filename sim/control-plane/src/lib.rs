@@ -91,6 +91,7 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
     })?;
     let ctx = Arc::new(http::Ctx {
         store,
+        session_deadlines: Default::default(),
         jitter: std::sync::Mutex::new(opts.jitter_seed),
         acl: acl::AclConfig {
             enabled: opts.acl_default_allow.is_some(),
@@ -154,9 +155,12 @@ impl Bound {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, http::router(self.ctx))
+        let reaper = tokio::spawn(http::reap_sessions(self.ctx.clone()));
+        let result = axum::serve(self.listener, http::router(self.ctx))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(ServeError::Serve)
+            .map_err(ServeError::Serve);
+        reaper.abort();
+        result
     }
 }
