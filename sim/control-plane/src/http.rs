@@ -1340,7 +1340,7 @@ pub(crate) async fn reap_sessions(ctx: Arc<Ctx>) {
         tick.tick().await;
         ticks += 1;
         // Once a minute: drop CA roots rotated out more than twice the leaf TTL ago.
-        if ticks % 240 == 0 {
+        if ticks.is_multiple_of(240) {
             prune_roots(&ctx);
         }
         let now = tokio::time::Instant::now();
