@@ -453,3 +453,29 @@ fn ensure_jsonschema() {
         "cannot install jsonschema from PyPI"
     );
 }
+
+#[test]
+fn graphs_show_declared_edges_and_what_a_change_opened_and_closed() {
+    let mermaid = String::from_utf8(
+        run(&["graph", root().join("examples/web-socat").to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("n1 -. denied .-> n0"),
+        "web -> socat is denied: {mermaid}"
+    );
+    let base = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/dynamic-app"), base.path());
+    let head = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/dynamic-app"), head.path());
+    std::fs::remove_file(head.path().join("intentions/mysql-server.hcl")).unwrap();
+    let h = head.path().to_str().unwrap();
+    let b = base.path().to_str().unwrap();
+    let dot = String::from_utf8(run(&["graph", h, "--base", b, "--format", "dot"]).stdout).unwrap();
+    assert!(dot.starts_with("digraph mesh {"), "{dot}");
+    assert!(dot.contains("\"dynamic-app\" -> \"mysql-server\" [color=\"#c62828\", style=dotted, penwidth=2.5, label=\"closed\"];"), "{dot}");
+    let md =
+        String::from_utf8(run(&["check", h, "--base", b, "--format", "markdown"]).stdout).unwrap();
+    assert!(md.contains("```mermaid\nflowchart LR\n"), "{md}");
+}

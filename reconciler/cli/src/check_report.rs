@@ -193,6 +193,12 @@ pub fn markdown(r: &CheckResult) -> String {
             out.push('\n');
         }
     }
+    if !r.analysis.graph.services.is_empty() {
+        // Mermaid renders on GitHub, in PR comments and step summaries alike.
+        out.push_str("<details><summary>Reachability graph</summary>\n\n```mermaid\n");
+        out.push_str(&crate::graph::mermaid(r));
+        out.push_str("```\n\n</details>\n\n");
+    }
     let declared: Vec<_> = r.analysis.edges.iter().filter(|e| e.declared).collect();
     if !declared.is_empty() {
         out.push_str("<details><summary>Declared upstreams</summary>\n\n| source | destination | decision | reason |\n|---|---|---|---|\n");

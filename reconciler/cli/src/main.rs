@@ -5,6 +5,7 @@
 
 mod check;
 mod check_report;
+mod graph;
 mod report;
 mod serve;
 mod show;
@@ -35,6 +36,8 @@ enum Command {
     Check(CheckArgs),
     /// Run the embedded Consul-compatible control plane.
     Serve(serve::ServeArgs),
+    /// A picture of who can reach whom (and, with --base, what the change opened and closed).
+    Graph(GraphArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,6 +79,24 @@ struct CheckArgs {
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct GraphArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// The state to compare with: a directory or a git revision.
+    #[arg(long, value_name = "REV|DIR")]
+    base: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    format: GraphFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +190,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Graph(args) => {
+            let options = mesh_loader::LoadOptions {
+                nomad_vars: args.repo.vars.iter().cloned().collect(),
+            };
+            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+                Ok(r) => r,
+                Err(loaded) => {
+                    report::diagnostics(&loaded, ReportFormat::Text)?;
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let out = match args.format {
+                GraphFormat::Dot => graph::dot(&result),
+                GraphFormat::Mermaid => graph::mermaid(&result),
+            };
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
             serve::run(args)?;
