@@ -1,0 +1,434 @@
+//! Plans for config entries: what must change in Consul for it to hold the desired entries, as
+//! an ordered list of steps, computed purely from the desired state and the observed entries.
+//!
+//! - Both sides are compared after Consul's normalization, so nothing differs that Consul would
+//!   not store differently (no perpetual diffs).
+//! - Ownership: every entry mesh-gitops writes carries `Meta["mesh-gitops-owner"]` (and the
+//!   source path). An existing entry without our mark is never changed: identical ones are
+//!   adopted only when asked, different ones are refused. Only owned entries are pruned, and a
+//!   plan that would delete every owned entry is refused unless allowed.
+//! - Order: protocol-bearing kinds before the intentions that need them, deletions in reverse;
+//!   intention writes are ordered so that no declared upstream allowed before and after the
+//!   change is denied in between (checked with the shared intention evaluation).
+//!
+//! Not covered here yet: ACL objects and the CA configuration.
+
+use mesh_model::{ConfigEntry, DesiredState, EntryKind, ServiceIntentions};
+use mesh_semantics::intention::IntentionSet;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The Meta key naming the owner of an entry.
+pub const OWNER_KEY: &str = "mesh-gitops-owner";
+/// The Meta key naming the repository file an entry came from.
+pub const SOURCE_KEY: &str = "mesh-gitops-source";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedEntry {
+    pub entry: ConfigEntry,
+    pub modify_index: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One write, with the index it must find (`cas`) so a concurrent change is never overwritten.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub action: Action,
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// `0` creates only; otherwise the ModifyIndex the entry must still have.
+    pub cas: u64,
+}
+
+/// An entry the plan leaves alone, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub refused: Vec<Refusal>,
+    /// Declared upstreams that no order of the intention writes keeps allowed throughout.
+    pub unavoidable_breaks: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub owner: String,
+    /// Take ownership of existing unowned entries identical to the desired ones.
+    pub adopt: bool,
+    /// Allow a plan that deletes every owned entry.
+    pub allow_empty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the plan would delete all {0} entries mesh-gitops owns; pass --allow-empty if that is intended")]
+    WouldDeleteEverything(usize),
+}
+
+/// The desired entries as they will be written: normalized, with the ownership marks.
+pub fn marked_entries(
+    state: &DesiredState,
+    owner: &str,
+    source_of: &dyn Fn(&ConfigEntry) -> String,
+) -> Vec<ConfigEntry> {
+    state
+        .config_entries
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            mesh_semantics::config_entry::normalize(&mut e);
+            let source = source_of(&e);
+            let meta = e.meta_mut();
+            meta.insert(OWNER_KEY.into(), owner.into());
+            meta.insert(SOURCE_KEY.into(), source);
+            e
+        })
+        .collect()
+}
+
+fn key(e: &ConfigEntry) -> (String, String) {
+    (e.kind().as_str().to_owned(), e.name().to_owned())
+}
+
+fn owner_of(e: &ConfigEntry) -> Option<&str> {
+    e.meta().get(OWNER_KEY).map(String::as_str)
+}
+
+/// The entry's body without our marks, to compare content regardless of ownership.
+fn content(e: &ConfigEntry) -> Value {
+    let mut e = e.clone();
+    let meta = e.meta_mut();
+    meta.remove(OWNER_KEY);
+    meta.remove(SOURCE_KEY);
+    e.to_json()
+}
+
+/// Plans the writes that make `observed` hold `desired` (already marked, see
+/// [`marked_entries`]). `declared` are the declared upstreams (source, destination) whose
+/// reachability the order must protect; `default_allow` is the ACL default for intentions.
+pub fn plan(
+    desired: &[ConfigEntry],
+    observed: &[ObservedEntry],
+    declared: &[(String, String)],
+    default_allow: bool,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan::default();
+    let observed_by: BTreeMap<(String, String), &ObservedEntry> =
+        observed.iter().map(|o| (key(&o.entry), o)).collect();
+    let mut writes = Vec::new();
+    let mut desired_keys = BTreeSet::new();
+    for d in desired {
+        let k = key(d);
+        desired_keys.insert(k.clone());
+        let after = d.to_json();
+        match observed_by.get(&k) {
+            None => writes.push(Step {
+                action: Action::Create,
+                kind: k.0.clone(),
+                name: k.1.clone(),
+                reason: "declared in the repository, absent from Consul".into(),
+                before: None,
+                after: Some(after),
+                cas: 0,
+            }),
+            Some(o) => {
+                let mut observed_entry = o.entry.clone();
+                mesh_semantics::config_entry::normalize(&mut observed_entry);
+                let before = observed_entry.to_json();
+                let owned = owner_of(&observed_entry) == Some(opts.owner.as_str());
+                if before == after {
+                    continue;
+                }
+                if !owned {
+                    let same = content(&observed_entry) == content(d);
+                    if same && opts.adopt {
+                        writes.push(Step {
+                            action: Action::Update,
+                            kind: k.0.clone(),
+                            name: k.1.clone(),
+                            reason: "adopted: identical to the repository, now marked as owned"
+                                .into(),
+                            before: Some(before),
+                            after: Some(after),
+                            cas: o.modify_index,
+                        });
+                    } else {
+                        let reason = match (same, owner_of(&observed_entry)) {
+                            (true, _) => "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".to_owned(),
+                            (false, Some(other)) => format!("exists and is owned by \"{other}\"; it is left unchanged"),
+                            (false, None) => "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".to_owned(),
+                        };
+                        plan.refused.push(Refusal {
+                            kind: k.0.clone(),
+                            name: k.1.clone(),
+                            reason,
+                        });
+                    }
+                    continue;
+                }
+                writes.push(Step {
+                    action: Action::Update,
+                    kind: k.0.clone(),
+                    name: k.1.clone(),
+                    reason: "differs from the repository".into(),
+                    before: Some(before),
+                    after: Some(after),
+                    cas: o.modify_index,
+                });
+            }
+        }
+    }
+    let owned_total = observed
+        .iter()
+        .filter(|o| owner_of(&o.entry) == Some(opts.owner.as_str()))
+        .count();
+    let mut deletes = Vec::new();
+    for o in observed {
+        let k = key(&o.entry);
+        if owner_of(&o.entry) == Some(opts.owner.as_str()) && !desired_keys.contains(&k) {
+            deletes.push(Step {
+                action: Action::Delete,
+                kind: k.0.clone(),
+                name: k.1.clone(),
+                reason: "owned by mesh-gitops and no longer in the repository".into(),
+                before: Some(o.entry.to_json()),
+                after: None,
+                cas: o.modify_index,
+            });
+        }
+    }
+    if owned_total > 0 && deletes.len() == owned_total && desired.is_empty() && !opts.allow_empty {
+        return Err(PlanError::WouldDeleteEverything(owned_total));
+    }
+    let order = |s: &Step| EntryKind::parse(&s.kind).map(|k| k.order()).unwrap_or(6);
+    let is_intentions = |s: &Step| s.kind == "service-intentions";
+    let mut head: Vec<Step> = writes
+        .iter()
+        .filter(|s| !is_intentions(s))
+        .cloned()
+        .collect();
+    head.sort_by(|a, b| (order(a), &a.kind, &a.name).cmp(&(order(b), &b.kind, &b.name)));
+    let mut tail: Vec<Step> = deletes
+        .iter()
+        .filter(|s| !is_intentions(s))
+        .cloned()
+        .collect();
+    tail.sort_by(|a, b| (order(b), &b.kind, &b.name).cmp(&(order(a), &a.kind, &a.name)));
+    let intention_steps: Vec<Step> = writes
+        .into_iter()
+        .chain(deletes)
+        .filter(|s| is_intentions(s))
+        .collect();
+    let current: Vec<ServiceIntentions> = observed
+        .iter()
+        .filter_map(|o| match &o.entry {
+            ConfigEntry::ServiceIntentions(i) => {
+                let mut i = i.clone();
+                mesh_semantics::intention::normalize(&mut i);
+                Some(i)
+            }
+            _ => None,
+        })
+        .collect();
+    let (ordered, breaks) =
+        order_intentions(current, intention_steps, desired, declared, default_allow);
+    plan.unavoidable_breaks = breaks;
+    plan.steps = head.into_iter().chain(ordered).chain(tail).collect();
+    Ok(plan)
+}
+
+fn allowed(entries: &[ServiceIntentions], src: &str, dst: &str, default_allow: bool) -> bool {
+    let set = IntentionSet::new(entries);
+    set.decide(src, dst, default_allow).allowed || set.has_l7(src, dst)
+}
+
+fn apply(entries: &mut Vec<ServiceIntentions>, step: &Step, desired: &[ConfigEntry]) {
+    entries.retain(|e| e.name != step.name);
+    if step.action != Action::Delete {
+        if let Some(ConfigEntry::ServiceIntentions(d)) = desired
+            .iter()
+            .find(|d| d.kind() == EntryKind::ServiceIntentions && d.name() == step.name)
+        {
+            entries.push(d.clone());
+        }
+    }
+}
+
+/// Make-before-break: repeatedly take the first remaining intention write (by name) that keeps
+/// every protected edge allowed; when none does, take the first and record the edges it breaks.
+fn order_intentions(
+    mut current: Vec<ServiceIntentions>,
+    mut steps: Vec<Step>,
+    desired: &[ConfigEntry],
+    declared: &[(String, String)],
+    default_allow: bool,
+) -> (Vec<Step>, Vec<(String, String)>) {
+    steps.sort_by(|a, b| {
+        (a.action == Action::Delete, &a.name).cmp(&(b.action == Action::Delete, &b.name))
+    });
+    let mut target = current.clone();
+    for s in &steps {
+        apply(&mut target, s, desired);
+    }
+    let protected: Vec<&(String, String)> = declared
+        .iter()
+        .filter(|(s, d)| {
+            allowed(&current, s, d, default_allow) && allowed(&target, s, d, default_allow)
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut breaks = BTreeSet::new();
+    while !steps.is_empty() {
+        let pick = steps.iter().position(|s| {
+            let mut next = current.clone();
+            apply(&mut next, s, desired);
+            protected
+                .iter()
+                .all(|(src, dst)| allowed(&next, src, dst, default_allow))
+        });
+        let i = match pick {
+            Some(i) => i,
+            None => {
+                let mut next = current.clone();
+                apply(&mut next, &steps[0], desired);
+                for (src, dst) in &protected {
+                    if !allowed(&next, src, dst, default_allow) {
+                        breaks.insert(((*src).clone(), (*dst).clone()));
+                    }
+                }
+                0
+            }
+        };
+        let s = steps.remove(i);
+        apply(&mut current, &s, desired);
+        out.push(s);
+    }
+    (out, breaks.into_iter().collect())
+}
+
+/// The declared upstreams of a desired state, for [`plan`].
+pub fn declared_edges(state: &DesiredState) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = state
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.upstreams
+                .iter()
+                .map(move |u| (s.name.clone(), u.destination_name.clone()))
+        })
+        .filter(|(_, d)| !d.contains("${"))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Terraform-like text: `+` create, `~` update with the fields that change, `-` delete, in
+/// apply order.
+pub fn render_text(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if plan.steps.is_empty() {
+        out.push_str("No changes. Consul matches the repository.\n");
+    } else {
+        out.push_str("mesh-gitops will make these changes, in this order:\n\n");
+    }
+    for s in &plan.steps {
+        let sign = match s.action {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+        };
+        let _ = writeln!(out, "  {sign} {} \"{}\"", s.kind, s.name);
+        let before = flatten(s.before.as_ref());
+        let after = flatten(s.after.as_ref());
+        let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        for k in keys {
+            match (before.get(k), after.get(k)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(a), Some(b)) => {
+                    let _ = writeln!(out, "      ~ {k}: {a} -> {b}");
+                }
+                (None, Some(b)) if s.action == Action::Create => {
+                    let _ = writeln!(out, "        {k}: {b}");
+                }
+                (None, Some(b)) => {
+                    let _ = writeln!(out, "      + {k}: {b}");
+                }
+                (Some(a), None) if s.action != Action::Delete => {
+                    let _ = writeln!(out, "      - {k}: {a}");
+                }
+                _ => {}
+            }
+        }
+    }
+    for r in &plan.refused {
+        let _ = writeln!(out, "\n  ! {} \"{}\": {}", r.kind, r.name, r.reason);
+    }
+    for (s, d) in &plan.unavoidable_breaks {
+        let _ = writeln!(out, "\n  ! {s} -> {d} is denied for a moment during the change: no order of the intention writes avoids it");
+    }
+    let count = |a: Action| plan.steps.iter().filter(|s| s.action == a).count();
+    let _ = writeln!(
+        out,
+        "\nPlan: {} to create, {} to update, {} to delete.",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Delete)
+    );
+    out
+}
+
+/// JSON leaves by path (`Sources[0].Action`).
+fn flatten(v: Option<&Value>) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&p, x, out);
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), x, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Some(v) = v {
+        walk("", v, &mut out);
+    }
+    out.remove("Kind");
+    out.remove("Name");
+    out
+}
+
+#[cfg(test)]
+mod tests;
