@@ -3,6 +3,7 @@
 //! Results go to stdout, diagnostics and logs to stderr. Exit codes: 0 success (valid, no
 //! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
 
+mod apply;
 mod check;
 mod check_report;
 mod graph;
@@ -32,6 +33,10 @@ enum Command {
     Validate(ValidateArgs),
     /// Print the normalized desired state.
     Show(ShowArgs),
+    /// What must change in Consul for it to match the repository (0 none, 2 changes).
+    Plan(PlanArgs),
+    /// Validate, check, and apply the plan with CAS, in a safe order.
+    Apply(ApplyArgs),
     /// The PR gate: validate and analyse; with --base, what the change opens and closes.
     Check(CheckArgs),
     /// Run the embedded Consul-compatible control plane.
@@ -79,6 +84,28 @@ struct CheckArgs {
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    #[command(flatten)]
+    target: apply::TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct ApplyArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    #[command(flatten)]
+    target: apply::TargetArgs,
+    /// Apply even if `check` fails (the failures are printed first).
+    #[arg(long)]
+    skip_check: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -190,6 +217,76 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Plan(args) => {
+            let loaded = args.repo.load();
+            report::diagnostics(&loaded, ReportFormat::Text)?;
+            if loaded.has_errors() {
+                return Ok(ExitCode::from(1));
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let plan = runtime.block_on(async {
+                let target = apply::connect(&args.target).await?;
+                apply::make_plan(&loaded, &target, &args.target).await
+            })?;
+            let mut out = std::io::stdout().lock();
+            use std::io::Write as _;
+            match args.format {
+                ReportFormat::Text => out.write_all(mesh_plan::render_text(&plan).as_bytes())?,
+                ReportFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &plan)?;
+                    writeln!(out)?;
+                }
+            }
+            if let Some(note) = apply::not_applied(&loaded) {
+                eprintln!("{note}");
+            }
+            Ok(if plan.steps.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Apply(args) => {
+            let loaded = args.repo.load();
+            report::diagnostics(&loaded, ReportFormat::Text)?;
+            if loaded.has_errors() {
+                eprintln!("mesh-gitops: nothing applied: the repository does not validate");
+                return Ok(ExitCode::from(1));
+            }
+            // The gate: the same analysis `check` runs.
+            let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
+            if analysis.has_errors() {
+                for d in analysis.findings.iter().filter(|d| d.is_error()) {
+                    eprint!("{}", mesh_diagnostics::render_text(d, &loaded.sources));
+                }
+                if !args.skip_check {
+                    eprintln!("mesh-gitops: nothing applied: check fails (run `mesh-gitops check` for the report, or pass --skip-check)");
+                    return Ok(ExitCode::from(1));
+                }
+                eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let mut out = std::io::stdout().lock();
+            use std::io::Write as _;
+            let written = runtime.block_on(async {
+                let target = apply::connect(&args.target).await?;
+                if let Some(n) = apply::state_dir_note(&target, &args.target.state_dir) {
+                    writeln!(out, "applying to {} {n}", target.client.address())?;
+                } else {
+                    writeln!(out, "applying to {}", target.client.address())?;
+                }
+                apply::apply(&loaded, &target, &args.target, &mut out).await
+            })?;
+            writeln!(out, "Apply complete: {written} change(s).")?;
+            if let Some(note) = apply::not_applied(&loaded) {
+                eprintln!("{note}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Graph(args) => {
             let options = mesh_loader::LoadOptions {

@@ -171,10 +171,10 @@ pub fn plan(
                             cas: o.modify_index,
                         });
                     } else {
-                        let reason = match (same, owner_of(&observed_entry)) {
-                            (true, _) => "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".to_owned(),
-                            (false, Some(other)) => format!("exists and is owned by \"{other}\"; it is left unchanged"),
-                            (false, None) => "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".to_owned(),
+                        let reason = match (owner_of(&observed_entry), same) {
+                            (Some(other), _) => format!("exists and is owned by \"{other}\"; it is left unchanged"),
+                            (None, true) => "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".to_owned(),
+                            (None, false) => "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".to_owned(),
                         };
                         plan.refused.push(Refusal {
                             kind: k.0.clone(),
@@ -346,8 +346,10 @@ pub fn declared_edges(state: &DesiredState) -> Vec<(String, String)> {
 pub fn render_text(plan: &Plan) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    if plan.steps.is_empty() {
+    if plan.steps.is_empty() && plan.refused.is_empty() {
         out.push_str("No changes. Consul matches the repository.\n");
+    } else if plan.steps.is_empty() {
+        out.push_str("No changes that mesh-gitops may make; left alone:\n");
     } else {
         out.push_str("mesh-gitops will make these changes, in this order:\n\n");
     }
