@@ -37,7 +37,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-struct Serve(Child, String);
+struct Serve(Child, String, Option<String>);
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -46,25 +46,88 @@ impl Drop for Serve {
     }
 }
 
-fn serve(state: &Path) -> Serve {
+/// `mesh-gitops serve` on a free port; `extra` are more flags. With `--acl-default-policy`, the
+/// bootstrap token is kept in the state directory and returned.
+fn serve_with(state: &Path, extra: &[&str]) -> Serve {
+    let token_file = state.join("bootstrap-token");
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--bootstrap-token-file",
+        token_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
+        .args(&args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    stderr.read_line(&mut line).unwrap();
+    // Keep draining the log so the server never blocks on a full pipe; keep it for inspection.
+    let log = state.join("serve.log");
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut l = String::new();
+        while stderr.read_line(&mut l).map(|n| n > 0).unwrap_or(false) {
+            all.push_str(&l);
+            l.clear();
+            let _ = std::fs::write(&log, &all);
+        }
+    });
     let addr = line.split("http://").nth(1).unwrap().trim().to_owned();
-    Serve(child, format!("http://{addr}"))
+    let token = std::fs::read_to_string(&token_file)
+        .ok()
+        .map(|t| t.trim().to_owned());
+    Serve(child, format!("http://{addr}"), token)
 }
+
+fn serve(state: &Path) -> Serve {
+    serve_with(state, &[])
+}
+
+/// Runs the binary against a server, with its token and extra environment.
+fn run_against(cwd: &Path, server: &Serve, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
+    c.args(args)
+        .current_dir(cwd)
+        .env("CONSUL_HTTP_ADDR", &server.1)
+        .env_remove("CONSUL_HTTP_TOKEN");
+    if let Some(t) = &server.2 {
+        c.env("CONSUL_HTTP_TOKEN", t);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
+fn http_client(server: &Serve) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = &server.2 {
+        headers.insert("X-Consul-Token", t.parse().unwrap());
+    }
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The secrets the production example's tokens are created with.
+const WEB_SECRET: &str = "6f1c2f0e-3b8a-4c55-9a41-7d0e5b2c9f10";
+const API_SECRET: &str = "0b9d4e7a-52c1-4f3e-8e6d-1a2b3c4d5e6f";
+const SECRETS: &[(&str, &str)] = &[
+    ("WEB_CONSUL_TOKEN", WEB_SECRET),
+    ("API_CONSUL_TOKEN", API_SECRET),
+];
 
 #[test]
 fn apply_on_a_fresh_machine_uses_the_embedded_control_plane_and_is_idempotent() {
@@ -98,8 +161,8 @@ fn apply_on_a_fresh_machine_uses_the_embedded_control_plane_and_is_idempotent() 
 #[test]
 fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries() {
     let state = tempfile::tempdir().unwrap();
-    let server = serve(state.path());
-    let http = reqwest::blocking::Client::new();
+    let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
+    let http = http_client(&server);
     // Someone else already manages cassandra-db's defaults by hand.
     let theirs = serde_json::json!({"Kind": "service-defaults", "Name": "cassandra-db", "Protocol": "http2"});
     assert_eq!(
@@ -114,11 +177,11 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
     let cwd = tempfile::tempdir().unwrap();
     let prod = root().join("examples/production");
     let p = prod.to_str().unwrap();
-    let plan = run_in(cwd.path(), &["plan", p, "--consul", &server.1]);
+    let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
     assert_eq!(plan.status.code(), Some(2));
     let text = stdout(&plan);
     assert!(text.contains("! service-defaults \"cassandra-db\": exists, differs from the repository and is not owned by mesh-gitops"), "{text}");
-    let apply = run_in(cwd.path(), &["apply", p, "--consul", &server.1]);
+    let apply = run_against(cwd.path(), &server, &["apply", p], SECRETS);
     assert_eq!(
         apply.status.code(),
         Some(0),
@@ -157,9 +220,11 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
             .unwrap(),
         "true"
     );
-    let plan = run_in(
+    let plan = run_against(
         cwd.path(),
-        &["plan", p, "--consul", &server.1, "--format", "json"],
+        &server,
+        &["plan", p, "--format", "json"],
+        SECRETS,
     );
     assert_eq!(plan.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -180,13 +245,13 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         (Some("grpc"), Some("http"))
     );
     assert_eq!(
-        run_in(cwd.path(), &["apply", p, "--consul", &server.1])
+        run_against(cwd.path(), &server, &["apply", p], SECRETS)
             .status
             .code(),
         Some(0)
     );
     assert_eq!(
-        run_in(cwd.path(), &["plan", p, "--consul", &server.1])
+        run_against(cwd.path(), &server, &["plan", p], SECRETS)
             .status
             .code(),
         Some(0),
@@ -194,9 +259,11 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
     );
     // Another owner's repository does not prune or take over these entries.
     let k8s = root().join("examples/kubernetes");
-    let other = run_in(
+    let other = run_against(
         cwd.path(),
-        &["plan", k8s.to_str().unwrap(), "--consul", &server.1],
+        &server,
+        &["plan", k8s.to_str().unwrap()],
+        SECRETS,
     );
     assert!(
         stdout(&other).contains("owned by \"platform\""),
@@ -231,4 +298,443 @@ fn apply_is_gated_on_check_and_refuses_to_delete_everything() {
     let forced = run_in(cwd.path(), &["apply", r, "--skip-check", "--allow-empty"]);
     assert_eq!(forced.status.code(), Some(0));
     assert!(stdout(&forced).contains("- service-intentions \"mysql-server\""));
+}
+
+const EXAMPLES: &[&str] = &[
+    "countdash",
+    "dynamic-app",
+    "web-socat",
+    "production",
+    "kubernetes",
+];
+
+#[test]
+fn every_example_applies_over_http_to_an_acl_enabled_server_and_replans_clean() {
+    for example in EXAMPLES {
+        let state = tempfile::tempdir().unwrap();
+        let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
+        let cwd = tempfile::tempdir().unwrap();
+        let dir = root().join("examples").join(example);
+        let d = dir.to_str().unwrap();
+        // web-socat fails `check` on purpose (its intention denies the declared upstream).
+        let mut args = vec!["apply", d];
+        if *example == "web-socat" {
+            args.push("--skip-check");
+        }
+        let first = run_against(cwd.path(), &server, &args, SECRETS);
+        assert_eq!(
+            first.status.code(),
+            Some(0),
+            "{example}: {}",
+            stderr(&first)
+        );
+        let plan = run_against(cwd.path(), &server, &["plan", d], SECRETS);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "{example}: {}{}",
+            stdout(&plan),
+            stderr(&plan)
+        );
+        assert!(stdout(&plan).starts_with("No changes."), "{example}");
+        let again = run_against(cwd.path(), &server, &args, SECRETS);
+        assert!(
+            stdout(&again).contains("Apply complete: 0 change(s)."),
+            "{example}: {}",
+            stdout(&again)
+        );
+    }
+}
+
+fn inventory(http: &reqwest::blocking::Client, server: &Serve, owner: &str) -> serde_json::Value {
+    let v: serde_json::Value = http
+        .get(format!(
+            "{}/v1/kv/mesh-gitops/{owner}/inventory?raw",
+            server.1
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v
+}
+
+#[test]
+fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_ever_shown() {
+    let state = tempfile::tempdir().unwrap();
+    let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
+    let bootstrap = server.2.clone().unwrap();
+    let http = http_client(&server);
+    let cwd = tempfile::tempdir().unwrap();
+    let prod = root().join("examples/production");
+    let p = prod.to_str().unwrap();
+    let mut outputs = Vec::new();
+    // Someone created a policy named like ours, by hand, with other rules.
+    let theirs =
+        serde_json::json!({"Name": "web", "Rules": "node_prefix \"\" { policy = \"read\" }"});
+    let created: serde_json::Value = http
+        .put(format!("{}/v1/acl/policy", server.1))
+        .body(theirs.to_string())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let their_id = created["ID"].as_str().unwrap().to_owned();
+    let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
+    assert!(
+        stdout(&plan).contains("! acl-policy \"web\": exists, differs from the repository and is not owned by mesh-gitops"),
+        "{}",
+        stdout(&plan)
+    );
+    outputs.push(plan);
+    let apply = run_against(cwd.path(), &server, &["apply", p], SECRETS);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    outputs.push(apply);
+    let still: serde_json::Value = http
+        .get(format!("{}/v1/acl/policy/{their_id}", server.1))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        still["Rules"], theirs["Rules"],
+        "an unowned policy is never changed"
+    );
+    // Made identical, it can be adopted.
+    let mut same = still.clone();
+    same["Rules"] = serde_json::Value::String(
+        std::fs::read_to_string(prod.join("acl/web.hcl"))
+            .unwrap()
+            .split("<<EOF\n")
+            .nth(1)
+            .unwrap()
+            .split("EOF")
+            .next()
+            .unwrap()
+            .to_owned(),
+    );
+    same["Description"] = "web may register itself and its sidecar, and read the catalog".into();
+    http.put(format!("{}/v1/acl/policy/{their_id}", server.1))
+        .body(same.to_string())
+        .send()
+        .unwrap();
+    let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
+    assert!(
+        stdout(&plan).contains("pass --adopt to take it over"),
+        "{}",
+        stdout(&plan)
+    );
+    let adopt = run_against(cwd.path(), &server, &["apply", p, "--adopt"], SECRETS);
+    assert!(
+        stdout(&adopt).contains("= acl-policy \"web\""),
+        "{}",
+        stdout(&adopt)
+    );
+    outputs.push(adopt);
+    let inv = inventory(&http, &server, "platform");
+    assert_eq!(inv["objects"]["acl-policy/web"]["id"], their_id.as_str());
+    for key in [
+        "acl-token/web",
+        "acl-token/api",
+        "acl-role/mesh-operator",
+        "service-defaults/api",
+    ] {
+        assert!(inv["objects"].get(key).is_some(), "{key} in {inv}");
+    }
+    // Drift: the api policy's rules edited through the API, and a token deleted.
+    let api_id = inv["objects"]["acl-policy/api"]["id"].as_str().unwrap();
+    let mut api: serde_json::Value = http
+        .get(format!("{}/v1/acl/policy/{api_id}", server.1))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    api["Rules"] = "service_prefix \"\" { policy = \"write\" }".into();
+    http.put(format!("{}/v1/acl/policy/{api_id}", server.1))
+        .body(api.to_string())
+        .send()
+        .unwrap();
+    let db_token = inv["objects"]["acl-token/cassandra-db"]["id"]
+        .as_str()
+        .unwrap();
+    http.delete(format!("{}/v1/acl/token/{db_token}", server.1))
+        .send()
+        .unwrap();
+    let plan = run_against(
+        cwd.path(),
+        &server,
+        &["plan", p, "--format", "json"],
+        SECRETS,
+    );
+    assert_eq!(plan.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let steps: Vec<(&str, &str, &str)> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("update", "acl-policy", "api"),
+            ("create", "acl-token", "cassandra-db")
+        ]
+    );
+    assert!(v["steps"][0]["before"]["Rules"]
+        .as_str()
+        .unwrap()
+        .contains("policy = \"write\""));
+    assert!(v["steps"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("deleted outside it"));
+    outputs.push(plan);
+    let text = run_against(cwd.path(), &server, &["plan", p], SECRETS);
+    assert!(
+        stdout(&text).contains("~ Rules:\n          - service_prefix \"\" { policy = \"write\" }"),
+        "{}",
+        stdout(&text)
+    );
+    outputs.push(text);
+    let heal = run_against(cwd.path(), &server, &["apply", p], SECRETS);
+    assert_eq!(heal.status.code(), Some(0), "{}", stderr(&heal));
+    outputs.push(heal);
+    let clean = run_against(
+        cwd.path(),
+        &server,
+        &["plan", p, "--format", "json"],
+        SECRETS,
+    );
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    outputs.push(clean);
+    // The web token carries the secret it was given, which no output, log or record shows.
+    let tokens: serde_json::Value = http
+        .get(format!("{}/v1/acl/tokens", server.1))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["Description"] == "token for the web service")
+            .count(),
+        1
+    );
+    let inv = inventory(&http, &server, "platform").to_string();
+    let log = std::fs::read_to_string(state.path().join("serve.log")).unwrap_or_default();
+    for secret in [WEB_SECRET, API_SECRET, bootstrap.as_str()] {
+        for o in &outputs {
+            assert!(!stdout(o).contains(secret) && !stderr(o).contains(secret));
+        }
+        assert!(!inv.contains(secret), "the inventory holds no secret");
+        assert!(!log.contains(secret), "the server log holds no secret");
+    }
+    let web = inventory(&http, &server, "platform")["objects"]["acl-token/web"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token: serde_json::Value = http
+        .get(format!("{}/v1/acl/token/{web}", server.1))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        token["SecretID"], WEB_SECRET,
+        "created with the secret from its source"
+    );
+}
+
+/// A repository of `n` service-defaults entries.
+fn many_entries(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        std::fs::write(
+            dir.join(format!("svc-{i:04}.hcl")),
+            format!("Kind = \"service-defaults\"\nName = \"svc-{i:04}\"\nProtocol = \"http\"\n"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_concurrent_writer_racing_the_apply_is_neither_lost_nor_overwritten() {
+    let state = tempfile::tempdir().unwrap();
+    let server = serve(state.path());
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = cwd.path().join("repo");
+    many_entries(&repo, 300);
+    let url = server.1.clone();
+    // The racer creates (cas=0) every third entry, from the end, while the apply runs.
+    let racer = std::thread::spawn(move || {
+        let http = reqwest::blocking::Client::new();
+        let mut outcomes = Vec::new();
+        for i in (0..300).rev().step_by(3) {
+            let body = serde_json::json!({"Kind": "service-defaults", "Name": format!("svc-{i:04}"), "Protocol": "grpc"});
+            let won = http
+                .put(format!("{url}/v1/config?cas=0"))
+                .body(body.to_string())
+                .send()
+                .unwrap()
+                .text()
+                .unwrap()
+                == "true";
+            outcomes.push((i, won));
+        }
+        outcomes
+    });
+    let apply = run_against(cwd.path(), &server, &["apply", repo.to_str().unwrap()], &[]);
+    let outcomes = racer.join().unwrap();
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let http = reqwest::blocking::Client::new();
+    let mut theirs = 0;
+    for (i, won) in outcomes {
+        let e: serde_json::Value = http
+            .get(format!(
+                "{}/v1/config/service-defaults/svc-{i:04}",
+                server.1
+            ))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if won {
+            theirs += 1;
+            assert_eq!(
+                e["Protocol"], "grpc",
+                "svc-{i:04}: the racer's write is kept"
+            );
+            assert!(e["Meta"].get("mesh-gitops-owner").is_none());
+        } else {
+            assert_eq!(e["Meta"]["mesh-gitops-owner"], "mesh-gitops", "svc-{i:04}");
+        }
+    }
+    // Whatever the racer won is reported, not taken.
+    let plan = run_against(cwd.path(), &server, &["plan", repo.to_str().unwrap()], &[]);
+    assert_eq!(
+        stdout(&plan).matches("is not owned by mesh-gitops").count(),
+        theirs,
+        "{}",
+        stdout(&plan)
+    );
+}
+
+#[test]
+fn apply_converges_through_injected_5xx_delays_and_dropped_connections() {
+    let state = tempfile::tempdir().unwrap();
+    let server = serve_with(
+        state.path(),
+        &["--acl-default-policy", "deny", "--inject-faults", "0.25"],
+    );
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = cwd.path().join("repo");
+    copy_dir(&root().join("examples/production"), &repo);
+    many_entries(&repo.join("generated"), 60);
+    let r = repo.to_str().unwrap();
+    let apply = run_against(cwd.path(), &server, &["apply", r], SECRETS);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let plan = run_against(cwd.path(), &server, &["plan", r], SECRETS);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+    // Retried creates that had in fact succeeded did not duplicate anything. (This read may
+    // meet an injected fault too, so it retries.)
+    let http = http_client(&server);
+    let tokens: serde_json::Value = (0..50)
+        .find_map(|_| {
+            http.get(format!("{}/v1/acl/tokens", server.1))
+                .send()
+                .ok()?
+                .json()
+                .ok()
+        })
+        .unwrap();
+    let ours = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["Description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("token for the"))
+        })
+        .count();
+    assert_eq!(ours, 3);
+}
+
+#[test]
+fn killing_the_apply_at_random_points_then_rerunning_converges() {
+    let state = tempfile::tempdir().unwrap();
+    let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = cwd.path().join("repo");
+    copy_dir(&root().join("examples/production"), &repo);
+    many_entries(&repo.join("generated"), 150);
+    let r = repo.to_str().unwrap();
+    // Kill points from a fixed seed, spread over the apply's run time.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..6 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = 30 + x % 400;
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
+        c.args(["apply", r])
+            .current_dir(cwd.path())
+            .env("CONSUL_HTTP_ADDR", &server.1)
+            .env("CONSUL_HTTP_TOKEN", server.2.as_deref().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in SECRETS {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let last = run_against(cwd.path(), &server, &["apply", r], SECRETS);
+    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    let plan = run_against(cwd.path(), &server, &["plan", r], SECRETS);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    let http = http_client(&server);
+    let inv = inventory(&http, &server, "platform");
+    for (key, record) in inv["objects"].as_object().unwrap() {
+        if key.starts_with("acl-") {
+            assert!(
+                record["id"].as_str().is_some_and(|i| !i.is_empty())
+                    && record["modify_index"].as_u64() > Some(0),
+                "{key}: {record}"
+            );
+        }
+    }
+    let policies: serde_json::Value = http
+        .get(format!("{}/v1/acl/policies", server.1))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut names: Vec<&str> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["Name"].as_str())
+        .filter(|n| *n != "global-management")
+        .collect();
+    names.sort();
+    assert_eq!(names, ["api", "intentions-admin", "web"], "none duplicated");
 }

@@ -227,8 +227,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let plan = runtime.block_on(async {
-                let target = apply::connect(&args.target).await?;
+            let (plan, stats) = runtime.block_on(async {
+                let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
                 apply::make_plan(&loaded, &target, &args.target).await
             })?;
             let mut out = std::io::stdout().lock();
@@ -240,9 +240,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     writeln!(out)?;
                 }
             }
-            if let Some(note) = apply::not_applied(&loaded) {
-                eprintln!("{note}");
-            }
+            eprintln!("{stats}");
             Ok(if plan.steps.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -274,7 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             use std::io::Write as _;
             let written = runtime.block_on(async {
-                let target = apply::connect(&args.target).await?;
+                let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
                 if let Some(n) = apply::state_dir_note(&target, &args.target.state_dir) {
                     writeln!(out, "applying to {} {n}", target.client.address())?;
                 } else {
@@ -283,9 +281,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 apply::apply(&loaded, &target, &args.target, &mut out).await
             })?;
             writeln!(out, "Apply complete: {written} change(s).")?;
-            if let Some(note) = apply::not_applied(&loaded) {
-                eprintln!("{note}");
-            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Graph(args) => {

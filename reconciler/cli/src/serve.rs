@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// write it there with mode 0600.
     #[arg(long, value_name = "FILE")]
     bootstrap_token_file: Option<PathBuf>,
+    /// Testing: answer this fraction of requests with a 503, a delay or a dropped connection.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, hide = true)]
+    inject_faults: f64,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -36,6 +39,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             datacenter: args.datacenter,
             acl_default_allow: args.acl_default_policy.as_deref().map(|p| p == "allow"),
             bootstrap_token_file: args.bootstrap_token_file.clone(),
+            fault_rate: args.inject_faults,
             ..mesh_control_plane::ServerOptions::default()
         };
         let bound = mesh_control_plane::bind(&opts).await.with_context(|| {

@@ -183,6 +183,56 @@ pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
     jitter: Mutex<u64>,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+/// The ACL object types, with their API paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AclType {
+    Policy,
+    Role,
+    Token,
+}
+
+impl AclType {
+    fn one(self) -> &'static str {
+        match self {
+            AclType::Policy => "policy",
+            AclType::Role => "role",
+            AclType::Token => "token",
+        }
+    }
+    fn list(self) -> &'static str {
+        match self {
+            AclType::Policy => "policies",
+            AclType::Role => "roles",
+            AclType::Token => "tokens",
+        }
+    }
+    /// The field holding the object's identifier.
+    pub fn id_field(self) -> &'static str {
+        match self {
+            AclType::Token => "AccessorID",
+            _ => "ID",
+        }
+    }
+}
+
+/// Removes every `SecretID` (and the CA's secrets) from an answer before anything else sees it:
+/// plans, reports and logs never hold one because they are dropped at the door.
+pub fn strip_secrets(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| {
+                !(k.eq_ignore_ascii_case("SecretID")
+                    || k.eq_ignore_ascii_case("PrivateKey")
+                    || k.eq_ignore_ascii_case("Token"))
+            });
+            m.values_mut().for_each(strip_secrets);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_secrets),
+        _ => {}
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -238,11 +288,17 @@ impl Client {
             http,
             config,
             jitter: Mutex::new(seed),
+            requests: Default::default(),
         })
     }
 
     pub fn address(&self) -> &str {
         &self.config.address
+    }
+
+    /// HTTP requests sent so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn url(&self, path: &str) -> String {
@@ -325,6 +381,8 @@ impl Client {
     }
 
     async fn once(&self, method: &Method, path: &str) -> Result<(u16, u64, Vec<u8>), ConsulError> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let url = self.url(path);
         let mut req = match method {
             Method::Get => self.http.get(&url),
@@ -456,6 +514,75 @@ impl Client {
             None => format!("/v1/config/{kind}/{name}"),
         };
         self.delete(&path).await
+    }
+
+    /// Every object of an ACL type (one request), secrets removed.
+    pub async fn acl_list(&self, t: AclType) -> Result<Vec<Value>, ConsulError> {
+        let path = format!("/v1/acl/{}", t.list());
+        let mut v = self
+            .get_json(&path)
+            .await?
+            .map(|i| i.value)
+            .unwrap_or(Value::Array(Vec::new()));
+        strip_secrets(&mut v);
+        match v {
+            Value::Array(a) => Ok(a),
+            _ => Err(ConsulError::Decode {
+                path,
+                reason: "expected a list".into(),
+            }),
+        }
+    }
+
+    /// One ACL object by ID, secrets removed; `None` if it does not exist.
+    pub async fn acl_read(&self, t: AclType, id: &str) -> Result<Option<Value>, ConsulError> {
+        let path = format!("/v1/acl/{}/{id}", t.one());
+        match self.get_json(&path).await {
+            Ok(v) => Ok(v.map(|mut i| {
+                strip_secrets(&mut i.value);
+                i.value
+            })),
+            // Consul answers a missing ACL object with 403 "ACL not found" on some versions.
+            Err(ConsulError::Forbidden(m)) if m.contains("ACL not found") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates (`id: None`) or updates an ACL object; the answer, secrets removed.
+    pub async fn acl_write(
+        &self,
+        t: AclType,
+        id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, ConsulError> {
+        let path = match id {
+            Some(id) => format!("/v1/acl/{}/{id}", t.one()),
+            None => format!("/v1/acl/{}", t.one()),
+        };
+        let mut v = self.put_json(&path, body).await?;
+        strip_secrets(&mut v);
+        Ok(v)
+    }
+
+    pub async fn acl_delete(&self, t: AclType, id: &str) -> Result<(), ConsulError> {
+        self.delete(&format!("/v1/acl/{}/{id}", t.one())).await?;
+        Ok(())
+    }
+
+    /// The Connect CA configuration, secrets removed.
+    pub async fn ca_configuration(&self) -> Result<Option<Value>, ConsulError> {
+        Ok(self
+            .get_json("/v1/connect/ca/configuration")
+            .await?
+            .map(|mut i| {
+                strip_secrets(&mut i.value);
+                i.value
+            }))
+    }
+
+    pub async fn put_ca_configuration(&self, body: &Value) -> Result<(), ConsulError> {
+        self.put_json("/v1/connect/ca/configuration", body).await?;
+        Ok(())
     }
 
     /// A KV value and its ModifyIndex.

@@ -11,7 +11,13 @@
 //!   intention writes are ordered so that no declared upstream allowed before and after the
 //!   change is denied in between (checked with the shared intention evaluation).
 //!
-//! Not covered here yet: ACL objects and the CA configuration.
+//! - ACL objects and the CA configuration are planned in [`acl`]; [`plan_all`] puts every step
+//!   in one dependency graph and orders it.
+
+pub mod acl;
+mod order;
+
+pub use order::{plan_all, PlanInput};
 
 use mesh_model::{ConfigEntry, DesiredState, EntryKind, ServiceIntentions};
 use mesh_semantics::intention::IntentionSet;
@@ -36,6 +42,24 @@ pub enum Action {
     Create,
     Update,
     Delete,
+    /// Recorded in the inventory as owned (adoption, or an inventory behind Consul); Consul's
+    /// object is not written.
+    Record,
+    /// Removed from the inventory: owned, no longer declared, already gone from Consul.
+    Forget,
+}
+
+impl Action {
+    /// The sign shown in plans and apply reports.
+    pub fn sign(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+            Action::Record => "=",
+            Action::Forget => ".",
+        }
+    }
 }
 
 /// One write, with the index it must find (`cas`) so a concurrent change is never overwritten.
@@ -49,6 +73,12 @@ pub struct Step {
     pub after: Option<Value>,
     /// `0` creates only; otherwise the ModifyIndex the entry must still have.
     pub cas: u64,
+    /// The Consul ID of an ACL object (AccessorID for tokens); not a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A CA change that generates a new root.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub root_rotation: bool,
 }
 
 /// An entry the plan leaves alone, and why.
@@ -78,7 +108,7 @@ pub struct PlanOptions {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("the plan would delete all {0} entries mesh-gitops owns; pass --allow-empty if that is intended")]
+    #[error("the plan would delete all {0} objects mesh-gitops owns; pass --allow-empty if that is intended")]
     WouldDeleteEverything(usize),
 }
 
@@ -148,6 +178,8 @@ pub fn plan(
                 before: None,
                 after: Some(after),
                 cas: 0,
+                id: None,
+                root_rotation: false,
             }),
             Some(o) => {
                 let mut observed_entry = o.entry.clone();
@@ -169,6 +201,8 @@ pub fn plan(
                             before: Some(before),
                             after: Some(after),
                             cas: o.modify_index,
+                            id: None,
+                            root_rotation: false,
                         });
                     } else {
                         let reason = match (owner_of(&observed_entry), same) {
@@ -192,6 +226,8 @@ pub fn plan(
                     before: Some(before),
                     after: Some(after),
                     cas: o.modify_index,
+                    id: None,
+                    root_rotation: false,
                 });
             }
         }
@@ -212,6 +248,8 @@ pub fn plan(
                 before: Some(o.entry.to_json()),
                 after: None,
                 cas: o.modify_index,
+                id: None,
+                root_rotation: false,
             });
         }
     }
@@ -255,27 +293,43 @@ pub fn plan(
     Ok(plan)
 }
 
-fn allowed(entries: &[ServiceIntentions], src: &str, dst: &str, default_allow: bool) -> bool {
-    let set = IntentionSet::new(entries);
+/// Intention entries by destination name. A decision for `dst` depends only on the entry named
+/// `dst` and the wildcard entry `*`, which keeps each check small.
+type ByDestination = BTreeMap<String, ServiceIntentions>;
+
+fn allowed(entries: &ByDestination, src: &str, dst: &str, default_allow: bool) -> bool {
+    let set = IntentionSet::new(entries.get(dst).into_iter().chain(entries.get("*")));
     set.decide(src, dst, default_allow).allowed || set.has_l7(src, dst)
 }
 
-fn apply(entries: &mut Vec<ServiceIntentions>, step: &Step, desired: &[ConfigEntry]) {
-    entries.retain(|e| e.name != step.name);
-    if step.action != Action::Delete {
-        if let Some(ConfigEntry::ServiceIntentions(d)) = desired
-            .iter()
-            .find(|d| d.kind() == EntryKind::ServiceIntentions && d.name() == step.name)
-        {
-            entries.push(d.clone());
-        }
+/// The entry a step leaves for its destination (`None`: deleted).
+fn after_step(
+    step: &Step,
+    desired: &BTreeMap<&str, &ServiceIntentions>,
+) -> Option<ServiceIntentions> {
+    match step.action {
+        Action::Delete => None,
+        _ => desired.get(step.name.as_str()).map(|d| (*d).clone()),
+    }
+}
+
+fn set_entry(
+    entries: &mut ByDestination,
+    name: &str,
+    e: Option<ServiceIntentions>,
+) -> Option<ServiceIntentions> {
+    match e {
+        Some(e) => entries.insert(name.to_owned(), e),
+        None => entries.remove(name),
     }
 }
 
 /// Make-before-break: repeatedly take the first remaining intention write (by name) that keeps
 /// every protected edge allowed; when none does, take the first and record the edges it breaks.
+/// A write to `dst` is checked only against the protected edges into `dst` (all of them for the
+/// wildcard entry).
 fn order_intentions(
-    mut current: Vec<ServiceIntentions>,
+    current: Vec<ServiceIntentions>,
     mut steps: Vec<Step>,
     desired: &[ConfigEntry],
     declared: &[(String, String)],
@@ -284,44 +338,64 @@ fn order_intentions(
     steps.sort_by(|a, b| {
         (a.action == Action::Delete, &a.name).cmp(&(b.action == Action::Delete, &b.name))
     });
-    let mut target = current.clone();
-    for s in &steps {
-        apply(&mut target, s, desired);
-    }
-    let protected: Vec<&(String, String)> = declared
+    let desired: BTreeMap<&str, &ServiceIntentions> = desired
         .iter()
-        .filter(|(s, d)| {
-            allowed(&current, s, d, default_allow) && allowed(&target, s, d, default_allow)
+        .filter_map(|d| match d {
+            ConfigEntry::ServiceIntentions(i) => Some((i.name.as_str(), i)),
+            _ => None,
         })
         .collect();
-    let mut out = Vec::new();
-    let mut breaks = BTreeSet::new();
-    while !steps.is_empty() {
-        let pick = steps.iter().position(|s| {
-            let mut next = current.clone();
-            apply(&mut next, s, desired);
+    let mut current: ByDestination = current.into_iter().map(|i| (i.name.clone(), i)).collect();
+    let mut target = current.clone();
+    for s in &steps {
+        set_entry(&mut target, &s.name, after_step(s, &desired));
+    }
+    let mut protected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (src, dst) in declared {
+        if allowed(&current, src, dst, default_allow) && allowed(&target, src, dst, default_allow) {
             protected
-                .iter()
-                .all(|(src, dst)| allowed(&next, src, dst, default_allow))
+                .entry(dst.as_str())
+                .or_default()
+                .push(src.as_str());
+        }
+    }
+    let affected = |name: &str| -> Vec<(&str, &str)> {
+        protected
+            .iter()
+            .filter(|(dst, _)| name == "*" || **dst == name)
+            .flat_map(|(dst, srcs)| srcs.iter().map(move |s| (*s, *dst)))
+            .collect()
+    };
+    // Whether `step` keeps every protected edge it touches allowed; the first it breaks, if any.
+    let breaks = |current: &mut ByDestination, step: &Step| -> Vec<(String, String)> {
+        let edges = affected(&step.name);
+        if edges.is_empty() {
+            return Vec::new();
+        }
+        let old = set_entry(current, &step.name, after_step(step, &desired));
+        let broken = edges
+            .iter()
+            .filter(|(src, dst)| !allowed(current, src, dst, default_allow))
+            .map(|(s, d)| ((*s).to_owned(), (*d).to_owned()))
+            .collect();
+        set_entry(current, &step.name, old);
+        broken
+    };
+    let mut out = Vec::with_capacity(steps.len());
+    let mut unavoidable = BTreeSet::new();
+    // Usually the first step is safe: a deque makes taking it O(1).
+    let mut steps: std::collections::VecDeque<Step> = steps.into();
+    while !steps.is_empty() {
+        let pick = (0..steps.len()).find(|&i| breaks(&mut current, &steps[i]).is_empty());
+        let i = pick.unwrap_or_else(|| {
+            unavoidable.extend(breaks(&mut current, &steps[0]));
+            0
         });
-        let i = match pick {
-            Some(i) => i,
-            None => {
-                let mut next = current.clone();
-                apply(&mut next, &steps[0], desired);
-                for (src, dst) in &protected {
-                    if !allowed(&next, src, dst, default_allow) {
-                        breaks.insert(((*src).clone(), (*dst).clone()));
-                    }
-                }
-                0
-            }
-        };
-        let s = steps.remove(i);
-        apply(&mut current, &s, desired);
+        let Some(s) = steps.remove(i) else { break };
+        set_entry(&mut current, &s.name, after_step(&s, &desired));
         out.push(s);
     }
-    (out, breaks.into_iter().collect())
+    (out, unavoidable.into_iter().collect())
 }
 
 /// The declared upstreams of a desired state, for [`plan`].
@@ -354,30 +428,40 @@ pub fn render_text(plan: &Plan) -> String {
         out.push_str("mesh-gitops will make these changes, in this order:\n\n");
     }
     for s in &plan.steps {
-        let sign = match s.action {
-            Action::Create => "+",
-            Action::Update => "~",
-            Action::Delete => "-",
-        };
-        let _ = writeln!(out, "  {sign} {} \"{}\"", s.kind, s.name);
+        let _ = write!(out, "  {} {} \"{}\"", s.action.sign(), s.kind, s.name);
+        match s.action {
+            Action::Record | Action::Forget => {
+                let _ = writeln!(out, ": {}", s.reason);
+                continue;
+            }
+            _ if s.root_rotation => {
+                let _ = writeln!(
+                    out,
+                    "  (ROOT ROTATION: a new root, cross-signed by the current one)"
+                );
+            }
+            _ => out.push('\n'),
+        }
         let before = flatten(s.before.as_ref());
         let after = flatten(s.after.as_ref());
         let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
         for k in keys {
             match (before.get(k), after.get(k)) {
                 (Some(a), Some(b)) if a == b => {}
+                (Some(Value::String(a)), Some(Value::String(b)))
+                    if a.contains('\n') || b.contains('\n') =>
+                {
+                    let _ = writeln!(out, "      ~ {k}:");
+                    line_diff(&mut out, a, b);
+                }
                 (Some(a), Some(b)) => {
-                    let _ = writeln!(out, "      ~ {k}: {a} -> {b}");
+                    let _ = writeln!(out, "      ~ {k}: {} -> {}", show(a), show(b));
                 }
                 (None, Some(b)) if s.action == Action::Create => {
-                    let _ = writeln!(out, "        {k}: {b}");
+                    block(&mut out, "        ", k, b);
                 }
-                (None, Some(b)) => {
-                    let _ = writeln!(out, "      + {k}: {b}");
-                }
-                (Some(a), None) if s.action != Action::Delete => {
-                    let _ = writeln!(out, "      - {k}: {a}");
-                }
+                (None, Some(b)) => block(&mut out, "      + ", k, b),
+                (Some(a), None) if s.action != Action::Delete => block(&mut out, "      - ", k, a),
                 _ => {}
             }
         }
@@ -389,19 +473,66 @@ pub fn render_text(plan: &Plan) -> String {
         let _ = writeln!(out, "\n  ! {s} -> {d} is denied for a moment during the change: no order of the intention writes avoids it");
     }
     let count = |a: Action| plan.steps.iter().filter(|s| s.action == a).count();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "\nPlan: {} to create, {} to update, {} to delete.",
+        "\nPlan: {} to create, {} to update, {} to delete",
         count(Action::Create),
         count(Action::Update),
         count(Action::Delete)
     );
+    let records = count(Action::Record) + count(Action::Forget);
+    if records > 0 {
+        let _ = write!(out, ", {records} inventory record(s)");
+    }
+    out.push_str(".\n");
     out
 }
 
-/// JSON leaves by path (`Sources[0].Action`).
-fn flatten(v: Option<&Value>) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+fn show(v: &Value) -> String {
+    v.to_string()
+}
+
+/// A leaf; a multi-line string (ACL rules) as an indented block rather than one escaped line.
+fn block(out: &mut String, lead: &str, k: &str, v: &Value) {
+    use std::fmt::Write as _;
+    match v {
+        Value::String(text) if text.contains('\n') => {
+            let _ = writeln!(out, "{lead}{k}: <<EOT");
+            for line in text.lines() {
+                let _ = writeln!(out, "{:width$}    {line}", "", width = lead.len());
+            }
+            let _ = writeln!(out, "{:width$}EOT", "", width = lead.len());
+        }
+        _ => {
+            let _ = writeln!(out, "{lead}{k}: {}", show(v));
+        }
+    }
+}
+
+/// The lines that differ between two texts, with the common head and tail trimmed.
+fn line_diff(out: &mut String, a: &str, b: &str) {
+    use std::fmt::Write as _;
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    for line in &a[head..a.len() - tail] {
+        let _ = writeln!(out, "          - {line}");
+    }
+    for line in &b[head..b.len() - tail] {
+        let _ = writeln!(out, "          + {line}");
+    }
+}
+
+/// JSON leaves by path (`Sources[0].Action`); empty lists and strings are how Consul spells
+/// "absent", so they are left out.
+fn flatten(v: Option<&Value>) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
@@ -418,8 +549,10 @@ fn flatten(v: Option<&Value>) -> BTreeMap<String, String> {
                     walk(&format!("{prefix}[{i}]"), x, out);
                 }
             }
+            Value::Array(_) => {}
+            Value::String(x) if x.is_empty() => {}
             other => {
-                out.insert(prefix.to_owned(), other.to_string());
+                out.insert(prefix.to_owned(), other.clone());
             }
         }
     }

@@ -688,6 +688,16 @@ fn write_role(ctx: &Ctx, id: Option<String>, v: &Value) -> Result<Value, Respons
         return Err(text(StatusCode::INTERNAL_SERVER_ERROR, msg));
     }
     let mut s = ctx.store.lock();
+    if s.acl
+        .roles
+        .values()
+        .any(|r| r.name == name && Some(&r.id) != id.as_ref())
+    {
+        return Err(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Invalid Role: A Role with Name {name:?} already exists"),
+        ));
+    }
     let policy_ids = resolve_links(&s, get_ci(v, "Policies"), false)?;
     let existing = id.as_ref().and_then(|i| s.acl.roles.get(i)).cloned();
     if id.is_some() && existing.is_none() {
@@ -811,6 +821,8 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
         return Err(text(StatusCode::NOT_FOUND, "Cannot find token to update"));
     }
     let secret = str_of(v, "SecretID");
+    let wanted = str_of(v, "AccessorID");
+    let accessor_taken = !wanted.is_empty() && s.acl.tokens.contains_key(&wanted);
     if let Some(e) = &existing {
         if !secret.is_empty() && secret != e.secret_id {
             return Err(text(
@@ -828,6 +840,11 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
                 "Cannot toggle local mode of an existing token",
             ));
         }
+    } else if accessor_taken {
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            "Invalid Token: AccessorID is already in use",
+        ));
     } else if !secret.is_empty() {
         if uuid::Uuid::parse_str(&secret).is_err() {
             return Err(text(

@@ -34,9 +34,86 @@ pub struct Ctx {
     /// Leaves handed out, by service: reused until they expire or the root changes (the agent
     /// cache's behaviour).
     pub leaves: std::sync::Mutex<BTreeMap<String, (mesh_ca::Leaf, u64, String)>>,
+    pub faults: Option<FaultInjector>,
+}
+
+/// Faults on a seeded fraction of requests, in three kinds: a 503 before the request is
+/// handled, a delay before it is handled, and a connection dropped after it was handled (the
+/// client cannot tell whether its write happened: the hardest case for a retrying client).
+pub struct FaultInjector {
+    rate: f64,
+    state: std::sync::Mutex<u64>,
+}
+
+enum Fault {
+    Unavailable,
+    Delay,
+    DropAfter,
+}
+
+impl FaultInjector {
+    pub fn new(rate: f64, seed: u64) -> FaultInjector {
+        FaultInjector {
+            rate: rate.clamp(0.0, 1.0),
+            state: std::sync::Mutex::new(seed ^ 0x5EED_FA17),
+        }
+    }
+
+    fn next(&self) -> Option<Fault> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let x = (z >> 11) as f64 / (1u64 << 53) as f64;
+        if x >= self.rate {
+            return None;
+        }
+        Some(match (x / self.rate * 3.0) as u32 {
+            0 => Fault::Unavailable,
+            1 => Fault::Delay,
+            _ => Fault::DropAfter,
+        })
+    }
+}
+
+async fn inject_faults(
+    State(ctx): State<Arc<Ctx>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let fault = ctx.faults.as_ref().and_then(FaultInjector::next);
+    match fault {
+        None => next.run(request).await,
+        Some(Fault::Unavailable) => text(StatusCode::SERVICE_UNAVAILABLE, "injected fault"),
+        Some(Fault::Delay) => {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            next.run(request).await
+        }
+        Some(Fault::DropAfter) => {
+            let response = next.run(request).await;
+            let (parts, _) = response.into_parts();
+            // A body that fails at once: the server aborts the connection after the headers.
+            let broken = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::other("injected connection drop"))
+            });
+            Response::from_parts(parts, axum::body::Body::from_stream(broken))
+        }
+    }
 }
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
+    let faults = ctx.faults.is_some();
+    let router = routes(ctx.clone());
+    if faults {
+        router.layer(axum::middleware::from_fn_with_state(ctx, inject_faults))
+    } else {
+        router
+    }
+}
+
+fn routes(ctx: Arc<Ctx>) -> Router {
     Router::new()
         .route("/v1/config", put(config_put))
         .route("/v1/config/{kind}", get(config_list))
@@ -1647,6 +1724,7 @@ mod tests {
             datacenter: "dc1".into(),
             node: "n1".into(),
             leaves: Default::default(),
+            faults: None,
         })
     }
 

@@ -27,6 +27,9 @@ pub struct ServerOptions {
     pub bootstrap_token_file: Option<PathBuf>,
     /// Seed of the blocking-query jitter.
     pub jitter_seed: u64,
+    /// Inject faults on this fraction of requests (0 = none): for testing clients against an
+    /// unreliable Consul. See [`http::FaultInjector`].
+    pub fault_rate: f64,
 }
 
 impl Default for ServerOptions {
@@ -39,6 +42,7 @@ impl Default for ServerOptions {
             acl_default_allow: None,
             bootstrap_token_file: None,
             jitter_seed: 1,
+            fault_rate: 0.0,
         }
     }
 }
@@ -100,6 +104,8 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
         datacenter: opts.datacenter.clone(),
         node: opts.node.clone(),
         leaves: Default::default(),
+        faults: (opts.fault_rate > 0.0)
+            .then(|| http::FaultInjector::new(opts.fault_rate, opts.jitter_seed)),
     });
     if let (Some(_), Some(path)) = (opts.acl_default_allow, &opts.bootstrap_token_file) {
         bootstrap_from_file(&ctx, path)?;

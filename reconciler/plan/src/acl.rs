@@ -1,0 +1,705 @@
+//! ACL policies, roles and tokens, and the Connect CA configuration.
+//!
+//! Consul's ACL objects carry no metadata, so ownership is an inventory kept in Consul KV
+//! (`mesh-gitops/<owner>/inventory`): the IDs of what mesh-gitops created, the ModifyIndex each
+//! had after our write, and the body we wrote. An object is ours only through the inventory; a
+//! name is claimed in the inventory *before* the object is created, so an apply killed between
+//! the two converges on the next run instead of finding an "unowned" object of its own.
+//!
+//! Bodies are compared in a normal form: links by name and sorted, identities sorted, read-only
+//! fields (IDs, indexes, hashes, create times) dropped. SecretIDs never enter: the client strips
+//! them from every answer, and desired tokens only name where their secret comes from.
+
+use crate::{Action, Step};
+use mesh_model::{AclLink, AclPolicy, AclRole, AclToken, CaConfig, NodeIdentity, ServiceIdentity};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The KV key of the inventory, under the owner's prefix.
+pub fn inventory_key(owner: &str) -> String {
+    format!("mesh-gitops/{owner}/inventory")
+}
+
+/// The name of the CA configuration in plans and the inventory (it is a singleton).
+pub const CA_NAME: &str = "connect";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AclKind {
+    #[serde(rename = "acl-policy")]
+    Policy,
+    #[serde(rename = "acl-role")]
+    Role,
+    #[serde(rename = "acl-token")]
+    Token,
+}
+
+impl AclKind {
+    pub const ALL: [AclKind; 3] = [AclKind::Policy, AclKind::Role, AclKind::Token];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AclKind::Policy => "acl-policy",
+            AclKind::Role => "acl-role",
+            AclKind::Token => "acl-token",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AclKind> {
+        AclKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The field holding the object's identifier in Consul's API.
+    pub fn id_field(self) -> &'static str {
+        match self {
+            AclKind::Token => "AccessorID",
+            _ => "ID",
+        }
+    }
+}
+
+/// What mesh-gitops owns, kept in Consul KV. Keys are `kind/name`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub version: u32,
+    pub objects: BTreeMap<String, Record>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The Consul ID (AccessorID for tokens). Empty while a policy or role is only claimed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// The ModifyIndex after our last write; 0 while only claimed.
+    #[serde(default)]
+    pub modify_index: u64,
+    /// The normal-form body we last wrote (never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl Inventory {
+    pub fn key(kind: &str, name: &str) -> String {
+        format!("{kind}/{name}")
+    }
+
+    pub fn get(&self, kind: &str, name: &str) -> Option<&Record> {
+        self.objects.get(&Self::key(kind, name))
+    }
+
+    /// The owned ACL objects, as (kind, name, record).
+    pub fn acl(&self) -> impl Iterator<Item = (AclKind, &str, &Record)> {
+        self.objects.iter().filter_map(|(k, r)| {
+            let (kind, name) = k.split_once('/')?;
+            Some((AclKind::parse(kind)?, name, r))
+        })
+    }
+
+    /// Parses the stored form; an unreadable inventory is an error, never "empty" (that would
+    /// disown everything).
+    pub fn from_json(bytes: &[u8]) -> Result<Inventory, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = self.clone();
+        v.version = 1;
+        serde_json::to_vec_pretty(&v).unwrap_or_default()
+    }
+}
+
+/// An ACL object as read from Consul.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedAcl {
+    pub kind: AclKind,
+    pub id: String,
+    /// Policy and role name; for tokens, empty (tokens have no name in Consul).
+    pub name: String,
+    /// The normal-form body; `None` when the list did not carry the details (Consul's policy
+    /// list omits the rules) and they were not read.
+    pub body: Option<Value>,
+    pub modify_index: u64,
+}
+
+impl ObservedAcl {
+    /// From one element of `/v1/acl/{policies,roles,tokens}` or a single read.
+    pub fn from_api(kind: AclKind, v: &Value) -> Option<ObservedAcl> {
+        let id = v.get(kind.id_field())?.as_str()?.to_owned();
+        let name = match kind {
+            AclKind::Token => String::new(),
+            _ => v.get("Name")?.as_str()?.to_owned(),
+        };
+        let complete = kind != AclKind::Policy || v.get("Rules").is_some();
+        Some(ObservedAcl {
+            kind,
+            id,
+            name,
+            body: complete.then(|| observed_body(kind, v)),
+            modify_index: v.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0),
+        })
+    }
+}
+
+fn links_of(v: Option<&Value>) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.get("Name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn sorted_values(v: Option<&Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = v
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    let mut x = x.clone();
+                    if let Some(dcs) = x.get_mut("Datacenters").and_then(Value::as_array_mut) {
+                        dcs.sort_by_key(Value::to_string);
+                    }
+                    // Empty lists and nulls are how Consul spells "absent".
+                    if let Value::Object(m) = &mut x {
+                        m.retain(|_, v| !v.is_null() && v != &json!([]));
+                    }
+                    x
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(Value::to_string);
+    out
+}
+
+fn str_field(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+/// The normal form of an observed object's body.
+fn observed_body(kind: AclKind, v: &Value) -> Value {
+    let mut m = Map::new();
+    match kind {
+        AclKind::Policy => {
+            m.insert("Name".into(), json!(str_field(v, "Name")));
+            m.insert("Description".into(), json!(str_field(v, "Description")));
+            m.insert("Rules".into(), json!(str_field(v, "Rules")));
+            let mut dcs: Vec<String> = v
+                .get("Datacenters")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            dcs.sort();
+            m.insert("Datacenters".into(), json!(dcs));
+        }
+        AclKind::Role => {
+            m.insert("Name".into(), json!(str_field(v, "Name")));
+            m.insert("Description".into(), json!(str_field(v, "Description")));
+            m.insert("Policies".into(), json!(links_of(v.get("Policies"))));
+            m.insert(
+                "ServiceIdentities".into(),
+                json!(sorted_values(v.get("ServiceIdentities"))),
+            );
+            m.insert(
+                "NodeIdentities".into(),
+                json!(sorted_values(v.get("NodeIdentities"))),
+            );
+        }
+        AclKind::Token => {
+            m.insert("Description".into(), json!(str_field(v, "Description")));
+            m.insert("Policies".into(), json!(links_of(v.get("Policies"))));
+            m.insert("Roles".into(), json!(links_of(v.get("Roles"))));
+            m.insert(
+                "ServiceIdentities".into(),
+                json!(sorted_values(v.get("ServiceIdentities"))),
+            );
+            m.insert(
+                "NodeIdentities".into(),
+                json!(sorted_values(v.get("NodeIdentities"))),
+            );
+            m.insert(
+                "Local".into(),
+                json!(v.get("Local").and_then(Value::as_bool).unwrap_or(false)),
+            );
+        }
+    }
+    Value::Object(m)
+}
+
+fn link_names(l: &[AclLink]) -> Vec<Value> {
+    l.iter().map(|l| json!({ "Name": l.name })).collect()
+}
+
+fn service_ids(s: &[ServiceIdentity]) -> Vec<Value> {
+    s.iter()
+        .map(|s| {
+            let mut v = json!({ "ServiceName": s.service_name });
+            if !s.datacenters.is_empty() {
+                v["Datacenters"] = json!(s.datacenters);
+            }
+            v
+        })
+        .collect()
+}
+
+fn node_ids(n: &[NodeIdentity]) -> Vec<Value> {
+    n.iter()
+        .map(|n| json!({ "NodeName": n.node_name, "Datacenter": n.datacenter }))
+        .collect()
+}
+
+/// A desired ACL object: its name (the handle), the body to send and its normal form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredAcl {
+    pub kind: AclKind,
+    pub name: String,
+    /// What is sent to Consul (links by name). Never holds a secret.
+    pub request: Value,
+    /// The normal form, compared with [`ObservedAcl::body`].
+    pub body: Value,
+    /// The names this object links to (policies and roles), for ordering.
+    pub links: Vec<(AclKind, String)>,
+    /// Where the token's SecretID comes from, resolved only when the token is created.
+    pub secret_from: Option<mesh_model::SecretSource>,
+}
+
+impl DesiredAcl {
+    pub fn policy(p: &AclPolicy) -> DesiredAcl {
+        let request = json!({
+            "Name": p.name, "Description": p.description, "Rules": p.rules,
+            "Datacenters": p.datacenters,
+        });
+        DesiredAcl {
+            kind: AclKind::Policy,
+            name: p.name.clone(),
+            body: observed_body(AclKind::Policy, &request),
+            request,
+            links: Vec::new(),
+            secret_from: None,
+        }
+    }
+
+    pub fn role(r: &AclRole) -> DesiredAcl {
+        let request = json!({
+            "Name": r.name, "Description": r.description,
+            "Policies": link_names(&r.policies),
+            "ServiceIdentities": service_ids(&r.service_identities),
+            "NodeIdentities": node_ids(&r.node_identities),
+        });
+        DesiredAcl {
+            kind: AclKind::Role,
+            name: r.name.clone(),
+            body: observed_body(AclKind::Role, &request),
+            request,
+            links: r
+                .policies
+                .iter()
+                .map(|l| (AclKind::Policy, l.name.clone()))
+                .collect(),
+            secret_from: None,
+        }
+    }
+
+    /// Tokens have no name in Consul: the description carries ours when none is given, so a
+    /// human reading `consul acl token list` can tell them apart.
+    pub fn token(t: &AclToken) -> DesiredAcl {
+        let description = if t.description.is_empty() {
+            format!("mesh-gitops: {}", t.name)
+        } else {
+            t.description.clone()
+        };
+        let request = json!({
+            "Description": description,
+            "Policies": link_names(&t.policies),
+            "Roles": link_names(&t.roles),
+            "ServiceIdentities": service_ids(&t.service_identities),
+            "NodeIdentities": node_ids(&t.node_identities),
+            "Local": t.local,
+        });
+        DesiredAcl {
+            kind: AclKind::Token,
+            name: t.name.clone(),
+            body: observed_body(AclKind::Token, &request),
+            request,
+            links: t
+                .policies
+                .iter()
+                .map(|l| (AclKind::Policy, l.name.clone()))
+                .chain(t.roles.iter().map(|l| (AclKind::Role, l.name.clone())))
+                .collect(),
+            secret_from: t.secret_id_from.clone(),
+        }
+    }
+
+    pub fn all(acl: &mesh_model::Acl) -> Vec<DesiredAcl> {
+        acl.policies
+            .iter()
+            .map(DesiredAcl::policy)
+            .chain(acl.roles.iter().map(DesiredAcl::role))
+            .chain(acl.tokens.iter().map(DesiredAcl::token))
+            .collect()
+    }
+}
+
+/// Where an owned ACL object is in Consul: by its recorded ID, or, while only claimed (a
+/// policy or role whose create may or may not have happened), by name.
+pub fn find_owned<'o>(
+    kind: AclKind,
+    name: &str,
+    record: &Record,
+    observed: &'o [ObservedAcl],
+) -> Option<&'o ObservedAcl> {
+    observed.iter().find(|o| {
+        o.kind == kind
+            && if record.id.is_empty() {
+                kind != AclKind::Token && o.name == name
+            } else {
+                o.id == record.id
+            }
+    })
+}
+
+/// The observed objects whose details must be read before planning: those the list gave
+/// without details and that the plan compares (desired or owned), unless the inventory proves
+/// they are what we last wrote (same ModifyIndex).
+pub fn needing_details<'o>(
+    desired: &[DesiredAcl],
+    observed: &'o [ObservedAcl],
+    inventory: &Inventory,
+) -> Vec<&'o ObservedAcl> {
+    let wanted: BTreeSet<(AclKind, &str)> =
+        desired.iter().map(|d| (d.kind, d.name.as_str())).collect();
+    observed
+        .iter()
+        .filter(|o| o.body.is_none())
+        .filter(|o| {
+            let owned = inventory
+                .acl()
+                .find(|(k, n, r)| *k == o.kind && find_owned(*k, n, r, observed) == Some(*o));
+            match owned {
+                Some((_, _, r)) => r.modify_index != o.modify_index || r.body.is_none(),
+                None => wanted.contains(&(o.kind, o.name.as_str())),
+            }
+        })
+        .collect()
+}
+
+/// A step's body with the identifiers, for the report and the executor.
+fn step(action: Action, kind: AclKind, name: &str, reason: String) -> Step {
+    Step {
+        action,
+        kind: kind.as_str().to_owned(),
+        name: name.to_owned(),
+        reason,
+        before: None,
+        after: None,
+        cas: 0,
+        id: None,
+        root_rotation: false,
+    }
+}
+
+/// The ACL part of a plan. Refusals are returned beside the steps. `owned_total` counts the
+/// inventory's ACL objects that still exist, for the empty-prune guard.
+pub struct AclPlan {
+    pub steps: Vec<Step>,
+    pub refused: Vec<crate::Refusal>,
+    pub owned_total: usize,
+}
+
+pub fn plan_acl(
+    desired: &[DesiredAcl],
+    observed: &[ObservedAcl],
+    inventory: &Inventory,
+    adopt: bool,
+) -> AclPlan {
+    let mut steps = Vec::new();
+    let mut refused = Vec::new();
+    let body_of = |o: &ObservedAcl, r: Option<&Record>| -> Option<Value> {
+        o.body.clone().or_else(|| {
+            r.filter(|r| r.modify_index == o.modify_index)
+                .and_then(|r| r.body.clone())
+        })
+    };
+    // Unowned tokens, for adoption: every token the inventory does not name.
+    let owned_ids: BTreeSet<&str> = inventory
+        .acl()
+        .filter_map(|(k, n, r)| find_owned(k, n, r, observed).map(|o| o.id.as_str()))
+        .collect();
+    let mut adopted_tokens = BTreeSet::new();
+    for d in desired {
+        let record = inventory.get(d.kind.as_str(), &d.name);
+        let owned = record.and_then(|r| find_owned(d.kind, &d.name, r, observed));
+        match (record, owned) {
+            (Some(r), Some(o)) => {
+                let before = body_of(o, Some(r));
+                if before.as_ref() != Some(&d.body) {
+                    steps.push(Step {
+                        id: Some(o.id.clone()),
+                        before,
+                        after: Some(d.body.clone()),
+                        cas: o.modify_index,
+                        ..step(
+                            Action::Update,
+                            d.kind,
+                            &d.name,
+                            "differs from the repository".into(),
+                        )
+                    });
+                } else if r.modify_index != o.modify_index || r.id.is_empty() {
+                    // Same content; only the inventory is behind (a claim, or an edit that was
+                    // reverted). Recorded without writing to Consul.
+                    steps.push(Step {
+                        id: Some(o.id.clone()),
+                        before,
+                        after: Some(d.body.clone()),
+                        cas: o.modify_index,
+                        ..step(
+                            Action::Record,
+                            d.kind,
+                            &d.name,
+                            "matches the repository; the inventory is brought up to date".into(),
+                        )
+                    });
+                }
+            }
+            (record, _) => {
+                let same_name = (d.kind != AclKind::Token)
+                    .then(|| {
+                        observed
+                            .iter()
+                            .find(|o| o.kind == d.kind && o.name == d.name)
+                    })
+                    .flatten();
+                let adoptable_token = (d.kind == AclKind::Token && adopt)
+                    .then(|| {
+                        observed.iter().find(|o| {
+                            o.kind == AclKind::Token
+                                && !owned_ids.contains(o.id.as_str())
+                                && !adopted_tokens.contains(&o.id)
+                                && o.body.as_ref() == Some(&d.body)
+                        })
+                    })
+                    .flatten();
+                if let Some(o) = same_name.or(adoptable_token) {
+                    let same = o.body.as_ref() == Some(&d.body);
+                    if same && adopt {
+                        adopted_tokens.insert(o.id.clone());
+                        steps.push(Step {
+                            id: Some(o.id.clone()),
+                            before: o.body.clone(),
+                            after: Some(d.body.clone()),
+                            cas: o.modify_index,
+                            ..step(
+                                Action::Record,
+                                d.kind,
+                                &d.name,
+                                "adopted: identical to the repository, now recorded as owned"
+                                    .into(),
+                            )
+                        });
+                    } else {
+                        refused.push(crate::Refusal {
+                            kind: d.kind.as_str().into(),
+                            name: d.name.clone(),
+                            reason: if same {
+                                "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".into()
+                            } else {
+                                "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".into()
+                            },
+                        });
+                    }
+                    continue;
+                }
+                let reason = if record.is_some_and(|r| r.modify_index > 0) {
+                    "owned by mesh-gitops but deleted outside it; recreated"
+                } else {
+                    "declared in the repository, absent from Consul"
+                };
+                let mut reason = reason.to_owned();
+                if let Some(s) = &d.secret_from {
+                    reason.push_str(&format!(" (SecretID from {s})"));
+                }
+                // A token keeps the AccessorID it was claimed with, so a retried or resumed
+                // create finds it.
+                let id = record
+                    .filter(|r| d.kind == AclKind::Token && !r.id.is_empty())
+                    .map(|r| r.id.clone());
+                steps.push(Step {
+                    id,
+                    after: Some(d.body.clone()),
+                    ..step(Action::Create, d.kind, &d.name, reason)
+                });
+            }
+        }
+    }
+    let wanted: BTreeSet<(AclKind, &str)> =
+        desired.iter().map(|d| (d.kind, d.name.as_str())).collect();
+    let mut owned_total = 0;
+    for (kind, name, r) in inventory.acl() {
+        let Some(o) = find_owned(kind, name, r, observed) else {
+            if !wanted.contains(&(kind, name)) {
+                steps.push(step(
+                    Action::Forget,
+                    kind,
+                    name,
+                    "owned, no longer in the repository, already gone from Consul".into(),
+                ));
+            }
+            continue;
+        };
+        owned_total += 1;
+        if !wanted.contains(&(kind, name)) {
+            steps.push(Step {
+                id: Some(o.id.clone()),
+                before: body_of(o, Some(r)),
+                after: None,
+                cas: o.modify_index,
+                ..step(
+                    Action::Delete,
+                    kind,
+                    name,
+                    "owned by mesh-gitops and no longer in the repository".into(),
+                )
+            });
+        }
+    }
+    AclPlan {
+        steps,
+        refused,
+        owned_total,
+    }
+}
+
+/// The CA configuration as read from Consul (secrets already removed by the client).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedCa {
+    pub provider: String,
+    pub config: Map<String, Value>,
+    pub force_without_cross_signing: bool,
+    pub modify_index: u64,
+}
+
+impl ObservedCa {
+    pub fn from_api(v: &Value) -> Option<ObservedCa> {
+        Some(ObservedCa {
+            provider: v.get("Provider")?.as_str()?.to_owned(),
+            config: v
+                .get("Config")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            force_without_cross_signing: v
+                .get("ForceWithoutCrossSigning")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            modify_index: v.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0),
+        })
+    }
+
+    fn as_model(&self) -> CaConfig {
+        CaConfig {
+            provider: self.provider.clone(),
+            config: self.config.clone(),
+            force_without_cross_signing: self.force_without_cross_signing,
+            token_from: None,
+            span: Default::default(),
+        }
+    }
+}
+
+/// The body the plan shows and the executor sends (without the Vault token, which the
+/// executor adds from its source at the last moment).
+pub fn ca_request(c: &CaConfig) -> Value {
+    json!({
+        "Provider": c.provider,
+        "Config": c.config,
+        "ForceWithoutCrossSigning": c.force_without_cross_signing,
+    })
+}
+
+/// Whether the CA configuration must change, compared after Consul's defaults are applied to
+/// both sides (so keys Consul fills in are no diff), and on the provider keys the repository
+/// sets. The CA configuration is a cluster singleton: declaring it claims it.
+pub fn plan_ca(desired: Option<&CaConfig>, observed: Option<&ObservedCa>) -> Option<Step> {
+    use mesh_semantics::ca_config::{requires_rotation, CaSettings};
+    let d = desired?;
+    let after = ca_request(d);
+    let Some(o) = observed else {
+        return Some(Step {
+            action: Action::Update,
+            kind: "ca-config".into(),
+            name: CA_NAME.into(),
+            reason: "declared in the repository; Consul has no CA configuration yet".into(),
+            before: None,
+            after: Some(after),
+            cas: 0,
+            id: None,
+            root_rotation: true,
+        });
+    };
+    let ds = CaSettings::from_config(d).ok();
+    let os = CaSettings::from_config(&o.as_model()).ok();
+    let covered = [
+        "LeafCertTTL",
+        "IntermediateCertTTL",
+        "RootCertTTL",
+        "PrivateKeyType",
+        "PrivateKeyBits",
+        "RotationPeriod",
+        "SkipValidate",
+        "RootCert",
+    ];
+    let extra_differs = d.config.iter().any(|(k, v)| {
+        !covered.iter().any(|c| c.eq_ignore_ascii_case(k))
+            && !k.eq_ignore_ascii_case("Token")
+            && o.config
+                .iter()
+                .find(|(ok, _)| ok.eq_ignore_ascii_case(k))
+                .map(|(_, ov)| ov)
+                != Some(v)
+    });
+    let differs = d.provider != o.provider
+        || ds != os
+        || extra_differs
+        || d.force_without_cross_signing != o.force_without_cross_signing;
+    if !differs {
+        return None;
+    }
+    let rotation = d.provider != o.provider
+        || match (&os, &ds) {
+            (Some(a), Some(b)) => requires_rotation(a, b),
+            _ => true,
+        };
+    let mut reason = "differs from the repository".to_owned();
+    if rotation {
+        reason.push_str("; ROOT ROTATION: a new root is generated and cross-signed by the current one, applied last");
+    }
+    Some(Step {
+        action: Action::Update,
+        kind: "ca-config".into(),
+        name: CA_NAME.into(),
+        reason,
+        before: Some(json!({
+            "Provider": o.provider,
+            "Config": o.config,
+            "ForceWithoutCrossSigning": o.force_without_cross_signing,
+        })),
+        after: Some(after),
+        cas: o.modify_index,
+        id: None,
+        root_rotation: rotation,
+    })
+}
+
+#[cfg(test)]
+mod tests;
