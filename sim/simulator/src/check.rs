@@ -1,0 +1,433 @@
+//! The checkers: safety (nothing the converged intentions deny, and nothing without a valid
+//! certificate, reaches an application), liveness (allowed declared edges work again soon after
+//! the last fault), agreement of the converged decisions with the static analysis, the probes'
+//! expectations, and the transient breaks and openings of a rollout.
+
+use crate::obs::Observations;
+use crate::server::IntentionsVersion;
+use crate::{EdgeReport, Outcome, Transient, TransientKind};
+use mesh_analysis::PolicyGraph;
+use mesh_semantics::intention::IntentionSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A receipt is judged only when every live agent had the intentions in force this long before.
+const CONVERGED_MARGIN_MS: u64 = 500;
+
+pub(crate) struct Input<'a> {
+    pub setup_hosts: Vec<String>,
+    pub hosts_of: &'a BTreeMap<String, Vec<String>>,
+    pub edges: &'a BTreeSet<(String, String)>,
+    pub http: &'a BTreeMap<String, bool>,
+    pub graph: &'a PolicyGraph,
+    pub before: Option<&'a PolicyGraph>,
+    pub history: &'a [IntentionsVersion],
+    pub final_roots_index: u64,
+    /// Crashed host groups: (hosts, crash time, restart time).
+    pub down_groups: Vec<(Vec<String>, u64, Option<u64>)>,
+    pub last_event_ms: u64,
+    pub liveness_bound_ms: u64,
+    /// (time, step index) of each rollout step applied.
+    pub applied_steps: &'a [(u64, usize)],
+    pub end_ms: u64,
+}
+
+pub(crate) struct Checked {
+    pub edges: Vec<EdgeReport>,
+    pub violations: Vec<String>,
+    pub transient: Vec<Transient>,
+}
+
+impl Input<'_> {
+    fn down_at(&self, host: &str, t: u64) -> bool {
+        self.down_groups.iter().any(|(hs, at, restart)| {
+            hs.iter().any(|h| h == host) && t >= *at && restart.is_none_or(|r| t < r)
+        })
+    }
+
+    fn service_down_at_end(&self, service: &str) -> bool {
+        self.hosts_of
+            .get(service)
+            .is_none_or(|hs| hs.iter().all(|h| self.down_at(h, self.end_ms)))
+    }
+
+    fn version_at(&self, t: u64) -> Option<&IntentionsVersion> {
+        self.history.iter().rev().find(|v| v.at_ms <= t)
+    }
+}
+
+/// When every node that is up had caught up with intentions `index` and roots `roots`, or
+/// `None` if some never did.
+fn converged_at(
+    input: &Input,
+    obs: &Observations,
+    index: u64,
+    roots: u64,
+    since: u64,
+) -> Option<u64> {
+    let mut latest = since;
+    for host in &input.setup_hosts {
+        if input.down_at(host, input.end_ms) {
+            continue;
+        }
+        let t = obs
+            .syncs
+            .iter()
+            .find(|s| {
+                s.node == *host
+                    && s.at_ms >= since
+                    && s.intentions_index >= index
+                    && s.roots_index >= roots
+            })
+            .map(|s| s.at_ms)
+            // Already up to date before the change (the change may not concern it).
+            .or_else(|| {
+                obs.syncs
+                    .iter()
+                    .rev()
+                    .find(|s| s.node == *host && s.at_ms < since)
+                    .filter(|s| s.intentions_index >= index && s.roots_index >= roots)
+                    .map(|_| since)
+            })?;
+        latest = latest.max(t);
+    }
+    Some(latest)
+}
+
+/// Whether every node up at `t` had intentions `index` already `CONVERGED_MARGIN_MS` before.
+fn converged_before(input: &Input, obs: &Observations, index: u64, t: u64) -> bool {
+    let cutoff = t.saturating_sub(CONVERGED_MARGIN_MS);
+    input
+        .setup_hosts
+        .iter()
+        .filter(|h| !input.down_at(h, t))
+        .all(|h| {
+            obs.syncs
+                .iter()
+                .rev()
+                .find(|s| s.node == *h && s.at_ms <= cutoff)
+                .is_some_and(|s| s.intentions_index >= index)
+        })
+}
+
+pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
+    let mut violations = Vec::new();
+    let final_version = input.history.last();
+    let final_index = final_version.map(|v| v.index).unwrap_or(0);
+    let final_change = final_version.map(|v| v.at_ms).unwrap_or(0);
+    let conv = converged_at(
+        input,
+        obs,
+        final_index,
+        input.final_roots_index,
+        final_change,
+    );
+    let settled_from = match conv {
+        Some(t) => t.max(input.last_event_ms),
+        None => {
+            violations.push(format!(
+                "agents never converged on intentions index {final_index} and roots index {}",
+                input.final_roots_index
+            ));
+            input.end_ms
+        }
+    };
+
+    // Safety.
+    let sets: BTreeMap<u64, IntentionSet> = input
+        .history
+        .iter()
+        .map(|v| (v.index, IntentionSet::new(&v.entries)))
+        .collect();
+    for r in &obs.receipts {
+        if let Some(p) = &r.probe {
+            if ["no-client-cert", "foreign-ca", "expired-cert"]
+                .iter()
+                .any(|k| p.starts_with(k))
+            {
+                violations.push(format!(
+                    "safety: probe {p} without a valid certificate reached the {} application at {} ms",
+                    r.destination, r.at_ms
+                ));
+            }
+        }
+        let Some(src) = &r.source else {
+            violations.push(format!(
+                "safety: the {} application was reached around its sidecar at {} ms",
+                r.destination, r.at_ms
+            ));
+            continue;
+        };
+        let Some(v) = input.version_at(r.at_ms) else {
+            continue;
+        };
+        if !converged_before(input, obs, v.index, r.at_ms) {
+            continue;
+        }
+        let Some(set) = sets.get(&v.index) else {
+            continue;
+        };
+        let http = input.http.get(&r.destination).copied().unwrap_or(false);
+        let d = if http {
+            set.decide_request(src, &r.destination, &r.request, input.graph.default_allow)
+        } else {
+            set.decide(src, &r.destination, input.graph.default_allow)
+        };
+        if !d.allowed {
+            violations.push(format!(
+                "safety: {src} reached {} ({} {}) at {} ms although intentions index {} deny it: {}",
+                r.destination, r.request.method, r.request.path, r.at_ms, v.index, d.reason
+            ));
+        }
+    }
+
+    // Edges: liveness and agreement with the static decisions.
+    let mut edges = Vec::new();
+    for (src, dst) in input.edges {
+        let d = input.graph.decide(src, dst);
+        let attempts: Vec<_> = obs
+            .attempts
+            .iter()
+            .filter(|a| a.source == *src && a.destination == *dst)
+            .collect();
+        let mut outcomes = BTreeMap::new();
+        for a in &attempts {
+            *outcomes.entry(a.outcome).or_insert(0) += 1;
+        }
+        let admitted = |a: &crate::obs::Attempt| a.outcome == Outcome::Allowed || a.l7_denied;
+        let settled: Vec<_> = attempts
+            .iter()
+            .filter(|a| a.at_ms >= settled_from + CONVERGED_MARGIN_MS)
+            .collect();
+        let converged_allowed = if settled.iter().any(|a| admitted(a)) {
+            Some(true)
+        } else if settled
+            .iter()
+            .any(|a| a.outcome == Outcome::DeniedByIntention)
+        {
+            Some(false)
+        } else {
+            None
+        };
+        // Working again means succeeding from some call on, without failing later.
+        let mut first_success = None;
+        for a in attempts.iter().filter(|a| a.at_ms >= input.last_event_ms) {
+            if !admitted(a) {
+                first_success = None;
+            } else if first_success.is_none() {
+                first_success = Some(a.at_ms);
+            }
+        }
+        let ends_up = !input.service_down_at_end(src) && !input.service_down_at_end(dst);
+        if ends_up {
+            if let Some(c) = converged_allowed {
+                if c != d.allowed {
+                    violations.push(format!(
+                        "decision: {src} -> {dst} was {} once converged, the static analysis says {} ({})",
+                        if c { "admitted" } else { "denied" },
+                        if d.allowed { "allowed" } else { "denied" },
+                        d.reason
+                    ));
+                }
+            }
+            if d.allowed {
+                match first_success {
+                    Some(t) if t <= input.last_event_ms + input.liveness_bound_ms => {}
+                    Some(t) => violations.push(format!(
+                        "liveness: {src} -> {dst} kept succeeding only {} ms after the last fault (bound {} ms)",
+                        t - input.last_event_ms,
+                        input.liveness_bound_ms
+                    )),
+                    None => violations.push(format!(
+                        "liveness: {src} -> {dst} is allowed but still failed at the end, after {} ms ({})",
+                        input.last_event_ms,
+                        summary(&outcomes)
+                    )),
+                }
+            } else if converged_allowed.is_none() && !attempts.is_empty() {
+                violations.push(format!(
+                    "decision: {src} -> {dst} never reached the destination's proxy once converged ({})",
+                    summary(&outcomes)
+                ));
+            }
+        }
+        edges.push(EdgeReport {
+            source: src.clone(),
+            destination: dst.clone(),
+            expected_allowed: d.allowed,
+            l7: d.l7,
+            attempts: attempts.len(),
+            outcomes,
+            denied_after_handshake: attempts
+                .iter()
+                .filter(|a| a.outcome == Outcome::DeniedByIntention && a.handshake)
+                .count(),
+            converged_allowed,
+            recovered_at_ms: first_success,
+        });
+    }
+
+    // Probes.
+    for p in &obs.probes {
+        if p.outcome != p.expected {
+            violations.push(format!(
+                "probe {} {} -> {}: {} but expected {} ({})",
+                p.kind.as_str(),
+                p.source,
+                p.destination,
+                p.outcome.as_str(),
+                p.expected.as_str(),
+                p.detail
+            ));
+        }
+    }
+
+    // Rollout transients: between the first step and convergence on the last one.
+    let mut transient = Vec::new();
+    if let (Some(before), Some(&(first_ms, _))) = (input.before, input.applied_steps.first()) {
+        let mut seen = BTreeSet::new();
+        for a in &obs.attempts {
+            if a.at_ms < first_ms || a.at_ms >= settled_from {
+                continue;
+            }
+            let (b, f) = (
+                before.decide(&a.source, &a.destination).allowed,
+                input.graph.decide(&a.source, &a.destination).allowed,
+            );
+            let kind = if b && f && a.outcome == Outcome::DeniedByIntention && !a.l7_denied {
+                TransientKind::Break
+            } else if !b && !f && a.outcome == Outcome::Allowed {
+                TransientKind::Opening
+            } else {
+                continue;
+            };
+            let step = input
+                .applied_steps
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= a.at_ms)
+                .map(|(_, i)| *i)
+                .unwrap_or(0);
+            if seen.insert((kind, a.source.clone(), a.destination.clone(), step)) {
+                transient.push(Transient {
+                    kind,
+                    source: a.source.clone(),
+                    destination: a.destination.clone(),
+                    step,
+                    at_ms: a.at_ms,
+                });
+            }
+        }
+    }
+
+    violations.sort();
+    violations.dedup();
+    Checked {
+        edges,
+        violations,
+        transient,
+    }
+}
+
+fn summary(outcomes: &BTreeMap<Outcome, usize>) -> String {
+    if outcomes.is_empty() {
+        return "no calls".into();
+    }
+    outcomes
+        .iter()
+        .map(|(o, n)| format!("{} {n}", o.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::obs::{AgentSync, Receipt};
+    use mesh_model::{
+        ConfigEntry, DesiredState, IntentionAction, ServiceIntentions, SourceIntention,
+    };
+    use mesh_semantics::intention::HttpRequest;
+
+    fn receipt(at_ms: u64, source: Option<&str>, probe: Option<&str>) -> Receipt {
+        Receipt {
+            at_ms,
+            destination: "db".into(),
+            source: source.map(str::to_owned),
+            request: HttpRequest {
+                method: "GET".into(),
+                path: "/".into(),
+                headers: Vec::new(),
+            },
+            probe: probe.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn safety_catches_what_reached_an_application_it_should_not_have() {
+        let entry = ServiceIntentions {
+            name: "db".into(),
+            sources: vec![SourceIntention {
+                name: "web".into(),
+                action: Some(IntentionAction::Deny),
+                ..SourceIntention::default()
+            }],
+            ..ServiceIntentions::default()
+        };
+        let mut state = DesiredState::default();
+        state
+            .config_entries
+            .push(ConfigEntry::ServiceIntentions(entry.clone()));
+        let graph = PolicyGraph::build(&state);
+        let history = vec![IntentionsVersion {
+            at_ms: 0,
+            index: 1,
+            entries: vec![entry],
+        }];
+        let (hosts_of, edges, http) = (
+            [("db".to_owned(), vec!["node-db".to_owned()])].into(),
+            BTreeSet::new(),
+            [("db".to_owned(), false)].into(),
+        );
+        let input = Input {
+            setup_hosts: vec!["node-db".into()],
+            hosts_of: &hosts_of,
+            edges: &edges,
+            http: &http,
+            graph: &graph,
+            before: None,
+            history: &history,
+            final_roots_index: 1,
+            down_groups: Vec::new(),
+            last_event_ms: 0,
+            liveness_bound_ms: 4000,
+            applied_steps: &[],
+            end_ms: 5000,
+        };
+        let mut obs = Observations::default();
+        obs.syncs.push(AgentSync {
+            at_ms: 10,
+            node: "node-db".into(),
+            intentions_index: 1,
+            roots_index: 1,
+        });
+        obs.receipts = vec![
+            // Before the agents had converged for long enough: not judged.
+            receipt(100, Some("web"), None),
+            receipt(2000, Some("web"), None),
+            receipt(2100, None, None),
+            receipt(2200, Some("api"), Some("expired-cert-3")),
+            receipt(2300, Some("api"), None),
+        ];
+        let v = run(&input, &obs).violations;
+        assert_eq!(v.len(), 3, "{v:#?}");
+        assert!(v
+            .iter()
+            .any(|m| m.starts_with("safety: web reached db (GET /) at 2000 ms")));
+        assert!(v
+            .iter()
+            .any(|m| m.contains("reached around its sidecar at 2100 ms")));
+        assert!(v
+            .iter()
+            .any(|m| m.contains("probe expired-cert-3 without a valid certificate")));
+    }
+}

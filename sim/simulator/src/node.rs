@@ -1,0 +1,842 @@
+//! A node host: the agent (caching roots, leaves, intentions and the catalog from the server)
+//! and, per service instance, the application, its sidecar's inbound listener and one upstream
+//! listener per declared upstream, plus the traffic the application sends through them.
+
+use crate::obs::{log, now_ms, Attempt, Obs, Receipt};
+use crate::tls::{self, Identity};
+use crate::wire::{self, Endpoint, Request, Response, SERVER_PORT};
+use crate::Outcome;
+use mesh_semantics::intention::{HttpRequest, IntentionSet};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::time::{sleep, timeout};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use turmoil::net::{TcpListener, TcpStream};
+
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// The preamble an inbound proxy sends the application before the request (like the PROXY
+/// protocol): the verified identity of the caller.
+const PREAMBLE: &str = "SIM-PROXY ";
+
+/// One declared upstream of an instance.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamPlan {
+    pub destination: String,
+    /// The port the sidecar listens on (the declared one unless another instance on the same
+    /// node already uses it).
+    pub bind_port: u16,
+    /// What the application sends.
+    pub request: HttpRequest,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct InstancePlan {
+    pub service: String,
+    pub app_port: u16,
+    pub inbound_port: u16,
+    pub http: bool,
+    pub upstreams: Vec<UpstreamPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct NodePlan {
+    pub host: String,
+    pub instances: Vec<InstancePlan>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub poll: Duration,
+    pub traffic_start: Duration,
+    pub traffic_every: Duration,
+}
+
+/// What the agent knows; proxies on the host read it.
+#[derive(Default)]
+pub(crate) struct AgentCache {
+    pub trust_domain: String,
+    pub roots: Vec<Vec<u8>>,
+    pub roots_index: u64,
+    pub active_root_id: String,
+    /// Per service: the root that signed the leaf, and the leaf.
+    pub leaves: BTreeMap<String, (String, Identity)>,
+    pub intentions: Rc<IntentionSet>,
+    pub default_allow: bool,
+    pub intentions_index: u64,
+    pub catalog: BTreeMap<String, Vec<Endpoint>>,
+    /// Bumped on every change, so proxies rebuild their TLS configs only when needed.
+    pub version: u64,
+}
+
+type Cache = Rc<RefCell<AgentCache>>;
+
+/// The node host's software.
+pub(crate) async fn run(plan: Rc<NodePlan>, obs: Obs, timing: Timing) -> turmoil::Result {
+    let cache: Cache = Rc::new(RefCell::new(AgentCache::default()));
+    let host: Rc<str> = plan.host.as_str().into();
+    log(&obs, &host, "started");
+    for (i, inst) in plan.instances.iter().enumerate() {
+        let inst = Rc::new(inst.clone());
+        tokio::task::spawn_local(app(inst.clone(), host.clone(), obs.clone()));
+        tokio::task::spawn_local(inbound(
+            inst.clone(),
+            host.clone(),
+            cache.clone(),
+            obs.clone(),
+        ));
+        for (j, up) in inst.upstreams.iter().enumerate() {
+            let up = Rc::new(up.clone());
+            tokio::task::spawn_local(upstream(
+                inst.clone(),
+                up.clone(),
+                host.clone(),
+                cache.clone(),
+                obs.clone(),
+            ));
+            // Spread the callers over the period so they do not all dial at the same tick.
+            let offset = Duration::from_millis(((i * 7 + j * 13) % 97) as u64 * 3);
+            tokio::task::spawn_local(traffic(
+                inst.service.clone(),
+                up,
+                host.clone(),
+                obs.clone(),
+                timing.traffic_start + offset,
+                timing.traffic_every,
+            ));
+        }
+    }
+    let services: Vec<String> = plan.instances.iter().map(|i| i.service.clone()).collect();
+    agent(host, services, cache, obs, timing.poll).await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent
+
+async fn agent(host: Rc<str>, mut services: Vec<String>, cache: Cache, obs: Obs, poll: Duration) {
+    services.sort();
+    services.dedup();
+    let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut connected = false;
+    loop {
+        if conn.is_none() {
+            if let Ok(Ok(s)) = timeout(
+                CONNECT_TIMEOUT,
+                TcpStream::connect((crate::server::HOST, SERVER_PORT)),
+            )
+            .await
+            {
+                conn = Some(BufReader::new(s));
+            }
+        }
+        let ok = match conn.as_mut() {
+            Some(c) => matches!(
+                timeout(REQUEST_TIMEOUT, sync(c, &host, &services, &cache, &obs)).await,
+                Ok(Ok(()))
+            ),
+            None => false,
+        };
+        if !ok {
+            conn = None;
+        }
+        // Log transitions only: a partition would otherwise fill the trace with one line a poll.
+        if ok != connected {
+            connected = ok;
+            log(
+                &obs,
+                &host,
+                if ok {
+                    "agent connected to server"
+                } else {
+                    "agent lost the server"
+                },
+            );
+        }
+        sleep(poll).await;
+    }
+}
+
+async fn call(c: &mut BufReader<TcpStream>, req: &Request) -> std::io::Result<Response> {
+    wire::write_json(c, req).await?;
+    wire::read_json(c)
+        .await?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed"))
+}
+
+fn unexpected() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected response")
+}
+
+async fn sync(
+    c: &mut BufReader<TcpStream>,
+    host: &str,
+    services: &[String],
+    cache: &Cache,
+    obs: &Obs,
+) -> std::io::Result<()> {
+    let mut changed = false;
+    let Response::Roots {
+        index,
+        trust_domain,
+        active_root_id,
+        bundle,
+    } = call(c, &Request::Roots).await?
+    else {
+        return Err(unexpected());
+    };
+    if index != cache.borrow().roots_index {
+        let mut k = cache.borrow_mut();
+        k.roots_index = index;
+        k.trust_domain = trust_domain;
+        k.active_root_id = active_root_id;
+        log(
+            obs,
+            host,
+            format!("agent roots index {index} ({} roots)", bundle.len()),
+        );
+        k.roots = bundle;
+        changed = true;
+    }
+    let Response::Intentions {
+        index,
+        default_allow,
+        entries,
+    } = call(c, &Request::Intentions).await?
+    else {
+        return Err(unexpected());
+    };
+    if index != cache.borrow().intentions_index {
+        let mut k = cache.borrow_mut();
+        k.intentions_index = index;
+        k.default_allow = default_allow;
+        k.intentions = Rc::new(IntentionSet::new(&entries));
+        log(obs, host, format!("agent intentions index {index}"));
+        changed = true;
+    }
+    if cache.borrow().catalog.is_empty() {
+        if let Response::Catalog { services } = call(c, &Request::Catalog).await? {
+            cache.borrow_mut().catalog = services;
+            changed = true;
+        }
+    }
+    for svc in services {
+        let stale = {
+            let k = cache.borrow();
+            k.leaves
+                .get(svc)
+                .is_none_or(|(root, _)| *root != k.active_root_id)
+        };
+        if !stale {
+            continue;
+        }
+        match call(
+            c,
+            &Request::Leaf {
+                service: svc.clone(),
+            },
+        )
+        .await?
+        {
+            Response::Leaf {
+                service,
+                root_id,
+                serial,
+                chain,
+                key,
+            } => {
+                log(
+                    obs,
+                    host,
+                    format!("agent leaf for {service} serial {serial}"),
+                );
+                cache
+                    .borrow_mut()
+                    .leaves
+                    .insert(service, (root_id, Identity { chain, key }));
+                changed = true;
+            }
+            Response::Error { message } => log(obs, host, format!("agent leaf error: {message}")),
+            _ => return Err(unexpected()),
+        }
+    }
+    if changed {
+        let mut k = cache.borrow_mut();
+        k.version += 1;
+        let rec = crate::obs::AgentSync {
+            at_ms: now_ms(),
+            node: host.to_owned(),
+            intentions_index: k.intentions_index,
+            roots_index: k.roots_index,
+        };
+        obs.borrow_mut().syncs.push(rec);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Application
+
+async fn app(inst: Rc<InstancePlan>, host: Rc<str>, obs: Obs) {
+    // Loopback only: nothing reaches the application around its sidecar.
+    let listener = match TcpListener::bind(("127.0.0.1", inst.app_port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            log(
+                &obs,
+                &host,
+                format!("app {} cannot listen: {e}", inst.service),
+            );
+            return;
+        }
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::task::spawn_local(serve_app(stream, inst.clone(), host.clone(), obs.clone()));
+    }
+}
+
+async fn serve_app(mut stream: TcpStream, inst: Rc<InstancePlan>, host: Rc<str>, obs: Obs) {
+    let Ok(Ok(head)) = timeout(REQUEST_TIMEOUT, wire::read_head(&mut stream)).await else {
+        return;
+    };
+    let (source, rest) = match head.strip_prefix(PREAMBLE.as_bytes()) {
+        Some(after) => match after.iter().position(|b| *b == b'\n') {
+            Some(nl) => (
+                Some(String::from_utf8_lossy(&after[..nl]).into_owned()),
+                &after[nl + 1..],
+            ),
+            None => (None, after),
+        },
+        None => (None, &head[..]),
+    };
+    let Some(request) = wire::parse_request(rest) else {
+        return;
+    };
+    let probe = wire::header(&request, "x-sim-probe").map(str::to_owned);
+    log(
+        &obs,
+        &host,
+        format!(
+            "app {} served {} {} {}{}",
+            inst.service,
+            source.as_deref().unwrap_or("<no proxy>"),
+            request.method,
+            request.path,
+            probe
+                .as_deref()
+                .map(|p| format!(" probe {p}"))
+                .unwrap_or_default()
+        ),
+    );
+    obs.borrow_mut().receipts.push(Receipt {
+        at_ms: now_ms(),
+        destination: inst.service.clone(),
+        source,
+        request,
+        probe,
+    });
+    let reply = wire::response(
+        200,
+        "OK",
+        &[("x-sim-service", &inst.service)],
+        &inst.service,
+    );
+    let _ = stream.write_all(&reply).await;
+    let _ = stream.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbound: mTLS termination and authorization
+
+async fn inbound(inst: Rc<InstancePlan>, host: Rc<str>, cache: Cache, obs: Obs) {
+    let listener = match TcpListener::bind(("0.0.0.0", inst.inbound_port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            log(
+                &obs,
+                &host,
+                format!("proxy {} cannot listen: {e}", inst.service),
+            );
+            return;
+        }
+    };
+    let mut config: Option<(u64, Arc<rustls::ServerConfig>)> = None;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let version = cache.borrow().version;
+        if config.as_ref().is_none_or(|(v, _)| *v != version) {
+            let k = cache.borrow();
+            config = k
+                .leaves
+                .get(&inst.service)
+                .and_then(|(_, me)| tls::server_config(&k.roots, me).ok())
+                .map(|c| (version, c));
+        }
+        let Some((_, cfg)) = &config else {
+            // No certificate yet: refuse, as Envoy does before its first SDS response.
+            log(&obs, &host, format!("proxy {} not ready", inst.service));
+            continue;
+        };
+        tokio::task::spawn_local(handle_inbound(
+            stream,
+            TlsAcceptor::from(cfg.clone()),
+            inst.clone(),
+            host.clone(),
+            cache.clone(),
+            obs.clone(),
+        ));
+    }
+}
+
+async fn handle_inbound(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    inst: Rc<InstancePlan>,
+    host: Rc<str>,
+    cache: Cache,
+    obs: Obs,
+) {
+    let dst = &inst.service;
+    let mut tls = match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream).into_fallible()).await {
+        Ok(Ok(t)) => t,
+        Ok(Err((e, mut io))) => {
+            log(
+                &obs,
+                &host,
+                format!("proxy {dst} rejected a handshake: {e}"),
+            );
+            // Read what the caller still sends before closing: closing with unread data resets
+            // the connection, and turmoil may deliver that reset ahead of our TLS alert.
+            let _ = timeout(LINGER, wire::read_all(&mut io)).await;
+            return;
+        }
+        Err(_) => {
+            log(&obs, &host, format!("proxy {dst} handshake timed out"));
+            return;
+        }
+    };
+    let (set, default_allow, td) = {
+        let k = cache.borrow();
+        (
+            k.intentions.clone(),
+            k.default_allow,
+            k.trust_domain.clone(),
+        )
+    };
+    let source = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| tls::service_of(c, &td));
+    let Some(source) = source else {
+        log(
+            &obs,
+            &host,
+            format!("proxy {dst} peer has no service identity"),
+        );
+        let _ = tls.shutdown().await;
+        return;
+    };
+    // Authorize with the one shared evaluation: per request for HTTP, per connection for TCP.
+    let mut head = Vec::new();
+    let decision = if inst.http {
+        head = match timeout(REQUEST_TIMEOUT, wire::read_head(&mut tls)).await {
+            Ok(Ok(h)) => h,
+            _ => return,
+        };
+        let Some(req) = wire::parse_request(&head) else {
+            let _ = tls
+                .write_all(&wire::response(400, "Bad Request", &[], "bad request"))
+                .await;
+            let _ = tls.shutdown().await;
+            return;
+        };
+        set.decide_request(&source, dst, &req, default_allow)
+    } else {
+        set.decide(&source, dst, default_allow)
+    };
+    if !decision.allowed {
+        log(
+            &obs,
+            &host,
+            format!("proxy {dst} denied {source}: {}", decision.reason),
+        );
+        if inst.http {
+            let _ = tls
+                .write_all(&wire::response(
+                    403,
+                    "Forbidden",
+                    &[],
+                    "RBAC: access denied",
+                ))
+                .await;
+        }
+        let _ = tls.shutdown().await;
+        linger(tls).await;
+        return;
+    }
+    log(&obs, &host, format!("proxy {dst} admitted {source}"));
+    let mut app = match timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect(("127.0.0.1", inst.app_port)),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        _ => {
+            let _ = tls
+                .write_all(&wire::response(
+                    503,
+                    "Service Unavailable",
+                    &[],
+                    "no application",
+                ))
+                .await;
+            let _ = tls.shutdown().await;
+            return;
+        }
+    };
+    let mut first = format!("{PREAMBLE}{source}\n").into_bytes();
+    first.extend_from_slice(&head);
+    if app.write_all(&first).await.is_err() {
+        return;
+    }
+    let _ = timeout(
+        REQUEST_TIMEOUT,
+        tokio::io::copy_bidirectional(&mut tls, &mut app),
+    )
+    .await;
+    linger(tls).await;
+}
+
+/// How long a proxy waits for the caller to finish before closing.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Reads until the caller's FIN before closing. A socket closed earlier answers the FIN with a
+/// reset, and turmoil may deliver that reset ahead of data still in flight (it does not order
+/// resets with data), which would cut off our last bytes.
+async fn linger(mut tls: tokio_rustls::server::TlsStream<TcpStream>) {
+    let _ = timeout(LINGER, async {
+        let _ = wire::read_all(&mut tls).await;
+        wire::read_all(tls.get_mut().0).await
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream: the local listener the application dials, forwarding over mTLS
+
+/// Why a call through the mesh failed.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub outcome: Outcome,
+    pub handshake: bool,
+    pub detail: String,
+}
+
+impl Failure {
+    fn new(outcome: Outcome, handshake: bool, detail: impl Into<String>) -> Failure {
+        Failure {
+            outcome,
+            handshake,
+            detail: detail.into(),
+        }
+    }
+
+    fn header(&self) -> &'static str {
+        match self.outcome {
+            Outcome::DeniedByIntention => "denied",
+            Outcome::TlsRejected => "tls-rejected",
+            Outcome::TimedOut => "timeout",
+            Outcome::Allowed | Outcome::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Dials `endpoint`, performs mTLS with `cfg` and sends `request`; returns the raw response.
+pub(crate) async fn exchange(
+    endpoint: (&str, u16),
+    cfg: Arc<rustls::ClientConfig>,
+    destination: &str,
+    request: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(endpoint)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Failure::new(Outcome::Unreachable, false, e.to_string())),
+        Err(_) => return Err(Failure::new(Outcome::TimedOut, false, "connect timed out")),
+    };
+    let connector = TlsConnector::from(cfg);
+    let mut tls = match timeout(
+        HANDSHAKE_TIMEOUT,
+        connector.connect(tls::server_name(destination), stream),
+    )
+    .await
+    {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) if tls::is_tls_error(&e) => {
+            return Err(Failure::new(Outcome::TlsRejected, false, e.to_string()))
+        }
+        Ok(Err(e)) => return Err(Failure::new(Outcome::Unreachable, false, e.to_string())),
+        Err(_) => {
+            return Err(Failure::new(
+                Outcome::TimedOut,
+                false,
+                "handshake timed out",
+            ))
+        }
+    };
+    // One request per connection: send it and close our side, then read the whole answer.
+    let sent = async {
+        tls.write_all(request).await?;
+        tls.flush().await?;
+        tls.shutdown().await
+    };
+    if let Err(e) = sent.await {
+        return Err(if tls::is_tls_error(&e) {
+            Failure::new(Outcome::TlsRejected, false, e.to_string())
+        } else {
+            Failure::new(Outcome::Unreachable, true, e.to_string())
+        });
+    }
+    let (bytes, err) = match timeout(REQUEST_TIMEOUT, wire::read_all(&mut tls)).await {
+        Ok(r) => r,
+        Err(_) => return Err(Failure::new(Outcome::TimedOut, true, "no response")),
+    };
+    if !bytes.is_empty() {
+        return Ok(bytes);
+    }
+    Err(match err {
+        // A clean close (close_notify) right after the handshake is the L4 RBAC deny.
+        None => Failure::new(
+            Outcome::DeniedByIntention,
+            true,
+            "closed by the destination proxy",
+        ),
+        // The server verifies the client certificate after the client finished its side of the
+        // TLS 1.3 handshake, so a rejected client certificate shows up as an alert on read.
+        Some(e) if tls::is_tls_error(&e) => {
+            Failure::new(Outcome::TlsRejected, false, e.to_string())
+        }
+        Some(e) => Failure::new(Outcome::Unreachable, true, e.to_string()),
+    })
+}
+
+async fn upstream(
+    inst: Rc<InstancePlan>,
+    up: Rc<UpstreamPlan>,
+    host: Rc<str>,
+    cache: Cache,
+    obs: Obs,
+) {
+    let listener = match TcpListener::bind(("127.0.0.1", up.bind_port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            log(
+                &obs,
+                &host,
+                format!(
+                    "upstream {}->{} cannot listen: {e}",
+                    inst.service, up.destination
+                ),
+            );
+            return;
+        }
+    };
+    let next = Rc::new(Cell::new(0usize));
+    let mut config: Option<(u64, Arc<rustls::ClientConfig>)> = None;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let version = cache.borrow().version;
+        if config.as_ref().is_none_or(|(v, _)| *v != version) {
+            let k = cache.borrow();
+            config = k
+                .leaves
+                .get(&inst.service)
+                .and_then(|(_, me)| {
+                    tls::client_config(&k.roots, &k.trust_domain, &up.destination, Some(me)).ok()
+                })
+                .map(|c| (version, c));
+        }
+        let endpoint = {
+            let k = cache.borrow();
+            k.catalog.get(&up.destination).and_then(|eps| {
+                let i = next.get();
+                next.set(i.wrapping_add(1));
+                eps.get(i % eps.len().max(1)).cloned()
+            })
+        };
+        tokio::task::spawn_local(handle_upstream(
+            stream,
+            config.as_ref().map(|(_, c)| c.clone()),
+            endpoint,
+            up.clone(),
+        ));
+    }
+}
+
+async fn handle_upstream(
+    mut app: TcpStream,
+    cfg: Option<Arc<rustls::ClientConfig>>,
+    endpoint: Option<Endpoint>,
+    up: Rc<UpstreamPlan>,
+) {
+    let Ok(Ok(head)) = timeout(REQUEST_TIMEOUT, wire::read_head(&mut app)).await else {
+        return;
+    };
+    let result = match (cfg, endpoint) {
+        (None, _) => Err(Failure::new(
+            Outcome::Unreachable,
+            false,
+            "no certificate yet",
+        )),
+        (_, None) => Err(Failure::new(
+            Outcome::Unreachable,
+            false,
+            "no healthy endpoint",
+        )),
+        (Some(cfg), Some(ep)) => exchange((&ep.host, ep.port), cfg, &up.destination, &head).await,
+    };
+    let reply = match result {
+        Ok(bytes) => bytes,
+        Err(f) => wire::response(
+            503,
+            "Service Unavailable",
+            &[
+                ("x-sim-outcome", f.header()),
+                ("x-sim-handshake", if f.handshake { "ok" } else { "no" }),
+            ],
+            &f.detail,
+        ),
+    };
+    let _ = app.write_all(&reply).await;
+    let _ = app.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic: the application calling its upstreams
+
+async fn traffic(
+    source: String,
+    up: Rc<UpstreamPlan>,
+    host: Rc<str>,
+    obs: Obs,
+    start: Duration,
+    every: Duration,
+) {
+    sleep(start).await;
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let (outcome, handshake, l7_denied, detail) = call_upstream(&up).await;
+        log(
+            &obs,
+            &host,
+            format!(
+                "call {source}->{} #{n}: {}{}",
+                up.destination,
+                outcome.as_str(),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                }
+            ),
+        );
+        obs.borrow_mut().attempts.push(Attempt {
+            at_ms: now_ms(),
+            source: source.clone(),
+            destination: up.destination.clone(),
+            outcome,
+            handshake,
+            l7_denied,
+        });
+        sleep(every).await;
+    }
+}
+
+/// (outcome, handshake completed, denied by L7 permissions, detail)
+async fn call_upstream(up: &UpstreamPlan) -> (Outcome, bool, bool, String) {
+    let mut s = match timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect(("127.0.0.1", up.bind_port)),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return (
+                Outcome::Unreachable,
+                false,
+                false,
+                format!("local sidecar: {e}"),
+            )
+        }
+        Err(_) => return (Outcome::TimedOut, false, false, "local sidecar".into()),
+    };
+    let sent = async {
+        s.write_all(&wire::render_request(&up.request)).await?;
+        s.shutdown().await
+    };
+    if sent.await.is_err() {
+        return (
+            Outcome::Unreachable,
+            false,
+            false,
+            "local sidecar closed".into(),
+        );
+    }
+    // Longer than the sidecar's own timeouts, so its verdict arrives first.
+    let bytes = match timeout(REQUEST_TIMEOUT * 3, wire::read_all(&mut s)).await {
+        Ok((b, _)) => b,
+        Err(_) => return (Outcome::TimedOut, false, false, String::new()),
+    };
+    classify(&bytes, &up.destination)
+}
+
+/// Reads the application's view of a call: the destination's answer, an L7 403, or the
+/// sidecar's 503 naming what failed.
+pub(crate) fn classify(bytes: &[u8], destination: &str) -> (Outcome, bool, bool, String) {
+    let Some(r) = wire::parse_response(bytes) else {
+        return (Outcome::Unreachable, false, false, "no response".into());
+    };
+    let handshake = r.headers.get("x-sim-handshake").is_none_or(|h| h == "ok");
+    match r.status {
+        200 if r.headers.get("x-sim-service").map(String::as_str) == Some(destination) => {
+            (Outcome::Allowed, true, false, String::new())
+        }
+        200 => (
+            Outcome::Unreachable,
+            true,
+            false,
+            format!("answered by {:?}", r.body),
+        ),
+        403 => (Outcome::DeniedByIntention, true, true, "L7".into()),
+        _ => {
+            let outcome = match r.headers.get("x-sim-outcome").map(String::as_str) {
+                Some("denied") => Outcome::DeniedByIntention,
+                Some("tls-rejected") => Outcome::TlsRejected,
+                Some("timeout") => Outcome::TimedOut,
+                _ => Outcome::Unreachable,
+            };
+            let detail = if outcome == Outcome::DeniedByIntention {
+                String::new()
+            } else {
+                r.body
+            };
+            (outcome, handshake, false, detail)
+        }
+    }
+}
