@@ -20,11 +20,13 @@ pub struct CheckResult {
     pub analysis: Analysis,
     pub base: Option<Base>,
     pub diff: Option<ReachDiff>,
+    /// The simulation, unless skipped (`--no-sim`).
+    pub simulation: Option<crate::simulate::Simulation>,
 }
 
 impl CheckResult {
     pub fn failed(&self) -> bool {
-        self.analysis.has_errors()
+        self.analysis.has_errors() || self.simulation.as_ref().is_some_and(|s| s.failed())
     }
 }
 
@@ -59,6 +61,7 @@ pub fn run(
         analysis,
         base,
         diff,
+        simulation: None,
     }))
 }
 

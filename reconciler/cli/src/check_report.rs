@@ -87,6 +87,9 @@ pub fn json(r: &CheckResult) -> Value {
             "fixed_findings": fixed.iter().map(|d| json!({"code": d.code.as_str(), "message": d.message})).collect::<Vec<_>>(),
         });
     }
+    if let Some(sim) = &r.simulation {
+        out["simulation"] = sim.to_json();
+    }
     out
 }
 
@@ -140,6 +143,10 @@ pub fn text(r: &CheckResult) -> String {
             let _ = writeln!(out, "  - {s} -> {d} closed");
         }
     }
+    if let Some(sim) = &r.simulation {
+        out.push('\n');
+        out.push_str(&sim.summary());
+    }
     out
 }
 
@@ -171,6 +178,9 @@ pub fn markdown(r: &CheckResult) -> String {
             }
             out.push_str("\n`*` stands for every service no intention names.\n\n");
         }
+    }
+    if let Some(sim) = &r.simulation {
+        simulation_markdown(&mut out, sim);
     }
     if !r.analysis.findings.is_empty() {
         out.push_str("### Findings\n\n");
@@ -216,6 +226,50 @@ pub fn markdown(r: &CheckResult) -> String {
         out.push_str("\n</details>\n");
     }
     out
+}
+
+/// The simulated rollout's transient breaks and openings first (what a reviewer must see), then
+/// the violations and the command that replays the run.
+pub fn simulation_markdown(out: &mut String, sim: &crate::simulate::Simulation) {
+    out.push_str("### Simulation\n\n");
+    if let Some(why) = &sim.skipped {
+        let _ = writeln!(out, "Skipped: {}.\n", md_escape(why));
+        return;
+    }
+    for r in &sim.reports {
+        let refused = r.probes.iter().filter(|p| p.outcome == p.expected).count();
+        let _ = writeln!(
+            out,
+            "Seed `{}` (trace `{}`): {} declared edge(s) carried traffic over mTLS; {}/{} adversarial probes refused as expected; {} violation(s).\n",
+            r.seed,
+            r.trace_hash.get(..16).unwrap_or(&r.trace_hash),
+            r.edges.iter().filter(|e| e.attempts > 0).count(),
+            refused,
+            r.probes.len(),
+            r.violations.len()
+        );
+        if !r.transient.is_empty() {
+            out.push_str("| during the rollout | source | destination | after step | at |\n|---|---|---|---|---|\n");
+            for t in &r.transient {
+                let _ = writeln!(
+                    out,
+                    "| {:?} | `{}` | `{}` | {} | {} ms |",
+                    t.kind,
+                    md_escape(&t.source),
+                    md_escape(&t.destination),
+                    t.step,
+                    t.at_ms
+                );
+            }
+            out.push('\n');
+        }
+        for v in &r.violations {
+            let _ = writeln!(out, "- 🔴 {}", md_escape(v));
+        }
+        if !r.passed() {
+            let _ = writeln!(out, "\nReplay: `{}`\n", r.replay);
+        }
+    }
 }
 
 fn sarif_level(s: Severity) -> &'static str {
@@ -335,6 +389,25 @@ pub fn junit(r: &CheckResult) -> String {
             );
         }
     }
+    for sim in r.simulation.iter().flat_map(|s| &s.reports) {
+        tests += 1;
+        let name = xml_escape(&format!("simulation seed {}", sim.seed));
+        if sim.passed() {
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"simulation\" name=\"{name}\"/>"
+            );
+        } else {
+            failures += 1;
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"simulation\" name=\"{name}\">\n      <failure message=\"{} violation(s)\">{}\nreplay: {}</failure>\n    </testcase>",
+                sim.violations.len(),
+                xml_escape(&sim.violations.join("\n")),
+                xml_escape(&sim.replay)
+            );
+        }
+    }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mesh-gitops check\" tests=\"{tests}\" failures=\"{failures}\">\n  <testsuite name=\"mesh-gitops check\" tests=\"{tests}\" failures=\"{failures}\">\n{cases}  </testsuite>\n</testsuites>\n"
     )
@@ -364,6 +437,17 @@ pub fn github(r: &CheckResult) -> String {
             }
         }
         let _ = writeln!(out, "::{kind} {}::{}", props.join(","), data(&d.message));
+    }
+    for sim in r.simulation.iter().flat_map(|s| &s.reports) {
+        for v in &sim.violations {
+            let _ = writeln!(
+                out,
+                "::error title=simulation seed {}::{} (replay: {})",
+                sim.seed,
+                data(v),
+                data(&sim.replay)
+            );
+        }
     }
     let (errors, warnings) = counts(r);
     let _ = writeln!(

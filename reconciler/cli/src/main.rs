@@ -10,6 +10,7 @@ mod graph;
 mod report;
 mod serve;
 mod show;
+mod simulate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -43,6 +44,30 @@ enum Command {
     Serve(serve::ServeArgs),
     /// A picture of who can reach whom (and, with --base, what the change opened and closed).
     Graph(GraphArgs),
+    /// Run the mesh in the deterministic simulator: real mTLS, intentions, probes, faults, and
+    /// with --base the rollout in the planner's order (0 clean, 3 violations).
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Start from this state (a directory or a git revision) and roll out to DIR.
+    #[arg(long, value_name = "REV|DIR")]
+    base: Option<String>,
+    #[command(flatten)]
+    sim: simulate::SimArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SimFormat::Text)]
+    format: SimFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SimFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +109,11 @@ struct CheckArgs {
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
+    /// Skip the simulation (static analysis only).
+    #[arg(long)]
+    no_sim: bool,
+    #[command(flatten)]
+    sim: simulate::SimArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,13 +223,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = mesh_loader::LoadOptions {
                 nomad_vars: args.repo.vars.iter().cloned().collect(),
             };
-            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+            let mut result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
                 Ok(r) => r,
                 Err(loaded) => {
                     report::diagnostics(&loaded, ReportFormat::Text)?;
                     return Ok(ExitCode::from(1));
                 }
             };
+            if !args.no_sim {
+                result.simulation = Some(simulate::run(
+                    &result.head.state,
+                    result.base.as_ref().map(|b| &b.loaded.state),
+                    &args.repo.dir.display().to_string(),
+                    &args.sim,
+                )?);
+            }
             // Load warnings go to stderr; the result goes to stdout.
             report::diagnostics(&result.head, ReportFormat::Text)?;
             let out = match args.format {
@@ -213,6 +251,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
             Ok(if result.failed() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Simulate(args) => {
+            let options = mesh_loader::LoadOptions {
+                nomad_vars: args.repo.vars.iter().cloned().collect(),
+            };
+            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+                Ok(r) => r,
+                Err(loaded) => {
+                    report::diagnostics(&loaded, ReportFormat::Text)?;
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            report::diagnostics(&result.head, ReportFormat::Text)?;
+            let sim = simulate::run(
+                &result.head.state,
+                result.base.as_ref().map(|b| &b.loaded.state),
+                &args.repo.dir.display().to_string(),
+                &args.sim,
+            )?;
+            let out = match args.format {
+                SimFormat::Text => sim.summary(),
+                SimFormat::Json => format!("{:#}\n", sim.to_json()),
+                SimFormat::Markdown => {
+                    let mut out = String::new();
+                    check_report::simulation_markdown(&mut out, &sim);
+                    out
+                }
+            };
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(if sim.failed() {
                 ExitCode::from(3)
             } else {
                 ExitCode::SUCCESS
@@ -265,6 +338,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
                 eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
+            } else if !args.skip_check {
+                // The rest of the gate: the mesh as declared, in the simulator.
+                let sim = simulate::run(
+                    &loaded.state,
+                    None,
+                    &args.repo.dir.display().to_string(),
+                    &simulate::SimArgs::default(),
+                )?;
+                if sim.failed() {
+                    eprint!("{}", sim.summary());
+                    eprintln!("mesh-gitops: nothing applied: the simulation found violations (pass --skip-check to apply anyway)");
+                    return Ok(ExitCode::from(1));
+                }
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -1,0 +1,200 @@
+//! `simulate` and the simulation inside `check`, end to end through the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
+    c.args(args).env_remove("MESH_SIM_SEED");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn examples_simulate_clean_with_every_probe_refused_for_its_reason() {
+    for name in ["countdash", "dynamic-app", "web-socat", "production"] {
+        let o = run(&["simulate", &example(name), "--format", "json"], &[]);
+        assert_eq!(o.status.code(), Some(0), "{name}");
+        let v = json(&o);
+        assert_eq!(v["violations"], serde_json::json!([]), "{name}");
+        let probes = v["probes"].as_array().unwrap();
+        assert!(!probes.is_empty(), "{name}");
+        for p in probes {
+            assert_eq!(p["outcome"], p["expected"], "{name}: {p}");
+            // A valid identity is allowed where the intentions allow it (countdash's default
+            // allow); every other probe must never reach the application.
+            if p["kind"] != "denied-identity" {
+                assert_ne!(p["outcome"], "allowed", "{name}: {p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn without_its_intention_dynamic_app_is_denied_after_a_successful_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    copy_dir(&root().join("examples/dynamic-app"), &repo);
+    std::fs::remove_file(repo.join("intentions/mysql-server.hcl")).unwrap();
+    let o = run(
+        &["simulate", repo.to_str().unwrap(), "--format", "json"],
+        &[],
+    );
+    // The simulation agrees with the static analysis (denied), so it is not a violation.
+    assert_eq!(o.status.code(), Some(0));
+    let v = json(&o);
+    let edge = v["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "dynamic-app" && e["destination"] == "mysql-server")
+        .expect("the declared upstream carried traffic");
+    assert_eq!(edge["expected_allowed"], false);
+    assert!(
+        edge["denied_after_handshake"].as_u64().unwrap() > 0,
+        "{edge}"
+    );
+    assert!(edge["outcomes"].get("allowed").is_none(), "{edge}");
+}
+
+#[test]
+fn the_seed_decides_the_trace_and_a_sweep_is_one_flag() {
+    let ex = example("countdash");
+    let a = json(&run(
+        &["simulate", &ex, "--format", "json", "--seed", "7"],
+        &[],
+    ));
+    let b = json(&run(
+        &["simulate", &ex, "--format", "json"],
+        &[("MESH_SIM_SEED", "7")],
+    ));
+    assert_eq!(a["seed"], 7);
+    assert_eq!(a["trace_hash"], b["trace_hash"], "same seed, same trace");
+    let c = json(&run(
+        &["simulate", &ex, "--format", "json", "--seed", "8"],
+        &[],
+    ));
+    assert_ne!(a["trace_hash"], c["trace_hash"]);
+    let sweep = json(&run(
+        &["simulate", &ex, "--format", "json", "--seeds", "3"],
+        &[],
+    ));
+    let seeds: Vec<u64> = sweep["sweep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [1, 2, 3]);
+}
+
+#[test]
+fn check_runs_the_simulation_and_its_json_carries_it() {
+    let ex = example("production");
+    let v = json(&run(&["check", &ex, "--format", "json"], &[]));
+    let sim = &v["simulation"];
+    assert_eq!(sim["seed"], 1);
+    assert_eq!(sim["trace_hash"].as_str().unwrap().len(), 64);
+    assert!(sim["probes"].as_array().unwrap().len() >= 10);
+    assert_eq!(sim["violations"], serde_json::json!([]));
+    let skipped = json(&run(&["check", &ex, "--format", "json", "--no-sim"], &[]));
+    assert!(skipped.get("simulation").is_none());
+}
+
+/// `* -> db` replaced by explicit allows: the planner writes the allows before it deletes the
+/// wildcard, so the simulated rollout keeps web -> db up throughout.
+#[test]
+fn a_rollout_from_the_base_in_the_planners_order_breaks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |root: &Path, intentions: &[(&str, &str)]| {
+        std::fs::create_dir_all(root.join("services")).unwrap();
+        std::fs::create_dir_all(root.join("intentions")).unwrap();
+        std::fs::write(
+            root.join("mesh-gitops.hcl"),
+            "acl {\n  default_policy = \"deny\"\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("services/web.hcl"),
+            "service {\n  name = \"web\"\n  port = 8080\n  connect {\n    sidecar_service {\n      proxy {\n        upstreams = [{ destination_name = \"db\", local_bind_port = 9000 }]\n      }\n    }\n  }\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("services/db.hcl"),
+            "service {\n  name = \"db\"\n  port = 5432\n  connect {\n    sidecar_service {}\n  }\n}\n",
+        )
+        .unwrap();
+        for (name, body) in intentions {
+            std::fs::write(root.join("intentions").join(name), body).unwrap();
+        }
+    };
+    let base = dir.path().join("base");
+    let head = dir.path().join("head");
+    write(
+        &base,
+        &[("all.hcl", "Kind = \"service-intentions\"\nName = \"*\"\nSources = [{ Name = \"web\", Action = \"allow\" }]\n")],
+    );
+    write(
+        &head,
+        &[("db.hcl", "Kind = \"service-intentions\"\nName = \"db\"\nSources = [{ Name = \"web\", Action = \"allow\" }]\n")],
+    );
+    let o = run(
+        &[
+            "check",
+            head.to_str().unwrap(),
+            "--base",
+            base.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let v = json(&o);
+    assert_eq!(v["simulation"]["transient"], serde_json::json!([]), "{v:#}");
+    assert_eq!(v["simulation"]["violations"], serde_json::json!([]));
+    let md = run(
+        &[
+            "check",
+            head.to_str().unwrap(),
+            "--base",
+            base.to_str().unwrap(),
+            "--format",
+            "markdown",
+        ],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&md.stdout).contains("### Simulation"));
+}
