@@ -198,3 +198,47 @@ fn a_rollout_from_the_base_in_the_planners_order_breaks_nothing() {
     );
     assert!(String::from_utf8_lossy(&md.stdout).contains("### Simulation"));
 }
+
+#[test]
+fn a_failing_run_exits_3_and_prints_the_command_that_replays_it() {
+    let ex = example("production");
+    let args = [
+        "simulate",
+        ex.as_str(),
+        "--seed",
+        "4",
+        "--faults",
+        "partition=web/api@1s",
+    ];
+    let o = run(&args, &[]);
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("liveness: web -> api is allowed but still failed at the end"),
+        "{text}"
+    );
+    let replay =
+        format!("replay: mesh-gitops simulate {ex} --seed 4 --faults 'partition=web/api@1s'");
+    assert!(text.contains(&replay), "{text}");
+    // The replay gives the same run.
+    let again = run(&args, &[]);
+    assert_eq!(text, String::from_utf8_lossy(&again.stdout));
+    // Faults that heal: the same edge works again within the bound, with latency on every link.
+    let healed = run(
+        &[
+            "simulate",
+            &ex,
+            "--seeds",
+            "4",
+            "--faults",
+            "crash=api@2s..3s,partition=web/api@1s..2s,rotate@2500ms,latency=20ms",
+        ],
+        &[],
+    );
+    assert_eq!(
+        healed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&healed.stdout)
+    );
+}

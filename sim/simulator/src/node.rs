@@ -351,6 +351,9 @@ async fn serve_app(mut stream: TcpStream, inst: Rc<InstancePlan>, host: Rc<str>,
     );
     let _ = stream.write_all(&reply).await;
     let _ = stream.shutdown().await;
+    // Read to the peer's FIN before closing: dropping a socket with unread bytes sends a reset,
+    // which turmoil may deliver ahead of the reply still in flight.
+    let _ = timeout(LINGER, wire::read_all(&mut stream)).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,12 +515,21 @@ async fn handle_inbound(
     if app.write_all(&first).await.is_err() {
         return;
     }
-    let _ = timeout(
-        REQUEST_TIMEOUT,
-        tokio::io::copy_bidirectional(&mut tls, &mut app),
-    )
-    .await;
-    linger(tls).await;
+    // The two directions separately: `copy_bidirectional` gives up on both at the first error,
+    // and the application closing its socket early (an error on the way in) would then drop the
+    // answer still on its way out.
+    let (mut from_caller, mut to_caller) = tokio::io::split(tls);
+    let (mut from_app, mut to_app) = tokio::io::split(app);
+    let inbound = async {
+        let _ = tokio::io::copy(&mut from_caller, &mut to_app).await;
+        let _ = to_app.shutdown().await;
+    };
+    let outbound = async {
+        let _ = tokio::io::copy(&mut from_app, &mut to_caller).await;
+        let _ = to_caller.shutdown().await;
+    };
+    let _ = timeout(REQUEST_TIMEOUT, async { tokio::join!(inbound, outbound) }).await;
+    linger(from_caller.unsplit(to_caller)).await;
 }
 
 /// How long a proxy waits for the caller to finish before closing.
@@ -723,6 +735,8 @@ async fn handle_upstream(
     };
     let _ = app.write_all(&reply).await;
     let _ = app.shutdown().await;
+    // As in `serve_app`: no reset overtaking the reply.
+    let _ = timeout(LINGER, wire::read_all(&mut app)).await;
 }
 
 // ---------------------------------------------------------------------------------------------
