@@ -31,6 +31,9 @@ pub struct FaultSpec {
     pub faults: Vec<Fault>,
     /// Maximum one-way message latency; `None` keeps the simulator's small default.
     pub latency: Option<Duration>,
+    /// Leaf certificates live this long (`leaf-ttl=2s`), so that expiry and renewal happen
+    /// within a run; `None` keeps the repository's CA setting.
+    pub leaf_ttl: Option<Duration>,
     /// The text it was parsed from, for the replay command.
     pub text: String,
 }
@@ -112,9 +115,23 @@ impl FaultSpec {
                     }
                     spec.latency = Some(duration(need_value()?, item)?);
                 }
+                "leaf-ttl" => {
+                    if at.is_some() {
+                        return Err(SimError::Faults(format!(
+                            "{item:?}: leaf-ttl applies to the whole run"
+                        )));
+                    }
+                    let ttl = duration(need_value()?, item)?;
+                    if ttl < Duration::from_secs(1) {
+                        return Err(SimError::Faults(format!(
+                            "{item:?}: certificate times have one-second resolution; use 1s or more"
+                        )));
+                    }
+                    spec.leaf_ttl = Some(ttl);
+                }
                 other => {
                     return Err(SimError::Faults(format!(
-                        "{item:?}: unknown fault {other:?} (partition, crash, rotate, latency)"
+                        "{item:?}: unknown fault {other:?} (partition, crash, rotate, latency, leaf-ttl)"
                     )))
                 }
             }

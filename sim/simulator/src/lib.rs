@@ -506,7 +506,11 @@ fn plan_probes(
     opts: &SimOptions,
     cp: &mut server::ControlPlane,
     params: &mesh_ca::CaParams,
+    probe_at: Duration,
 ) -> Result<Vec<probe::ProbePlan>, SimError> {
+    // Certificates that must be valid when the probes run are issued for that moment, so that a
+    // short leaf TTL cannot turn them into expired ones.
+    let at_probe = cp.epoch + probe_at;
     let mut probe_plans = Vec::new();
     let foreign_keys = SeededKeys::new(opts.seed, "foreign-ca");
     let mut foreign =
@@ -550,13 +554,13 @@ fn plan_probes(
             .unwrap_or_else(|| "probe-denied".to_owned());
         let dc = state.settings.datacenter.clone();
         if !forged.contains_key(&allowed_src) {
-            let f = foreign.issue_leaf(&allowed_src, &dc, cp.epoch, &foreign_keys)?;
+            let f = foreign.issue_leaf(&allowed_src, &dc, at_probe, &foreign_keys)?;
             forged.insert(allowed_src.clone(), tls::Identity::from_leaf(&f));
             let x = cp.ca.issue_leaf(&allowed_src, &dc, expired_at, &cp.keys)?;
             expired.insert(allowed_src.clone(), tls::Identity::from_leaf(&x));
         }
         if !valid.contains_key(&denied_src) {
-            let v = cp.ca.issue_leaf(&denied_src, &dc, cp.epoch, &cp.keys)?;
+            let v = cp.ca.issue_leaf(&denied_src, &dc, at_probe, &cp.keys)?;
             valid.insert(denied_src.clone(), tls::Identity::from_leaf(&v));
         }
         for ep in eps.iter().filter(|e| !permanently_down.contains(&e.host)) {
@@ -654,6 +658,9 @@ pub fn simulate(
             }
         }
     }
+    if let Some(ttl) = opts.faults.leaf_ttl {
+        params.leaf_ttl = ttl;
+    }
     let cid = cluster_id(opts.seed);
     let ca_keys = SeededKeys::new(opts.seed, "ca");
     let ca = mesh_ca::CaState::bootstrap(&cid, params.clone(), epoch, &ca_keys)?;
@@ -716,7 +723,7 @@ pub fn simulate(
     let end = probe_at + PROBE_PHASE;
 
     let probe_plans = if opts.probes {
-        plan_probes(state, &graph, &setup, opts, &mut cp, &params)?
+        plan_probes(state, &graph, &setup, opts, &mut cp, &params, probe_at)?
     } else {
         Vec::new()
     };

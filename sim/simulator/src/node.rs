@@ -64,8 +64,9 @@ pub(crate) struct AgentCache {
     pub roots: Vec<Vec<u8>>,
     pub roots_index: u64,
     pub active_root_id: String,
-    /// Per service: the root that signed the leaf, and the leaf.
-    pub leaves: BTreeMap<String, (String, Identity)>,
+    /// Per service: the root that signed the leaf, the leaf, and when to renew it (simulated
+    /// ms; two thirds into its remaining lifetime, as Consul's agent renews ahead of expiry).
+    pub leaves: BTreeMap<String, (String, Identity, u64)>,
     pub intentions: Rc<IntentionSet>,
     pub default_allow: bool,
     pub intentions_index: u64,
@@ -228,9 +229,9 @@ async fn sync(
     for svc in services {
         let stale = {
             let k = cache.borrow();
-            k.leaves
-                .get(svc)
-                .is_none_or(|(root, _)| *root != k.active_root_id)
+            k.leaves.get(svc).is_none_or(|(root, _, renew_at)| {
+                *root != k.active_root_id || now_ms() >= *renew_at
+            })
         };
         if !stale {
             continue;
@@ -249,7 +250,11 @@ async fn sync(
                 serial,
                 chain,
                 key,
+                valid_before_unix,
             } => {
+                let now = now_ms();
+                let now_unix_ms = crate::EPOCH_UNIX * 1000 + now;
+                let renew_at = now + (valid_before_unix * 1000).saturating_sub(now_unix_ms) * 2 / 3;
                 log(
                     obs,
                     host,
@@ -258,7 +263,7 @@ async fn sync(
                 cache
                     .borrow_mut()
                     .leaves
-                    .insert(service, (root_id, Identity { chain, key }));
+                    .insert(service, (root_id, Identity { chain, key }, renew_at));
                 changed = true;
             }
             Response::Error { message } => log(obs, host, format!("agent leaf error: {message}")),
@@ -382,7 +387,7 @@ async fn inbound(inst: Rc<InstancePlan>, host: Rc<str>, cache: Cache, obs: Obs) 
             config = k
                 .leaves
                 .get(&inst.service)
-                .and_then(|(_, me)| tls::server_config(&k.roots, me).ok())
+                .and_then(|(_, me, _)| tls::server_config(&k.roots, me).ok())
                 .map(|c| (version, c));
         }
         let Some((_, cfg)) = &config else {
@@ -677,7 +682,7 @@ async fn upstream(
             config = k
                 .leaves
                 .get(&inst.service)
-                .and_then(|(_, me)| {
+                .and_then(|(_, me, _)| {
                     tls::client_config(&k.roots, &k.trust_domain, &up.destination, Some(me)).ok()
                 })
                 .map(|c| (version, c));

@@ -144,6 +144,7 @@ impl ControlPlane {
                                 serial: leaf.serial_number.clone(),
                                 chain: leaf.cert_chain_der().to_vec(),
                                 key: leaf.private_key_der().to_vec(),
+                                valid_before_unix: leaf.valid_before_unix,
                             },
                             Some(event),
                         )

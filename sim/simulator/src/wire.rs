@@ -42,6 +42,8 @@ pub(crate) enum Response {
         serial: String,
         chain: Vec<Vec<u8>>,
         key: Vec<u8>,
+        /// The end of the leaf's validity (Unix seconds), for renewal.
+        valid_before_unix: u64,
     },
     Intentions {
         index: u64,

@@ -194,3 +194,25 @@ fn unknown_hosts_in_faults_are_errors() {
         );
     }
 }
+
+#[test]
+fn short_lived_leaves_are_renewed_before_they_expire_and_traffic_continues() {
+    let r = run("production", 5, "leaf-ttl=2s,rotate@3s");
+    assert!(r.passed(), "{:?}", r.violations);
+    for service in ["web", "api", "cassandra-db"] {
+        let renewals = r
+            .trace
+            .iter()
+            .filter(|(_, _, e)| e.starts_with(&format!("agent leaf for {service} serial")))
+            .count();
+        // Several lifetimes of 2 s fit into the run: each needs a new leaf.
+        assert!(renewals >= 3, "{service}: {renewals} leaves");
+    }
+    // Every declared edge kept working across the renewals.
+    for e in &r.edges {
+        assert!(
+            e.outcomes.get(&Outcome::Allowed).copied().unwrap_or(0) > 5,
+            "{e:?}"
+        );
+    }
+}
