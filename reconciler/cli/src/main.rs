@@ -78,9 +78,13 @@ struct CheckArgs {
     #[command(flatten)]
     repo: RepoArgs,
     /// The state to compare with: a directory, or a git revision of the repository holding DIR
-    /// (read from the object database; no checkout).
+    /// (read from the object database; no checkout). Default: the merge base of HEAD and
+    /// origin/HEAD when DIR is in a git repository that has origin/HEAD, otherwise none.
     #[arg(long, value_name = "REV|DIR")]
     base: Option<String>,
+    /// Compare with nothing, even in a git repository with origin/HEAD.
+    #[arg(long, conflicts_with = "base")]
+    no_base: bool,
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
@@ -193,7 +197,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = mesh_loader::LoadOptions {
                 nomad_vars: args.repo.vars.iter().cloned().collect(),
             };
-            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+            let base = match (&args.base, args.no_base) {
+                (Some(spec), _) => Some(check::BaseSpec::given(spec)),
+                (None, true) => None,
+                (None, false) => match check::default_base(&args.repo.dir) {
+                    check::DefaultBase::MergeBase(spec) => {
+                        eprintln!(
+                            "mesh-gitops: base: {} (--base REV chooses another, --no-base none)",
+                            spec.label
+                        );
+                        Some(spec)
+                    }
+                    check::DefaultBase::None(why) => {
+                        eprintln!("mesh-gitops: base: none ({why})");
+                        None
+                    }
+                },
+            };
+            let result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
                 Ok(r) => r,
                 Err(loaded) => {
                     report::diagnostics(&loaded, ReportFormat::Text)?;
@@ -287,7 +308,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = mesh_loader::LoadOptions {
                 nomad_vars: args.repo.vars.iter().cloned().collect(),
             };
-            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+            let base = args.base.as_deref().map(check::BaseSpec::given);
+            let result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
                 Ok(r) => r,
                 Err(loaded) => {
                     report::diagnostics(&loaded, ReportFormat::Text)?;
