@@ -10,6 +10,7 @@ mod graph;
 mod report;
 mod serve;
 mod show;
+mod svg;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -128,6 +129,7 @@ struct GraphArgs {
 enum GraphFormat {
     Dot,
     Mermaid,
+    Svg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,6 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let out = match args.format {
                 GraphFormat::Dot => graph::dot(&result),
                 GraphFormat::Mermaid => graph::mermaid(&result),
+                GraphFormat::Svg => svg::render(&result),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
