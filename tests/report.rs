@@ -1,7 +1,9 @@
-//! End-to-end tests of the pictures: `graph --format svg` against golden files.
+//! End-to-end tests of the pictures and the HTML report: `graph --format svg` against golden
+//! files, and `check --format html` rendered by a real headless browser (Debian's Chromium).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
@@ -121,4 +123,159 @@ fn svg_graphs_are_pinned() {
     );
     assert_eq!(stdout(&again), svg);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The report is one file: no script, nothing loaded from anywhere.
+fn check_self_contained(html: &str) {
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    for banned in ["<script", "<link", " src=", "url(http", "@import"] {
+        assert!(!html.contains(banned), "the report contains {banned}");
+    }
+    let external = html
+        .match_indices("http")
+        .filter(|(i, _)| !html[*i..].starts_with("http://www.w3.org/2000/svg"))
+        .count();
+    assert_eq!(external, 0, "the only URL is the SVG namespace");
+}
+
+/// Debian's Chromium, where `.ci/run` installs it (`MESH_GITOPS_CHROMIUM` names another).
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("MESH_GITOPS_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "{} is missing: the HTML report is tested in a real headless browser. Install Chromium \
+         with `sudo apt-get install -y chromium` (Debian; .ci/run does it), or point \
+         MESH_GITOPS_CHROMIUM at a Chromium or Chrome binary.",
+        path.display()
+    );
+    path
+}
+
+/// The DOM Chromium built from `file`, after loading it headless.
+fn dump_dom(file: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", file.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let started = Instant::now();
+    loop {
+        match child.try_wait().expect("chromium can be waited for") {
+            Some(_) => break,
+            None if started.elapsed() > Duration::from_secs(120) => {
+                let _ = child.kill();
+                panic!("chromium did not finish within 120 s");
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let out = child.wait_with_output().expect("chromium's output");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the DOM is UTF-8")
+}
+
+/// The part of `dom` from the element with `id` to the end of that section.
+fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in the rendered DOM:\n{dom}"));
+    let rest = &dom[start..];
+    let end = rest
+        .find("</section>")
+        .or_else(|| rest.find("</header>"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+fn the_html_report_renders_in_a_headless_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        &root().join("examples"),
+        &["check", "web-socat", "--no-base", "--format", "html"],
+    );
+    assert_eq!(out.status.code(), Some(3), "web's upstream is denied");
+    let html = stdout(&out);
+    check_self_contained(&html);
+    let file = dir.path().join("report.html");
+    std::fs::write(&file, &html).unwrap();
+    let dom = dump_dom(&file);
+
+    // The verdict comes first.
+    let verdict = dom.find("id=\"verdict\"").expect("#verdict");
+    for id in ["graph", "matrix", "findings", "simulation"] {
+        let at = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("#{id} missing:\n{dom}"));
+        assert!(verdict < at, "#verdict comes before #{id}");
+    }
+    assert!(section(&dom, "verdict").contains("mesh-gitops check: fail"));
+    // #graph svg, with the denied upstream drawn.
+    let graph = section(&dom, "graph");
+    assert!(graph.contains("<svg"), "{graph}");
+    assert!(
+        graph.contains("class=\"edge declared-denied\" data-from=\"web\" data-to=\"socat\""),
+        "{graph}"
+    );
+    // #matrix: web -> socat denied, by the deny intention, in the cell's tooltip.
+    let matrix = section(&dom, "matrix");
+    assert!(matrix.contains("<table"), "{matrix}");
+    assert!(
+        matrix.contains("<td class=\"deny declared\" title=\"web → socat: denied\ndeciding intention: web → socat (deny, precedence"),
+        "{matrix}"
+    );
+    // #findings: grouped by file, with line numbers.
+    let findings = section(&dom, "findings");
+    assert!(
+        findings.contains("<h3 class=\"file\">services/web.json</h3>")
+            || findings.contains("<h3 class=\"file\">services/web.hcl</h3>"),
+        "{findings}"
+    );
+    assert!(findings.contains("E1001"), "{findings}");
+    assert!(findings.contains("<td><code>"), "line numbers: {findings}");
+    assert!(section(&dom, "simulation").contains("carries no simulation"));
+    assert!(!dom.contains("id=\"diff\""), "no base, no diff section");
+}
+
+#[test]
+fn the_html_report_shows_what_a_change_opened_and_closed() {
+    let change = dynamic_app_change();
+    let out = run_in(
+        change.path(),
+        &["check", "head", "--base", "base", "--format", "html"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let html = stdout(&out);
+    check_self_contained(&html);
+    let file = change.path().join("report.html");
+    std::fs::write(&file, &html).unwrap();
+    let dom = dump_dom(&file);
+    let diff = section(&dom, "diff");
+    assert!(
+        diff.contains("<tr class=\"closed\"><td>closed</td><td><code>dynamic-app</code></td><td><code>mysql-server</code></td>"),
+        "{diff}"
+    );
+    assert!(section(&dom, "verdict")
+        .contains("Compared with <code>base</code>: 0 edges opened, 1 edge closed."));
+    assert!(section(&dom, "graph").contains("class=\"edge closed\""));
+    assert!(section(&dom, "matrix").contains("deny declared closed"));
+    assert!(section(&dom, "findings").contains("<span class=\"badge new\">new</span>"));
 }

@@ -20,6 +20,9 @@ pub struct CheckResult {
     pub analysis: Analysis,
     pub base: Option<Base>,
     pub diff: Option<ReachDiff>,
+    /// The simulator's result for this state, when one was run (rendered by the HTML report;
+    /// fields `seed`, `trace_hash`, `probes`, `violations`, `transient`).
+    pub simulation: Option<serde_json::Value>,
 }
 
 /// What to compare with: a directory or git revision (`rev`), shown to users as `label`.
@@ -132,6 +135,7 @@ pub fn run(
         analysis,
         base,
         diff,
+        simulation: None,
     }))
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-fn verdict(r: &CheckResult) -> &'static str {
+pub(crate) fn verdict(r: &CheckResult) -> &'static str {
     if r.failed() {
         "fail"
     } else {
@@ -15,12 +15,12 @@ fn verdict(r: &CheckResult) -> &'static str {
     }
 }
 
-fn counts(r: &CheckResult) -> (usize, usize) {
+pub(crate) fn counts(r: &CheckResult) -> (usize, usize) {
     let errors = r.analysis.findings.iter().filter(|d| d.is_error()).count();
     (errors, r.analysis.findings.len() - errors)
 }
 
-fn decision(allowed: bool, l7: bool) -> &'static str {
+pub(crate) fn decision(allowed: bool, l7: bool) -> &'static str {
     match (allowed, l7) {
         (true, true) => "allow",
         (true, false) => "allow",
@@ -86,6 +86,9 @@ pub fn json(r: &CheckResult) -> Value {
             "new_findings": new.iter().map(|d| finding_json(d, r)).collect::<Vec<_>>(),
             "fixed_findings": fixed.iter().map(|d| json!({"code": d.code.as_str(), "message": d.message})).collect::<Vec<_>>(),
         });
+    }
+    if let Some(sim) = &r.simulation {
+        out["simulation"] = sim.clone();
     }
     out
 }

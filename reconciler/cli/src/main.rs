@@ -7,6 +7,7 @@ mod apply;
 mod check;
 mod check_report;
 mod graph;
+mod html;
 mod report;
 mod serve;
 mod show;
@@ -140,6 +141,7 @@ enum CheckFormat {
     Sarif,
     Junit,
     Github,
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +234,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 CheckFormat::Sarif => format!("{:#}\n", check_report::sarif(&result)),
                 CheckFormat::Junit => check_report::junit(&result),
                 CheckFormat::Github => check_report::github(&result),
+                CheckFormat::Html => html::report(&result),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
