@@ -287,6 +287,24 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
         2
     );
 
+    // GitHub annotations sit on the changed lines: the added wildcard and the upstream that
+    // lost its intention.
+    let gh = String::from_utf8(run(&["check", m, "--base", "HEAD~1", "--format", "github"]).stdout)
+        .unwrap();
+    assert!(
+        gh.lines().any(
+            |l| l.starts_with("::warning file=intentions/db.hcl,line=4,col=3,")
+                && l.contains("title=W1004::")
+        ),
+        "{gh}"
+    );
+    assert!(
+        gh.lines()
+            .any(|l| l.starts_with("::error file=services.hcl,line=2,")
+                && l.contains("title=E1001::")),
+        "{gh}"
+    );
+
     // A revision that does not exist is an error, not a silent pass.
     assert_eq!(
         run(&["check", m, "--base", "no-such-rev"]).status.code(),
