@@ -99,6 +99,21 @@ fn svg_graphs_are_pinned() {
         compare_golden(&format!("{example}.svg"), &svg, &mut failures);
     }
 
+    // A fan-out, a fan-in, a cycle back to the front (drawn as an arc underneath), a denied
+    // upstream, and a service only intentions name.
+    let out = run_in(
+        &root().join("tests/data/graph"),
+        &["graph", "fan", "--format", "svg"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let svg = stdout(&out);
+    check_svg(&svg, 5);
+    assert!(
+        svg.contains("<path class=\"edge declared-denied\" data-from=\"db\" data-to=\"web\""),
+        "{svg}"
+    );
+    compare_golden("fan.svg", &svg, &mut failures);
+
     let change = dynamic_app_change();
     let out = run_in(
         change.path(),

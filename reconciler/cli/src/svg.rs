@@ -1,11 +1,12 @@
 //! The reachability graph as one self-contained SVG (`graph --format svg`, and the picture in
 //! the HTML report), laid out here without Graphviz.
 //!
-//! The layout is layered and deterministic: edges found to close a cycle by a depth-first search
-//! in name order are set aside, every service goes in the layer after the furthest service that
-//! reaches it (declared upstreams flow left to right), a few barycenter sweeps order each layer
-//! to shorten edges, and a layer taller than `ROWS_PER_COLUMN` wraps into more columns. All
-//! geometry is integer pixels, so the same repository always gives the same bytes.
+//! The layout is layered and deterministic: a greedy order with few backward edges (Eades, Lin
+//! and Smyth; ties by name) decides which edges close a cycle, and those are drawn as arcs
+//! underneath; every service goes in the layer after the furthest service that reaches it over
+//! the rest (upstreams flow left to right); a few barycenter sweeps order each layer to shorten
+//! edges; a layer taller than `ROWS_PER_COLUMN` wraps into more columns. All geometry is integer
+//! pixels, so the same repository always gives the same bytes.
 //!
 //! Without a base, declared upstreams are green (allowed) or red dashed (denied) and pairs an
 //! intention allows by name thin grey. With a base, edges the change opened are green, edges it
@@ -57,67 +58,92 @@ struct Layout {
     height: i64,
 }
 
-/// The layer of every node: 0 for nodes nothing reaches, otherwise one more than the furthest
-/// predecessor, over the edges that close no cycle. Also returns which edges close a cycle.
-fn layers(n: usize, edges: &[DrawEdge]) -> (Vec<usize>, Vec<bool>) {
-    // Declared upstreams first, so a cycle is broken at an edge that only an intention adds.
-    let mut out: Vec<Vec<(u8, usize, usize)>> = vec![Vec::new(); n];
-    for (i, e) in edges.iter().enumerate() {
-        let rank = match e.style {
-            Style::DeclaredAllowed | Style::DeclaredDenied => 0,
-            _ => 1,
+/// A node order in which few edges point backwards (Eades, Lin and Smyth's greedy heuristic):
+/// sinks go to the right end, sources to the left, and otherwise the node with the most
+/// outgoing over incoming edges goes left; ties go to the first name.
+fn feedback_order(n: usize, edges: &[DrawEdge]) -> Vec<usize> {
+    let mut outs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut ins: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for e in edges {
+        outs[e.from].push(e.to);
+        ins[e.to].push(e.from);
+    }
+    let mut indegree: Vec<i64> = ins.iter().map(|l| l.len() as i64).collect();
+    let mut outdegree: Vec<i64> = outs.iter().map(|l| l.len() as i64).collect();
+    let key = |v: usize, i: &[i64], o: &[i64]| (i[v] - o[v], v);
+    let mut by_delta: BTreeSet<(i64, usize)> =
+        (0..n).map(|v| key(v, &indegree, &outdegree)).collect();
+    let mut sinks: BTreeSet<usize> = (0..n).filter(|&v| outdegree[v] == 0).collect();
+    let mut sources: BTreeSet<usize> = (0..n).filter(|&v| indegree[v] == 0).collect();
+    let mut alive = vec![true; n];
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    loop {
+        let (v, to_left) = if let Some(v) = sinks.pop_first() {
+            (v, false)
+        } else if let Some(v) = sources.pop_first() {
+            (v, true)
+        } else if let Some(&(_, v)) = by_delta.first() {
+            (v, true)
+        } else {
+            break;
         };
-        out[e.from].push((rank, e.to, i));
-    }
-    for list in &mut out {
-        list.sort_unstable();
-    }
-    // Iterative depth-first search in name order; an edge to a node on the stack closes a cycle.
-    let mut back = vec![false; edges.len()];
-    let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
-    for start in 0..n {
-        if state[start] != 0 {
-            continue;
+        if to_left {
+            left.push(v);
+        } else {
+            right.push(v);
         }
-        let mut stack = vec![(start, 0usize)];
-        state[start] = 1;
-        while let Some(top) = stack.last_mut() {
-            let (v, next) = *top;
-            if let Some(&(_, w, i)) = out[v].get(next) {
-                top.1 += 1;
-                match state[w] {
-                    0 => {
-                        state[w] = 1;
-                        stack.push((w, 0));
-                    }
-                    1 => back[i] = true,
-                    _ => {}
+        alive[v] = false;
+        by_delta.remove(&key(v, &indegree, &outdegree));
+        sinks.remove(&v);
+        sources.remove(&v);
+        for &w in &outs[v] {
+            if alive[w] {
+                by_delta.remove(&key(w, &indegree, &outdegree));
+                indegree[w] -= 1;
+                by_delta.insert(key(w, &indegree, &outdegree));
+                if indegree[w] == 0 {
+                    sources.insert(w);
                 }
-            } else {
-                state[v] = 2;
-                stack.pop();
+            }
+        }
+        for &u in &ins[v] {
+            if alive[u] {
+                by_delta.remove(&key(u, &indegree, &outdegree));
+                outdegree[u] -= 1;
+                by_delta.insert(key(u, &indegree, &outdegree));
+                if outdegree[u] == 0 {
+                    sinks.insert(u);
+                }
             }
         }
     }
-    // Longest path over the acyclic rest, in topological order (Kahn, smallest index first).
-    let mut indegree = vec![0usize; n];
+    right.reverse();
+    left.extend(right);
+    left
+}
+
+/// The layer of every node: 0 for nodes nothing reaches, otherwise one more than the furthest
+/// predecessor, over the edges that point forwards in `feedback_order`. Also returns which
+/// edges point backwards (each closes a cycle).
+fn layers(n: usize, edges: &[DrawEdge]) -> (Vec<usize>, Vec<bool>) {
+    let mut rank = vec![0usize; n];
+    for (i, v) in feedback_order(n, edges).into_iter().enumerate() {
+        rank[v] = i;
+    }
+    let back: Vec<bool> = edges.iter().map(|e| rank[e.from] > rank[e.to]).collect();
+    // Longest path, visiting nodes in rank order (every forward edge goes to a later rank).
+    let mut by_rank: Vec<usize> = (0..n).collect();
+    by_rank.sort_by_key(|&v| rank[v]);
+    let mut outs: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, e) in edges.iter().enumerate() {
         if !back[i] {
-            indegree[e.to] += 1;
+            outs[e.from].push(e.to);
         }
     }
-    let mut ready: BTreeSet<usize> = (0..n).filter(|&v| indegree[v] == 0).collect();
     let mut layer = vec![0usize; n];
-    while let Some(v) = ready.pop_first() {
-        for &(_, w, i) in &out[v] {
-            if back[i] {
-                continue;
-            }
+    for v in by_rank {
+        for &w in &outs[v] {
             layer[w] = layer[w].max(layer[v] + 1);
-            indegree[w] -= 1;
-            if indegree[w] == 0 {
-                ready.insert(w);
-            }
         }
     }
     (layer, back)
@@ -473,6 +499,24 @@ mod tests {
         let (layer, back) = layers(4, &edges);
         assert_eq!(layer, [0, 1, 2, 0]);
         assert_eq!(back, [false, false, false, true]);
+    }
+
+    #[test]
+    fn a_cycle_is_broken_at_the_edge_back_to_the_front() {
+        // api 0, cache 1, db 2, metrics 3, web 4: web fans out to api and cache, both reach db,
+        // db declares web (the cycle), metrics reaches api and db.
+        let edges = [
+            edge(4, 0),
+            edge(4, 1),
+            edge(0, 2),
+            edge(1, 2),
+            edge(2, 4),
+            edge(3, 0),
+            edge(3, 2),
+        ];
+        let (layer, back) = layers(5, &edges);
+        assert_eq!(back, [false, false, false, false, true, false, false]);
+        assert_eq!(layer, [1, 1, 2, 0, 0]);
     }
 
     #[test]
