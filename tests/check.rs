@@ -287,6 +287,24 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
         2
     );
 
+    // GitHub annotations sit on the changed lines: the added wildcard and the upstream that
+    // lost its intention.
+    let gh = String::from_utf8(run(&["check", m, "--base", "HEAD~1", "--format", "github"]).stdout)
+        .unwrap();
+    assert!(
+        gh.lines().any(
+            |l| l.starts_with("::warning file=intentions/db.hcl,line=4,col=3,")
+                && l.contains("title=W1004::")
+        ),
+        "{gh}"
+    );
+    assert!(
+        gh.lines()
+            .any(|l| l.starts_with("::error file=services.hcl,line=2,")
+                && l.contains("title=E1001::")),
+        "{gh}"
+    );
+
     // A revision that does not exist is an error, not a silent pass.
     assert_eq!(
         run(&["check", m, "--base", "no-such-rev"]).status.code(),
@@ -404,7 +422,8 @@ fn check_reports_are_pinned() {
     assert!(dirs.len() >= 15);
     let mut failures = Vec::new();
     for dir in dirs {
-        let out = run(&["check", dir.to_str().unwrap()]);
+        // --no-base: a clone of this project has origin/HEAD, and the pinned text has no diff.
+        let out = run(&["check", dir.to_str().unwrap(), "--no-base"]);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let failed = stdout.starts_with("check: FAIL");
         let expected_code = if failed { 3 } else { 0 };
@@ -478,4 +497,114 @@ fn graphs_show_declared_edges_and_what_a_change_opened_and_closed() {
     let md =
         String::from_utf8(run(&["check", h, "--base", b, "--format", "markdown"]).stdout).unwrap();
     assert!(md.contains("```mermaid\nflowchart LR\n"), "{md}");
+}
+
+/// Without `--base`, in a git repository whose `origin/HEAD` names a branch, `check` compares with
+/// the merge base of HEAD and that branch (what a pull request changes), and says so; `--no-base`
+/// and plain directories compare with nothing.
+#[test]
+fn check_defaults_to_the_merge_base_with_origin_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let mesh = dir.path().join("mesh");
+    std::fs::create_dir_all(mesh.join("intentions")).unwrap();
+    std::fs::write(
+        mesh.join("mesh-gitops.hcl"),
+        "acl {\n  enabled = true\n  default_policy = \"deny\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mesh.join("services.hcl"),
+        "services = [\n  { name = \"web\", port = 8080, address = \"127.0.0.1\", connect = { sidecar_service = { proxy = { upstreams = [{ destination_name = \"api\", local_bind_port = 9090 }] } } } },\n  { name = \"api\", port = 9090, address = \"127.0.0.1\", connect = { sidecar_service = {} } },\n  { name = \"db\", port = 5432, address = \"127.0.0.1\", connect = { sidecar_service = {} } },\n]\n",
+    )
+    .unwrap();
+    let allow = |dst: &str, src: &str| {
+        format!("Kind = \"service-intentions\"\nName = \"{dst}\"\nSources = [{{ Name = \"{src}\", Action = \"allow\" }}]\n")
+    };
+    std::fs::write(mesh.join("intentions/api.hcl"), allow("api", "web")).unwrap();
+    commit(&repo, "fork point");
+    let fork = repo.head().unwrap().peel_to_commit().unwrap().id();
+
+    // The default branch moves on after the fork (api -> db opened there): not this change's.
+    std::fs::write(mesh.join("intentions/db.hcl"), allow("db", "api")).unwrap();
+    commit(&repo, "main moves on");
+    let main_tip = repo.head().unwrap().peel_to_commit().unwrap().id();
+    repo.reference("refs/remotes/origin/main", main_tip, true, "fetch")
+        .unwrap();
+    repo.reference_symbolic(
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/main",
+        true,
+        "clone",
+    )
+    .unwrap();
+
+    // The pull request's branch, from the fork point: drops web -> api, opens web -> db.
+    let fork_commit = repo.find_commit(fork).unwrap();
+    repo.reset(fork_commit.as_object(), git2::ResetType::Hard, None)
+        .unwrap();
+    let _ = std::fs::remove_file(mesh.join("intentions/db.hcl"));
+    std::fs::remove_file(mesh.join("intentions/api.hcl")).unwrap();
+    std::fs::write(mesh.join("intentions/db.hcl"), allow("db", "web")).unwrap();
+    commit(&repo, "the change");
+
+    let m = mesh.to_str().unwrap();
+    let out = run(&["check", m, "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let short = &fork.to_string()[..12];
+    assert!(
+        stderr.contains(&format!(
+            "base: {short} (merge base of HEAD and origin/main)"
+        )),
+        "{stderr}"
+    );
+    let v = json_of(&out);
+    assert_eq!(
+        v["diff"]["base"],
+        format!("{short} (merge base of HEAD and origin/main)")
+    );
+    // Against the fork point, not against origin/main's tip (where api -> db would be closed).
+    assert_eq!(v["diff"]["closed"], serde_json::json!([["web", "api"]]));
+    assert_eq!(v["diff"]["opened"], serde_json::json!([["web", "db"]]));
+
+    // The text report names the base too.
+    let text = String::from_utf8(run(&["check", m]).stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "reachability since {short} (merge base of HEAD and origin/main):"
+        )),
+        "{text}"
+    );
+
+    // --no-base compares with nothing; --base still wins.
+    let out = run(&["check", m, "--no-base", "--format", "json"]);
+    assert!(json_of(&out).get("diff").is_none());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("base:"));
+    let v = json_of(&run(&["check", m, "--base", "HEAD~1", "--format", "json"]));
+    assert_eq!(v["diff"]["base"], "HEAD~1");
+
+    // origin/HEAD pointing at a branch that does not exist: no base, and the reason.
+    repo.find_reference("refs/remotes/origin/main")
+        .unwrap()
+        .delete()
+        .unwrap();
+    let out = run(&["check", m, "--format", "json"]);
+    assert!(json_of(&out).get("diff").is_none());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("base: none (origin/HEAD points at origin/main, which does not exist)"),
+        "{stderr}"
+    );
+
+    // A plain directory keeps working, with no base.
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(&mesh, plain.path());
+    let out = run(&["check", plain.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "web's upstream api is denied");
+    assert!(json_of(&out).get("diff").is_none());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("base: none (") && stderr.contains("is not in a git repository"),
+        "{stderr}"
+    );
 }

@@ -24,6 +24,79 @@ pub struct CheckResult {
     pub simulation: Option<crate::simulate::Simulation>,
 }
 
+/// What to compare with: a directory or git revision (`rev`), shown to users as `label`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseSpec {
+    pub rev: String,
+    pub label: String,
+}
+
+impl BaseSpec {
+    /// A base the user named (`--base REV|DIR`): shown as given.
+    pub fn given(spec: &str) -> BaseSpec {
+        BaseSpec {
+            rev: spec.to_owned(),
+            label: spec.to_owned(),
+        }
+    }
+}
+
+/// The base `check` uses when `--base` is not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultBase {
+    /// The merge base of `HEAD` and `origin/HEAD`.
+    MergeBase(BaseSpec),
+    /// No base, and why.
+    None(String),
+}
+
+/// When `dir` is inside a git repository with `refs/remotes/origin/HEAD`, the merge base of
+/// `HEAD` and `origin/HEAD` (what a pull request changes); otherwise no base. Never an error: a
+/// repository without a usable merge base is compared with nothing, and the reason says why.
+pub fn default_base(dir: &Path) -> DefaultBase {
+    let none = |why: String| DefaultBase::None(why);
+    let Ok(repo) = git2::Repository::discover(dir) else {
+        return none(format!("{} is not in a git repository", dir.display()));
+    };
+    let Ok(origin) = repo.find_reference("refs/remotes/origin/HEAD") else {
+        return none("the git repository has no origin/HEAD".to_owned());
+    };
+    // `origin/HEAD` is normally symbolic (`refs/remotes/origin/main`); name what it points at.
+    let branch = origin
+        .symbolic_target()
+        .ok()
+        .flatten()
+        .map(|t| t.strip_prefix("refs/remotes/").unwrap_or(t).to_owned())
+        .unwrap_or_else(|| "origin/HEAD".to_owned());
+    let Some(theirs) = origin.resolve().ok().and_then(|r| r.target()) else {
+        return none(format!(
+            "origin/HEAD points at {branch}, which does not exist"
+        ));
+    };
+    let Some(ours) = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .map(|c| c.id())
+    else {
+        return none("HEAD has no commit yet".to_owned());
+    };
+    match repo.merge_base(ours, theirs) {
+        Ok(oid) => {
+            let rev = oid.to_string();
+            let short = rev.get(..12).unwrap_or(&rev).to_owned();
+            DefaultBase::MergeBase(BaseSpec {
+                label: format!("{short} (merge base of HEAD and {branch})"),
+                rev,
+            })
+        }
+        Err(e) => none(format!(
+            "HEAD and {branch} have no merge base ({}; fetch more history or pass --base)",
+            e.message()
+        )),
+    }
+}
+
 impl CheckResult {
     pub fn failed(&self) -> bool {
         self.analysis.has_errors() || self.simulation.as_ref().is_some_and(|s| s.failed())
@@ -33,7 +106,7 @@ impl CheckResult {
 /// Loads `dir` and, if given, the base; `Err` only for IO and git failures.
 pub fn run(
     dir: &Path,
-    base: Option<&str>,
+    base: Option<&BaseSpec>,
     options: &LoadOptions,
 ) -> Result<Result<CheckResult, Loaded>> {
     let head = mesh_loader::load_dir(dir, options);
@@ -44,10 +117,10 @@ pub fn run(
     let base = match base {
         None => None,
         Some(spec) => {
-            let loaded = load_base(dir, spec, options)?;
+            let loaded = load_base(dir, &spec.rev, options)?;
             let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
             Some(Base {
-                label: spec.to_owned(),
+                label: spec.label.clone(),
                 loaded,
                 analysis,
             })

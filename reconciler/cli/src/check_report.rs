@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-fn verdict(r: &CheckResult) -> &'static str {
+pub(crate) fn verdict(r: &CheckResult) -> &'static str {
     if r.failed() {
         "fail"
     } else {
@@ -15,12 +15,12 @@ fn verdict(r: &CheckResult) -> &'static str {
     }
 }
 
-fn counts(r: &CheckResult) -> (usize, usize) {
+pub(crate) fn counts(r: &CheckResult) -> (usize, usize) {
     let errors = r.analysis.findings.iter().filter(|d| d.is_error()).count();
     (errors, r.analysis.findings.len() - errors)
 }
 
-fn decision(allowed: bool, l7: bool) -> &'static str {
+pub(crate) fn decision(allowed: bool, l7: bool) -> &'static str {
     match (allowed, l7) {
         (true, true) => "allow",
         (true, false) => "allow",
@@ -338,7 +338,7 @@ pub fn sarif(r: &CheckResult) -> Value {
     })
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

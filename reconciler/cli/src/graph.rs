@@ -1,14 +1,14 @@
-//! Pictures of the reachability graph: Graphviz DOT and Mermaid. Nodes are the services the
-//! repository knows; edges are declared upstreams (solid: allowed, dashed red: denied) and pairs
-//! an intention allows by name (thin grey). With a base, edges the change opened are bold green
-//! and edges it closed dotted red.
+//! Pictures of the reachability graph: Graphviz DOT and Mermaid (SVG, laid out here, is in
+//! `svg`). Nodes are the services the repository knows; edges are declared upstreams (solid:
+//! allowed, dashed red: denied) and pairs an intention allows by name (thin grey). With a base,
+//! edges the change opened are bold green and edges it closed dotted red.
 
 use crate::check::CheckResult;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(crate) enum Style {
     DeclaredAllowed,
     DeclaredDenied,
     Allowed,
@@ -16,7 +16,7 @@ enum Style {
     Closed,
 }
 
-fn edges(r: &CheckResult) -> BTreeMap<(String, String), Style> {
+pub(crate) fn edges(r: &CheckResult) -> BTreeMap<(String, String), Style> {
     let mut out = BTreeMap::new();
     for e in &r.analysis.edges {
         if e.source == "*" {
@@ -41,7 +41,7 @@ fn edges(r: &CheckResult) -> BTreeMap<(String, String), Style> {
     out
 }
 
-fn nodes(r: &CheckResult) -> Vec<String> {
+pub(crate) fn nodes(r: &CheckResult) -> Vec<String> {
     let mut names: Vec<String> = r.analysis.graph.services.iter().cloned().collect();
     for (s, d) in edges(r).keys() {
         for n in [s, d] {

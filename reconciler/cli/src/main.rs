@@ -7,10 +7,12 @@ mod apply;
 mod check;
 mod check_report;
 mod graph;
+mod html;
 mod report;
 mod serve;
 mod show;
 mod simulate;
+mod svg;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -103,9 +105,13 @@ struct CheckArgs {
     #[command(flatten)]
     repo: RepoArgs,
     /// The state to compare with: a directory, or a git revision of the repository holding DIR
-    /// (read from the object database; no checkout).
+    /// (read from the object database; no checkout). Default: the merge base of HEAD and
+    /// origin/HEAD when DIR is in a git repository that has origin/HEAD, otherwise none.
     #[arg(long, value_name = "REV|DIR")]
     base: Option<String>,
+    /// Compare with nothing, even in a git repository with origin/HEAD.
+    #[arg(long, conflicts_with = "base")]
+    no_base: bool,
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     format: CheckFormat,
@@ -154,6 +160,7 @@ struct GraphArgs {
 enum GraphFormat {
     Dot,
     Mermaid,
+    Svg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +171,7 @@ enum CheckFormat {
     Sarif,
     Junit,
     Github,
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +231,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = mesh_loader::LoadOptions {
                 nomad_vars: args.repo.vars.iter().cloned().collect(),
             };
-            let mut result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+            let base = match (&args.base, args.no_base) {
+                (Some(spec), _) => Some(check::BaseSpec::given(spec)),
+                (None, true) => None,
+                (None, false) => match check::default_base(&args.repo.dir) {
+                    check::DefaultBase::MergeBase(spec) => {
+                        eprintln!(
+                            "mesh-gitops: base: {} (--base REV chooses another, --no-base none)",
+                            spec.label
+                        );
+                        Some(spec)
+                    }
+                    check::DefaultBase::None(why) => {
+                        eprintln!("mesh-gitops: base: none ({why})");
+                        None
+                    }
+                },
+            };
+            let mut result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
                 Ok(r) => r,
                 Err(loaded) => {
                     report::diagnostics(&loaded, ReportFormat::Text)?;
@@ -247,6 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 CheckFormat::Sarif => format!("{:#}\n", check_report::sarif(&result)),
                 CheckFormat::Junit => check_report::junit(&result),
                 CheckFormat::Github => check_report::github(&result),
+                CheckFormat::Html => html::report(&result),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
@@ -260,7 +286,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = mesh_loader::LoadOptions {
                 nomad_vars: args.repo.vars.iter().cloned().collect(),
             };
-            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+            let base = args.base.as_deref().map(check::BaseSpec::given);
+            let result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
                 Ok(r) => r,
                 Err(loaded) => {
                     report::diagnostics(&loaded, ReportFormat::Text)?;
@@ -373,7 +400,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = mesh_loader::LoadOptions {
                 nomad_vars: args.repo.vars.iter().cloned().collect(),
             };
-            let result = match check::run(&args.repo.dir, args.base.as_deref(), &options)? {
+            let base = args.base.as_deref().map(check::BaseSpec::given);
+            let result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
                 Ok(r) => r,
                 Err(loaded) => {
                     report::diagnostics(&loaded, ReportFormat::Text)?;
@@ -383,6 +411,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let out = match args.format {
                 GraphFormat::Dot => graph::dot(&result),
                 GraphFormat::Mermaid => graph::mermaid(&result),
+                GraphFormat::Svg => svg::render(&result),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;

@@ -1,0 +1,3 @@
+Kind = "service-intentions"
+Name = "cache"
+Sources = [{ Name = "web", Action = "allow" }]
