@@ -266,9 +266,8 @@ pub fn simulation_markdown(out: &mut String, sim: &crate::simulate::Simulation) 
         for v in &r.violations {
             let _ = writeln!(out, "- 🔴 {}", md_escape(v));
         }
-        if !r.passed() {
-            let _ = writeln!(out, "\nReplay: `{}`\n", r.replay);
-        }
+        // The replay command is there when it passes too: a reviewer can rerun the same run.
+        let _ = writeln!(out, "\nReplay: `{}`\n", r.replay);
     }
 }
 
