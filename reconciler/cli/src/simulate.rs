@@ -149,6 +149,10 @@ pub fn rollout_steps(base: &DesiredState, head: &DesiredState) -> Vec<RolloutSte
         .collect()
 }
 
+/// Node hosts at most; beyond that, service instances share hosts (each keeps its own agent
+/// cache, proxy and application ports).
+const MAX_NODE_HOSTS: usize = 32;
+
 /// Simulates `head` (from `base` when given) for every seed of the sweep.
 pub fn run(
     head: &DesiredState,
@@ -168,6 +172,8 @@ pub fn run(
             faults: faults.clone(),
             steps: steps.clone(),
             repo: repo.to_owned(),
+            // turmoil's cost grows steeply with hosts: large meshes share node hosts.
+            max_nodes: Some(MAX_NODE_HOSTS),
             ..SimOptions::default()
         };
         match mesh_sim::simulate(head, base, &opts) {

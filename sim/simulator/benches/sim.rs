@@ -10,9 +10,16 @@ use rustls::{ClientConnection, ServerConnection};
 use std::time::{Duration, Instant, SystemTime};
 
 fn main() {
+    // How it grows with the mesh (25 node hosts), and with the host count at 200 services.
+    for (services, max_nodes) in [(50, 25), (100, 25), (200, 25), (200, 50)] {
+        run(services, max_nodes);
+    }
+}
+
+fn run(services: usize, max_nodes: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = mesh_synth::SynthSpec {
-        services: 200,
+        services,
         upstreams_per_service: 3,
         seed: 1,
         acl: true,
@@ -26,38 +33,29 @@ fn main() {
         .iter()
         .map(|s| s.upstreams.len())
         .sum();
+    let opts = SimOptions {
+        seed: 1,
+        tick: Duration::from_millis(10),
+        max_nodes: Some(max_nodes),
+        ..SimOptions::default()
+    };
+    let t = Instant::now();
+    let r = simulate(&loaded.state, None, &opts).expect("simulate");
+    let wall = t.elapsed();
+    let calls: usize = r.edges.iter().map(|e| e.attempts).sum();
+    let handshakes = calls + r.probes.len();
+    let raw = raw_handshakes(handshakes);
     println!(
-        "mesh: {} services, {} declared upstreams, {} intention sources",
-        summary.services, edges, summary.intention_sources
+        "{} services / {edges} upstreams on {} hosts, {:.1} s simulated: {calls} calls + {} probes, {} violations: {:.2} s wall; {handshakes} raw in-memory mTLS handshakes: {:.2} s ({:.1}x)",
+        summary.services,
+        r.hosts.len(),
+        r.duration_ms as f64 / 1000.0,
+        r.probes.len(),
+        r.violations.len(),
+        wall.as_secs_f64(),
+        raw.as_secs_f64(),
+        wall.as_secs_f64() / raw.as_secs_f64().max(1e-9)
     );
-
-    for max_nodes in [Some(25), Some(50)] {
-        let opts = SimOptions {
-            seed: 1,
-            tick: Duration::from_millis(10),
-            max_nodes,
-            ..SimOptions::default()
-        };
-        let t = Instant::now();
-        let r = simulate(&loaded.state, None, &opts).expect("simulate");
-        let wall = t.elapsed();
-        let calls: usize = r.edges.iter().map(|e| e.attempts).sum();
-        let handshakes = calls + r.probes.len();
-        println!(
-            "simulate: {} hosts, {:.1} s simulated, {calls} calls + {} probes, {} violations: {:.2} s wall",
-            r.hosts.len(),
-            r.duration_ms as f64 / 1000.0,
-            r.probes.len(),
-            r.violations.len(),
-            wall.as_secs_f64()
-        );
-        let raw = raw_handshakes(handshakes);
-        println!(
-            "  {handshakes} raw in-memory mTLS handshakes: {:.2} s wall ({:.1}x)",
-            raw.as_secs_f64(),
-            wall.as_secs_f64() / raw.as_secs_f64().max(1e-9)
-        );
-    }
 }
 
 /// `n` full TLS 1.3 handshakes with client certificates, SPIFFE checks and simulated-time
@@ -69,13 +67,14 @@ fn raw_handshakes(n: usize) -> Duration {
     let a = Identity::from_leaf(&ca.issue_leaf("a", "dc1", epoch, &keys).expect("leaf"));
     let b = Identity::from_leaf(&ca.issue_leaf("b", "dc1", epoch, &keys).expect("leaf"));
     let roots = ca.trust_bundle_der();
+    // Configs are built once, as the simulated proxies keep theirs until their cache changes:
+    // the floor is the handshakes themselves.
+    let s = server_config(&roots, &b).expect("server config");
+    let c = client_config(&roots, &ca.trust_domain, "b", Some(&a)).expect("client config");
     let t = Instant::now();
     for _ in 0..n {
-        // Configs are built per connection, as the simulated proxies do when their cache changes.
-        let s = server_config(&roots, &b).expect("server config");
-        let c = client_config(&roots, &ca.trust_domain, "b", Some(&a)).expect("client config");
-        let mut client = ClientConnection::new(c, server_name("b")).expect("client");
-        let mut server = ServerConnection::new(s).expect("server");
+        let mut client = ClientConnection::new(c.clone(), server_name("b")).expect("client");
+        let mut server = ServerConnection::new(s.clone()).expect("server");
         let mut buf = Vec::new();
         while client.is_handshaking() || server.is_handshaking() {
             buf.clear();

@@ -347,11 +347,14 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
         used.insert(p);
         p
     }
+    // Packing applies only when there are more instances than allowed hosts, so that small
+    // meshes keep one named host per instance whatever the cap.
+    let instances: usize = services.iter().map(|s| s.instances.max(1) as usize).sum();
     for s in &services {
         let count = s.instances.max(1);
         for k in 0..count {
             let host = match opts.max_nodes {
-                Some(m) if m > 0 => format!("node-{}", seq % m),
+                Some(m) if m > 0 && instances > m => format!("node-{}", seq % m),
                 _ if count == 1 => format!("node-{}", s.name),
                 _ => format!("node-{}-{k}", s.name),
             };
