@@ -250,21 +250,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;
-            if loaded.has_errors() {
-                eprintln!("mesh-gitops: nothing applied: the repository does not validate");
-                return Ok(ExitCode::from(1));
-            }
-            // The gate: the same analysis `check` runs.
-            let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
-            if analysis.has_errors() {
-                for d in analysis.findings.iter().filter(|d| d.is_error()) {
-                    eprint!("{}", mesh_diagnostics::render_text(d, &loaded.sources));
-                }
-                if !args.skip_check {
-                    eprintln!("mesh-gitops: nothing applied: check fails (run `mesh-gitops check` for the report, or pass --skip-check)");
+            // The gate `reconcile` shares: it validates, and the analysis `check` runs passes.
+            match apply::gate(&loaded) {
+                Ok(()) => {}
+                Err(apply::GateFailure::Invalid(_)) => {
+                    eprintln!("mesh-gitops: nothing applied: the repository does not validate");
                     return Ok(ExitCode::from(1));
                 }
-                eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
+                Err(apply::GateFailure::Check(findings)) => {
+                    for f in &findings {
+                        eprint!("{f}");
+                    }
+                    if !args.skip_check {
+                        eprintln!("mesh-gitops: nothing applied: check fails (run `mesh-gitops check` for the report, or pass --skip-check)");
+                        return Ok(ExitCode::from(1));
+                    }
+                    eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
+                }
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
