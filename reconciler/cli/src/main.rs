@@ -7,6 +7,7 @@ mod apply;
 mod check;
 mod check_report;
 mod graph;
+mod reconcile;
 mod report;
 mod serve;
 mod show;
@@ -43,6 +44,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// A picture of who can reach whom (and, with --base, what the change opened and closed).
     Graph(GraphArgs),
+    /// Keep Consul at the head of a git branch: fetch, gate, apply, heal drift; one leader.
+    Reconcile(Box<reconcile::ReconcileArgs>),
+    /// The reconciler's last result and history, from Consul KV (3 if refused or failed).
+    Status(reconcile::StatusArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -308,6 +313,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             serve::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile(args) => {
+            reconcile::run(*args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => reconcile::print_status(args),
         Command::Show(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;
