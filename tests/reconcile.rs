@@ -521,3 +521,61 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
     });
     assert_eq!(intention_action(&server).as_deref(), Some("allow"));
 }
+
+#[test]
+fn without_self_heal_drift_is_reported_not_reverted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash");
+    let rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "watcher",
+        &["--no-self-heal"],
+    );
+    wait_for("the first commit", Duration::from_secs(20), || {
+        applied(&server, &c1)
+    });
+    let mut drifted = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
+    drifted["Sources"][0]["Action"] = "deny".into();
+    http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(drifted.to_string())
+        .send()
+        .unwrap();
+    let s = wait_for("the drift report", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["result"] == "drift")
+    });
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("~ service-intentions \"count-api\""),
+        "{s:#}"
+    );
+    assert_eq!(s["applied_revision"], c1.as_str());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(intention_action(&server).as_deref(), Some("deny"));
+    assert!(metric(&rec, "mesh_gitops_drift_events_total") >= 1.0);
+    assert_eq!(metric(&rec, "mesh_gitops_writes_total"), 1.0);
+
+    // An owned entry rewritten without the owner's mark is no longer ours: reported, kept.
+    drifted["Sources"][0]["Action"] = "allow".into();
+    drifted.as_object_mut().unwrap().remove("Meta");
+    http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(drifted.to_string())
+        .send()
+        .unwrap();
+    let s = wait_for("the takeover report", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| {
+            s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no longer marked as owned"))
+        })
+    });
+    assert_eq!(s["result"], "drift", "{s:#}");
+}

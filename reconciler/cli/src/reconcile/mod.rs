@@ -372,6 +372,10 @@ struct Reconciler {
     watchers: watch::Watchers,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    /// The objects the plan refused to touch when the applied commit was last applied.
+    refused: Vec<String>,
+    /// The drift last counted.
+    last_drift: String,
 }
 
 impl Reconciler {
@@ -458,6 +462,8 @@ impl Reconciler {
             watchers: Default::default(),
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             retry_at: None,
+            refused: Vec::new(),
+            last_drift: String::new(),
         };
         r.run(&has_session).await;
         // The status is final; now let a standby take over.
@@ -506,7 +512,7 @@ impl Reconciler {
                 Some(path) = self.drift_rx.recv() => {
                     tracing::debug!(%path, "a watched object changed");
                     // Coalesce a burst of changes into one pass.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
                     while self.drift_rx.try_recv().is_ok() {}
                 }
                 _ = tokio::time::sleep_until(wake) => {}
@@ -726,22 +732,55 @@ impl Reconciler {
                 return PassResult::Failed;
             }
         };
+        let refused = refusals(&plan);
+        let refused_note = if refused.is_empty() {
+            String::new()
+        } else {
+            format!("; left unchanged: {}", refused.join(", "))
+        };
         if plan.steps.is_empty() {
             if is_new {
                 self.applied = self.pending.take();
+                self.refused = refused;
                 self.shared.metrics.applied(&rev);
-                self.event(&rev, "in-sync", "nothing to change".into());
+                self.event(&rev, "in-sync", format!("nothing to change{refused_note}"));
+            } else if refused != self.refused {
+                // An owned object lost its owner's mark outside git: it is not ours to revert.
+                let taken: Vec<&str> = refused
+                    .iter()
+                    .filter(|r| !self.refused.contains(r))
+                    .map(String::as_str)
+                    .collect();
+                if taken.is_empty() {
+                    self.refused = refused;
+                } else {
+                    let reason = format!(
+                        "changed outside git and no longer marked as owned, so not reverted: {}",
+                        taken.join(", ")
+                    );
+                    if reason != self.last_drift {
+                        self.shared.metrics.drift();
+                        self.last_drift = reason.clone();
+                    }
+                    self.event(&rev, "drift", reason);
+                    return PassResult::Drift;
+                }
             } else if matches!(
                 self.status.result.as_str(),
                 "failed" | "drift" | "interrupted"
             ) {
                 self.event(&rev, "in-sync", "Consul matches git again".into());
             }
+            self.last_drift.clear();
             return PassResult::InSync;
         }
         let summary = summarize(&plan);
         if !is_new {
-            self.shared.metrics.drift();
+            // One drift, one event: a drift left in place (--no-self-heal) is not recounted.
+            if summary != self.last_drift {
+                self.shared.metrics.drift();
+                self.last_drift = summary.clone();
+            }
             if !self.self_heal {
                 self.event(&rev, "drift", format!("{summary} (self-heal is off)"));
                 return PassResult::Drift;
@@ -786,12 +825,13 @@ impl Reconciler {
                     return PassResult::Interrupted;
                 }
                 self.shared.metrics.applied(&rev);
+                self.refused = refused;
                 if is_new {
                     self.applied = self.pending.take();
                     self.event(
                         &rev,
                         "applied",
-                        format!("{} write(s): {summary}", report.writes),
+                        format!("{} write(s): {summary}{refused_note}", report.writes),
                     );
                     PassResult::Applied
                 } else {
@@ -809,6 +849,17 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// `kind "name"` of every object the plan refused to touch, sorted.
+fn refusals(plan: &mesh_plan::Plan) -> Vec<String> {
+    let mut out: Vec<String> = plan
+        .refused
+        .iter()
+        .map(|r| format!("{} \"{}\"", r.kind, r.name))
+        .collect();
+    out.sort();
+    out
 }
 
 /// `2 change(s): ~ service-intentions "count-api", + service-defaults "web"` (at most 5 named).
