@@ -176,7 +176,7 @@ impl SourceConfig {
         let refspec = format!("+refs/heads/{b}:{}", self.remote_ref(), b = self.branch);
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| anyhow::anyhow!("{}", e.message()))
+            .map_err(|e| anyhow::anyhow!("{}", self.scrub(e.message())))
             .with_context(|| {
                 format!("cannot fetch {} from {}", self.branch, redacted(&self.url))
             })?;
@@ -191,6 +191,20 @@ impl SourceConfig {
             .peel_to_commit()
             .map(|c| c.id())
             .with_context(|| format!("{} does not point at a commit", self.remote_ref()))
+    }
+
+    /// A libgit2 message without the URL's credentials or the password, should it quote them.
+    fn scrub(&self, message: &str) -> String {
+        let mut m = message.replace(&self.url, &redacted(&self.url));
+        if let Some(p) = self
+            .credentials
+            .password
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            m = m.replace(p, "***");
+        }
+        m
     }
 
     /// The repository's files at a fetched commit, and its summary line. Blocking.
