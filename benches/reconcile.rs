@@ -65,16 +65,20 @@ fn applied_revision(consul: &str) -> Option<String> {
     v["applied_revision"].as_str().map(str::to_owned)
 }
 
-fn requests(metrics: &str) -> f64 {
+fn metric(metrics: &str, name: &str) -> f64 {
     http()
         .get(format!("http://{metrics}/metrics"))
         .send()
         .and_then(|r| r.text())
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("mesh_gitops_consul_requests_total "))
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+fn requests(metrics: &str) -> f64 {
+    metric(metrics, "mesh_gitops_consul_requests_total")
 }
 
 fn wait(what: &str, mut f: impl FnMut() -> bool) -> Duration {
@@ -225,11 +229,19 @@ fn main() {
         std::thread::sleep(Duration::from_millis(300));
     }
     stats("drift to healed", heals);
-    drop(rec);
+    // A clean stop releases the lock at once (a killed leader would hold it for 2 x TTL).
+    let mut rec = rec;
+    let pid = rec.0.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let _ = rec.0.wait();
 
-    // Idle: the default interval, nothing changing.
+    // Idle: the default interval, nothing changing, once the new leader has settled.
     let rec = reconciler(&consul, &dir, &cache, "1m");
-    std::thread::sleep(Duration::from_secs(3));
+    wait("the idle reconciler to lead", || {
+        metric(&rec.1, "mesh_gitops_leader") == 1.0
+            && metric(&rec.1, "mesh_gitops_reconcile_duration_seconds_count") >= 1.0
+    });
+    std::thread::sleep(Duration::from_secs(2));
     let before = requests(&rec.1);
     std::thread::sleep(Duration::from_secs(idle_secs));
     let after = requests(&rec.1);
