@@ -579,3 +579,50 @@ fn without_self_heal_drift_is_reported_not_reverted() {
     });
     assert_eq!(s["result"], "drift", "{s:#}");
 }
+
+#[test]
+fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(dir.path().join("repo"));
+    repo.write("mesh-gitops.hcl", SETTINGS);
+    // Enough entries that applying them takes longer than the fetch interval.
+    let many = |protocol: &str| {
+        for i in 0..1200 {
+            repo.write(
+                &format!("defaults/svc-{i:04}.hcl"),
+                &format!("Kind = \"service-defaults\"\nName = \"svc-{i:04}\"\nProtocol = \"{protocol}\"\n"),
+            );
+        }
+    };
+    many("tcp");
+    let c1 = repo.commit("1200 services");
+    let _rec = reconcile(dir.path(), &server, &repo.dir, "busy", &[]);
+    // As soon as the first apply has started writing, a newer commit arrives.
+    wait_for("the first writes", Duration::from_secs(60), || {
+        get_json(&server, "/v1/config/service-defaults")
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    many("http");
+    let c2 = repo.commit("all http");
+    let s = wait_for("the newer commit", Duration::from_secs(120), || {
+        applied(&server, &c2)
+    });
+    let history = s["history"].as_array().unwrap();
+    let stale = history
+        .iter()
+        .find(|e| e["revision"] == c1.as_str())
+        .unwrap_or_else(|| panic!("{s:#}"));
+    assert_eq!(stale["result"], "interrupted", "{s:#}");
+    assert!(
+        stale["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a newer commit arrived"),
+        "{s:#}"
+    );
+    let all = get_json(&server, "/v1/config/service-defaults").unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 1200);
+    assert!(all.iter().all(|e| e["Protocol"] == "http"));
+}

@@ -45,7 +45,7 @@ pub struct ReconcileArgs {
     /// The branch to follow.
     #[arg(long, default_value = "main")]
     branch: String,
-    /// The repository's root inside the git tree (default: the top).
+    /// The repository's root inside the git tree (empty: the top).
     #[arg(long, value_name = "SUBDIR", default_value = "")]
     path: String,
     /// How often to fetch, and to compare Consul with git even without a change.
