@@ -235,8 +235,10 @@ async fn until(mut rx: channel::Receiver<bool>) {
 /// SIGTERM or SIGINT asks the loop to stop after its current step; a second one exits at once.
 async fn signals(stop: channel::Sender<bool>) {
     for n in 0.. {
-        if wait_signal().await.is_err() {
-            return;
+        if let Err(e) = wait_signal().await {
+            tracing::warn!(error = %e, "cannot listen for signals; stop the process with SIGKILL");
+            // Keep the sender: a dropped one would read as a change forever.
+            std::future::pending::<()>().await;
         }
         if n == 0 {
             tracing::info!("stopping: the current step finishes, then the lock is released");
@@ -506,9 +508,9 @@ impl Reconciler {
                 .retry_at
                 .unwrap_or_else(|| Instant::now() + self.interval);
             tokio::select! {
-                _ = self.stop.changed() => {}
-                _ = self.head.changed() => {}
-                _ = self.leader.changed() => {}
+                Ok(()) = self.stop.changed() => {}
+                Ok(()) = self.head.changed() => {}
+                Ok(()) = self.leader.changed() => {}
                 Some(path) = self.drift_rx.recv() => {
                     tracing::debug!(%path, "a watched object changed");
                     // Coalesce a burst of changes into one pass.
