@@ -626,3 +626,79 @@ fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
     assert_eq!(all.len(), 1200);
     assert!(all.iter().all(|e| e["Protocol"] == "http"));
 }
+
+#[test]
+fn consul_down_backs_off_and_the_loop_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let addr = server.addr.clone();
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash");
+    let rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "patient",
+        &["--log-format", "json"],
+    );
+    wait_for("the first commit", Duration::from_secs(20), || {
+        applied(&server, &c1)
+    });
+
+    // Consul goes away: passes fail, each retry later than the last; cut off for longer than
+    // the lock's TTL, the leader stops counting itself as one.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    // Structured logs: every line after the address is one JSON object.
+    let delays = wait_for("two backoffs logged", Duration::from_secs(30), || {
+        let delays: Vec<u64> = rec
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "backing off")
+            .filter_map(|v| v["fields"]["retry_in_ms"].as_u64())
+            .collect();
+        (delays.len() >= 2).then_some(delays)
+    });
+    assert!(delays[1] > delays[0], "{delays:?}");
+    let failed = "mesh_gitops_reconcile_passes_total{result=\"failed\"}";
+    assert!(metric(&rec, failed) >= 2.0);
+    wait_for("the leader to step down", Duration::from_secs(40), || {
+        (metric(&rec, "mesh_gitops_leader") == 0.0).then_some(())
+    });
+
+    // It comes back (same address, same state): the next commit is applied, and the status
+    // remembers the failure.
+    let state = dir.path().join("state");
+    let server = spawn(
+        &[
+            "serve",
+            "--listen",
+            &addr,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        "listening on http://",
+        dir.path().join("serve2.log"),
+        &[],
+    );
+    repo.write(
+        "defaults/count-api.hcl",
+        "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
+    );
+    let c2 = repo.commit("count-api speaks http");
+    let s = wait_for(
+        "the commit after the outage",
+        Duration::from_secs(60),
+        || applied(&server, &c2),
+    );
+    assert!(
+        s["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["result"] == "failed"),
+        "{s:#}"
+    );
+}

@@ -113,6 +113,7 @@ fn init_logs(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     // A second initialisation (tests) is not an error worth failing for.
     let _ = match format {
@@ -528,7 +529,16 @@ impl Reconciler {
         let key = status::status_key(&self.owner);
         if let Ok(Some((bytes, _))) = self.target.client.kv_get(&key).await {
             if let Ok(previous) = serde_json::from_slice::<Status>(&bytes) {
-                self.status.history = previous.history;
+                // Ours (perhaps from a time Consul could not be written) and the last leader's.
+                let mut history = previous.history;
+                for e in std::mem::take(&mut self.status.history) {
+                    if !history.contains(&e) {
+                        history.push(e);
+                    }
+                }
+                history.sort_by(|a, b| b.time.cmp(&a.time));
+                history.truncate(status::HISTORY);
+                self.status.history = history;
                 if self.status.applied_revision.is_empty() {
                     self.status.applied_revision = previous.applied_revision;
                     self.status.applied_time = previous.applied_time;
