@@ -620,6 +620,16 @@ impl Client {
         Ok(Some((value, item["ModifyIndex"].as_u64().unwrap_or(0))))
     }
 
+    /// The path listing every config entry of a kind, for [`Client::get_blocking`].
+    pub fn config_entries_path(kind: &str) -> String {
+        format!("/v1/config/{kind}")
+    }
+
+    /// The path of a KV key, for [`Client::get_blocking`].
+    pub fn kv_path(key: &str) -> String {
+        format!("/v1/kv/{key}")
+    }
+
     /// A blocking query: Consul answers when the index passes `index` or after `wait` (plus its
     /// jitter of up to `wait / 16`). The value is `None` on 404; the index comes with it either
     /// way, so a watcher can wait for the key to appear.

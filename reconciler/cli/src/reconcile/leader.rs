@@ -34,7 +34,7 @@ pub async fn run(
     let renew_every = e.ttl / 3;
     let value = serde_json::json!({ "leader": e.id }).to_string();
     let mut lock_index = 0u64;
-    let lock_path = format!("/v1/kv/{}", e.key);
+    let lock_path = Client::kv_path(&e.key);
     loop {
         if *shutdown.borrow() {
             break;

@@ -604,11 +604,10 @@ impl Reconciler {
             let mut paths: Vec<String> = apply::Desired::of(&c.loaded)
                 .entries
                 .iter()
-                .map(|e| format!("/v1/config/{}", e.kind().as_str()))
+                .map(|e| mesh_consul::Client::config_entries_path(e.kind().as_str()))
                 .collect();
-            paths.push(format!(
-                "/v1/kv/{}",
-                mesh_plan::acl::inventory_key(&self.owner)
+            paths.push(mesh_consul::Client::kv_path(
+                &mesh_plan::acl::inventory_key(&self.owner),
             ));
             paths.sort();
             paths.dedup();
