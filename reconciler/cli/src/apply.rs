@@ -39,7 +39,8 @@ pub struct TargetArgs {
 
 /// A client, and whether it talks to the embedded control plane.
 pub struct Target {
-    pub client: Client,
+    /// Shared with the reconcile loop's watchers and leader election.
+    pub client: std::sync::Arc<Client>,
     pub embedded: bool,
 }
 
@@ -59,7 +60,7 @@ pub async fn connect(args: &TargetArgs, acl: mesh_model::AclSettings) -> Result<
     if args.consul.is_some() || env("CONSUL_HTTP_ADDR").is_some_and(|v| !v.is_empty()) {
         let config = ClientConfig::from_env(args.consul.as_deref(), &env)?;
         return Ok(Target {
-            client: Client::new(config)?,
+            client: std::sync::Arc::new(Client::new(config)?),
             embedded: false,
         });
     }
@@ -101,7 +102,7 @@ pub async fn connect(args: &TargetArgs, acl: mesh_model::AclSettings) -> Result<
         ..ClientConfig::default()
     };
     Ok(Target {
-        client: Client::new(config)?,
+        client: std::sync::Arc::new(Client::new(config)?),
         embedded: true,
     })
 }
@@ -384,10 +385,102 @@ fn record_entries(ledger: &mut Ledger, desired: &Desired, plan: &Plan) {
     }
 }
 
+/// Why a repository may not be applied: the gate `apply` and `reconcile` share.
+#[derive(Debug)]
+pub enum GateFailure {
+    /// The repository does not validate; the count of errors.
+    Invalid(usize),
+    /// `check` fails: the error findings, rendered as `check` prints them.
+    Check(Vec<String>),
+    /// The simulation found violations: its summary, line by line.
+    Simulation(Vec<String>),
+}
+
+impl std::fmt::Display for GateFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GateFailure::Invalid(n) => write!(f, "the repository does not validate ({n} error(s))"),
+            GateFailure::Check(findings) => {
+                write!(f, "check fails ({} error finding(s))", findings.len())?;
+                if let Some(first) = findings.first() {
+                    let line = first.lines().next().unwrap_or("").trim();
+                    write!(f, ": {line}")?;
+                }
+                Ok(())
+            }
+            GateFailure::Simulation(lines) => {
+                write!(f, "the simulation found violations")?;
+                if let Some(v) = lines
+                    .iter()
+                    .find(|l| l.trim_start().starts_with("violation"))
+                {
+                    write!(f, ": {}", v.trim())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The gate: the repository validates, `check` (the same analysis) finds no error, and the
+/// simulation of the declared mesh (seed 1, no faults) finds no violation (unless `simulate` is
+/// false: `apply --skip-check` asks for no gate beyond validation). `repo` names the repository
+/// in the simulation's replay command.
+pub fn gate(
+    loaded: &mesh_loader::Loaded,
+    repo: &str,
+    simulate: bool,
+) -> std::result::Result<(), GateFailure> {
+    if loaded.has_errors() {
+        let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        return Err(GateFailure::Invalid(n));
+    }
+    let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
+    if analysis.has_errors() {
+        return Err(GateFailure::Check(
+            analysis
+                .findings
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| mesh_diagnostics::render_text(d, &loaded.sources))
+                .collect(),
+        ));
+    }
+    if !simulate {
+        return Ok(());
+    }
+    let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
+    match crate::simulate::run(
+        &loaded.state,
+        None,
+        repo,
+        &crate::simulate::SimArgs::default(),
+    ) {
+        Ok(sim) if sim.failed() => Err(GateFailure::Simulation(lines(sim.summary()))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(GateFailure::Simulation(vec![format!(
+            "violation: the simulation could not run: {e}"
+        )])),
+    }
+}
+
 enum Outcome {
     Done,
     /// Something changed under us: re-read and re-plan.
     Conflict(String),
+    /// Asked to stop at a step boundary.
+    Stopped,
+}
+
+/// What an apply did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Writes to Consul objects.
+    pub writes: usize,
+    /// CAS conflicts (or moved ACL/CA objects) that made it re-read and re-plan.
+    pub conflicts: usize,
+    /// It stopped at a step boundary because `stop` said so; what was done is recorded.
+    pub stopped: bool,
 }
 
 /// Applies the plan step by step. Returns the number of writes to Consul objects.
@@ -397,10 +490,28 @@ pub async fn apply(
     args: &TargetArgs,
     out: &mut dyn std::io::Write,
 ) -> Result<usize> {
+    Ok(apply_with(loaded, target, args, out, &|| false)
+        .await?
+        .writes)
+}
+
+/// [`apply`], asking `stop` before every step: when it answers `true`, the inventory is
+/// flushed and the apply returns with `stopped` (a later apply converges from there).
+pub async fn apply_with(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    args: &TargetArgs,
+    out: &mut dyn std::io::Write,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<ApplyReport> {
     let desired = Desired::of(loaded);
     let client = &target.client;
-    let mut writes = 0;
+    let mut report = ApplyReport::default();
     for round in 0..5 {
+        if stop() {
+            report.stopped = true;
+            return Ok(report);
+        }
         let observed = observe(client, &desired).await?;
         let plan = plan_of(&desired, &observed, args)?;
         if round == 0 {
@@ -417,7 +528,7 @@ pub async fn apply(
         record_entries(&mut ledger, &desired, &plan);
         if plan.steps.is_empty() {
             ledger.flush(client).await?;
-            return Ok(writes);
+            return Ok(report);
         }
         if round > 0 {
             writeln!(
@@ -451,15 +562,20 @@ pub async fn apply(
         if claimed {
             ledger.flush(client).await?;
         }
-        let result = run_steps(&plan, &desired, &secrets, client, &mut ledger, out).await;
+        let result = run_steps(&plan, &desired, &secrets, client, &mut ledger, out, stop).await;
         // Whatever happened, what was done is recorded.
         let flushed = ledger.flush(client).await;
         let (n, outcome) = result?;
         flushed?;
-        writes += n;
+        report.writes += n;
         match outcome {
-            Outcome::Done => return Ok(writes),
+            Outcome::Done => return Ok(report),
+            Outcome::Stopped => {
+                report.stopped = true;
+                return Ok(report);
+            }
             Outcome::Conflict(what) => {
+                report.conflicts += 1;
                 writeln!(out, "  ? {what} changed in Consul meanwhile; re-reading")?
             }
         }
@@ -480,9 +596,13 @@ async fn run_steps(
     client: &Client,
     ledger: &mut Ledger,
     out: &mut dyn std::io::Write,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<(usize, Outcome)> {
     let mut writes = 0;
     for step in &plan.steps {
+        if stop() {
+            return Ok((writes, Outcome::Stopped));
+        }
         let what = format!("{} \"{}\"", step.kind, step.name);
         let done = if let Some(kind) = AclKind::parse(&step.kind) {
             acl_step(step, kind, desired, secrets, client, ledger)

@@ -175,15 +175,27 @@ pub fn files_at_revision(dir: &Path, rev: &str) -> Result<Vec<RepoFile>> {
                 .join("/")
         })
         .unwrap_or_default();
+    files_in_tree(&repo, tree, &prefix).with_context(|| format!("--base {rev}"))
+}
+
+/// Every configuration file under `prefix` (a `/`-separated directory, empty for the root) of
+/// a git tree, with paths relative to `prefix`; hidden files and directories are skipped (the
+/// ignore file is kept). A missing `prefix` is an empty repository. Shared by `check --base`
+/// and `reconcile`, which loads each commit it fetches straight from the object database.
+pub fn files_in_tree(
+    repo: &git2::Repository,
+    tree: git2::Tree<'_>,
+    prefix: &str,
+) -> Result<Vec<RepoFile>> {
     let subtree = if prefix.is_empty() {
         tree
     } else {
-        match tree.get_path(Path::new(&prefix)) {
+        match tree.get_path(Path::new(prefix)) {
             Ok(entry) => entry
-                .to_object(&repo)?
+                .to_object(repo)?
                 .peel_to_tree()
-                .with_context(|| format!("{prefix} is not a directory at {rev}"))?,
-            // The repository did not exist at the base: an empty base.
+                .with_context(|| format!("{prefix} is not a directory"))?,
+            // The repository did not exist at that revision: an empty one.
             Err(_) => return Ok(Vec::new()),
         }
     };
@@ -202,7 +214,7 @@ pub fn files_at_revision(dir: &Path, rev: &str) -> Result<Vec<RepoFile>> {
         {
             return git2::TreeWalkResult::Ok;
         }
-        match entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
+        match entry.to_object(repo).and_then(|o| o.peel_to_blob()) {
             Ok(blob) => files.push(RepoFile {
                 path,
                 contents: blob.content().to_vec(),
@@ -215,7 +227,7 @@ pub fn files_at_revision(dir: &Path, rev: &str) -> Result<Vec<RepoFile>> {
         git2::TreeWalkResult::Ok
     })?;
     if let Some(e) = error {
-        bail!("--base {rev}: cannot read a file: {e}");
+        bail!("cannot read a file: {e}");
     }
     Ok(files)
 }

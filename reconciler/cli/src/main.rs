@@ -8,6 +8,7 @@ mod check;
 mod check_report;
 mod graph;
 mod html;
+mod reconcile;
 mod report;
 mod serve;
 mod show;
@@ -49,6 +50,10 @@ enum Command {
     /// Run the mesh in the deterministic simulator: real mTLS, intentions, probes, faults, and
     /// with --base the rollout in the planner's order (0 clean, 3 violations).
     Simulate(SimulateArgs),
+    /// Keep Consul at the head of a git branch: fetch, gate, apply, heal drift; one leader.
+    Reconcile(Box<reconcile::ReconcileArgs>),
+    /// The reconciler's last result and history, from Consul KV (3 if refused or failed).
+    Status(reconcile::StatusArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -350,33 +355,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;
-            if loaded.has_errors() {
-                eprintln!("mesh-gitops: nothing applied: the repository does not validate");
-                return Ok(ExitCode::from(1));
-            }
-            // The gate: the same analysis `check` runs.
-            let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
-            if analysis.has_errors() {
-                for d in analysis.findings.iter().filter(|d| d.is_error()) {
-                    eprint!("{}", mesh_diagnostics::render_text(d, &loaded.sources));
-                }
-                if !args.skip_check {
-                    eprintln!("mesh-gitops: nothing applied: check fails (run `mesh-gitops check` for the report, or pass --skip-check)");
+            // The gate `reconcile` shares: it validates, and the analysis `check` runs passes.
+            match apply::gate(
+                &loaded,
+                &args.repo.dir.display().to_string(),
+                !args.skip_check,
+            ) {
+                Ok(()) => {}
+                Err(apply::GateFailure::Invalid(_)) => {
+                    eprintln!("mesh-gitops: nothing applied: the repository does not validate");
                     return Ok(ExitCode::from(1));
                 }
-                eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
-            } else if !args.skip_check {
-                // The rest of the gate: the mesh as declared, in the simulator.
-                let sim = simulate::run(
-                    &loaded.state,
-                    None,
-                    &args.repo.dir.display().to_string(),
-                    &simulate::SimArgs::default(),
-                )?;
-                if sim.failed() {
-                    eprint!("{}", sim.summary());
-                    eprintln!("mesh-gitops: nothing applied: the simulation found violations (pass --skip-check to apply anyway)");
-                    return Ok(ExitCode::from(1));
+                Err(apply::GateFailure::Check(findings)) => {
+                    for f in &findings {
+                        eprint!("{f}");
+                    }
+                    if !args.skip_check {
+                        eprintln!("mesh-gitops: nothing applied: check fails (run `mesh-gitops check` for the report, or pass --skip-check)");
+                        return Ok(ExitCode::from(1));
+                    }
+                    eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
+                }
+                Err(apply::GateFailure::Simulation(lines)) => {
+                    for l in &lines {
+                        eprintln!("{l}");
+                    }
+                    if !args.skip_check {
+                        eprintln!("mesh-gitops: nothing applied: the simulation found violations (pass --skip-check to apply anyway)");
+                        return Ok(ExitCode::from(1));
+                    }
+                    eprintln!("mesh-gitops: WARNING: applying although the simulation found violations (--skip-check)");
                 }
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -421,6 +429,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             serve::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile(args) => {
+            reconcile::run(*args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => reconcile::print_status(args),
         Command::Show(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;

@@ -338,9 +338,19 @@ impl Client {
 
     /// One request, retried while the failure is transient. Returns status, index and body.
     async fn call(&self, method: Method, path: &str) -> Result<(u16, u64, Vec<u8>), ConsulError> {
+        self.call_with(method, path, None).await
+    }
+
+    /// [`Client::call`] with a request timeout of its own (blocking queries outlive the usual).
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, u64, Vec<u8>), ConsulError> {
         let mut attempt = 0;
         loop {
-            let result = self.once(&method, path).await;
+            let result = self.once(&method, path, timeout).await;
             match result {
                 Ok((status, index, body)) if status < 400 || status == 404 => {
                     return Ok((status, index, body))
@@ -380,7 +390,12 @@ impl Client {
         }
     }
 
-    async fn once(&self, method: &Method, path: &str) -> Result<(u16, u64, Vec<u8>), ConsulError> {
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(u16, u64, Vec<u8>), ConsulError> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let url = self.url(path);
@@ -389,6 +404,9 @@ impl Client {
             Method::Put(body) => self.http.put(&url).body(body.clone()),
             Method::Delete => self.http.delete(&url),
         };
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         if let Some(t) = &self.config.token {
             req = req.header("X-Consul-Token", t);
         }
@@ -602,6 +620,96 @@ impl Client {
         Ok(Some((value, item["ModifyIndex"].as_u64().unwrap_or(0))))
     }
 
+    /// The path listing every config entry of a kind, for [`Client::get_blocking`].
+    pub fn config_entries_path(kind: &str) -> String {
+        format!("/v1/config/{kind}")
+    }
+
+    /// The path of a KV key, for [`Client::get_blocking`].
+    pub fn kv_path(key: &str) -> String {
+        format!("/v1/kv/{key}")
+    }
+
+    /// A blocking query: Consul answers when the index passes `index` or after `wait` (plus its
+    /// jitter of up to `wait / 16`). The value is `None` on 404; the index comes with it either
+    /// way, so a watcher can wait for the key to appear.
+    pub async fn get_blocking(
+        &self,
+        path: &str,
+        index: u64,
+        wait: Duration,
+    ) -> Result<Indexed<Option<Value>>, ConsulError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let full = format!("{path}{sep}index={index}&wait={}ms", wait.as_millis());
+        let timeout = wait + wait / 16 + self.config.request_timeout;
+        let (status, index, body) = self.call_with(Method::Get, &full, Some(timeout)).await?;
+        let value = if status == 404 {
+            None
+        } else {
+            Some(Self::json(path, &body)?)
+        };
+        Ok(Indexed { index, value })
+    }
+
+    /// A KV entry with its ModifyIndex and the session holding its lock, if any.
+    pub async fn kv_entry(&self, key: &str) -> Result<Option<KvEntry>, ConsulError> {
+        let path = format!("/v1/kv/{key}");
+        let Some(v) = self.get_json(&path).await? else {
+            return Ok(None);
+        };
+        KvEntry::from_api(&path, &v.value[0]).map(Some)
+    }
+
+    /// Creates a session (`Behavior = release`) with a TTL; returns its ID.
+    pub async fn session_create(&self, name: &str, ttl: Duration) -> Result<String, ConsulError> {
+        let body = serde_json::json!({
+            "Name": name,
+            "TTL": format!("{}s", ttl.as_secs().max(10)),
+            "Behavior": "release",
+        });
+        let answer = self.put_json("/v1/session/create", &body).await?;
+        answer["ID"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ConsulError::Decode {
+                path: "/v1/session/create".into(),
+                reason: "no ID in the answer".into(),
+            })
+    }
+
+    /// Renews a session's TTL; `false` when the session no longer exists (it expired).
+    pub async fn session_renew(&self, id: &str) -> Result<bool, ConsulError> {
+        let path = format!("/v1/session/renew/{id}");
+        let (status, _, _) = self.call(Method::Put(Vec::new()), &path).await?;
+        Ok(status != 404)
+    }
+
+    /// Destroys a session, releasing the locks it holds.
+    pub async fn session_destroy(&self, id: &str) -> Result<(), ConsulError> {
+        let path = format!("/v1/session/destroy/{id}");
+        self.call(Method::Put(Vec::new()), &path).await?;
+        Ok(())
+    }
+
+    /// Takes the lock on `key` for `session` (writing `value`); `false` if another holds it.
+    pub async fn kv_acquire(
+        &self,
+        key: &str,
+        value: &[u8],
+        session: &str,
+    ) -> Result<bool, ConsulError> {
+        let path = format!("/v1/kv/{key}?acquire={session}");
+        let (_, _, answer) = self.call(Method::Put(value.to_vec()), &path).await?;
+        Ok(String::from_utf8_lossy(&answer).contains("true"))
+    }
+
+    /// Releases the lock on `key` held by `session`.
+    pub async fn kv_release(&self, key: &str, session: &str) -> Result<bool, ConsulError> {
+        let path = format!("/v1/kv/{key}?release={session}");
+        let (_, _, answer) = self.call(Method::Put(Vec::new()), &path).await?;
+        Ok(String::from_utf8_lossy(&answer).contains("true"))
+    }
+
     pub async fn kv_put(
         &self,
         key: &str,
@@ -614,6 +722,36 @@ impl Client {
         };
         let (_, _, answer) = self.call(Method::Put(value.to_vec()), &path).await?;
         Ok(String::from_utf8_lossy(&answer).contains("true"))
+    }
+}
+
+/// One KV entry as Consul returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvEntry {
+    pub value: Vec<u8>,
+    pub modify_index: u64,
+    /// The session holding the key's lock.
+    pub session: Option<String>,
+}
+
+impl KvEntry {
+    /// Decodes one element of a `GET /v1/kv/...` answer.
+    pub fn from_api(path: &str, item: &Value) -> Result<KvEntry, ConsulError> {
+        let value = match item["Value"].as_str() {
+            Some(b64) => decode_base64(b64).ok_or_else(|| ConsulError::Decode {
+                path: path.to_owned(),
+                reason: "Value is not base64".into(),
+            })?,
+            None => Vec::new(),
+        };
+        Ok(KvEntry {
+            value,
+            modify_index: item["ModifyIndex"].as_u64().unwrap_or(0),
+            session: item["Session"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        })
     }
 }
 

@@ -1,0 +1,262 @@
+//! The git source: a bare cache repository fetched from the remote (https, ssh, or a local
+//! path) with git2, and each commit's files read from the object database, without a checkout.
+//!
+//! Credentials come from the environment or files and go straight to libgit2; they are never
+//! logged, and the URL is shown with any user-info replaced (`https://***@host/...`).
+
+use anyhow::{Context, Result};
+use mesh_loader::RepoFile;
+use std::path::{Path, PathBuf};
+
+/// Where and how to fetch.
+#[derive(Clone)]
+pub struct SourceConfig {
+    /// The remote: a URL (`https://`, `ssh://`, `git@host:path`) or a local directory.
+    pub url: String,
+    pub branch: String,
+    /// The repository's root inside the git tree (`/`-separated; empty for the top).
+    pub path: String,
+    /// The bare cache repository.
+    pub cache_dir: PathBuf,
+    pub credentials: Credentials,
+}
+
+/// Git credentials; `Debug` never shows a secret.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ssh_key: Option<PathBuf>,
+    pub ssh_passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ssh_key", &self.ssh_key)
+            .field(
+                "ssh_passphrase",
+                &self.ssh_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// From the environment (`MESH_GITOPS_GIT_USERNAME`, `MESH_GITOPS_GIT_PASSWORD` or
+    /// `MESH_GITOPS_GIT_PASSWORD_FILE`, `MESH_GITOPS_GIT_SSH_KEY`,
+    /// `MESH_GITOPS_GIT_SSH_PASSPHRASE`), the command line's files taking precedence.
+    pub fn from_env(
+        password_file: Option<&Path>,
+        ssh_key: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Credentials> {
+        let var = |k: &str| env(k).filter(|v| !v.is_empty());
+        let password_file = password_file
+            .map(Path::to_path_buf)
+            .or_else(|| var("MESH_GITOPS_GIT_PASSWORD_FILE").map(PathBuf::from));
+        let password = match password_file {
+            Some(file) => Some(
+                std::fs::read_to_string(&file)
+                    .with_context(|| {
+                        format!("cannot read the git password file {}", file.display())
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => var("MESH_GITOPS_GIT_PASSWORD"),
+        };
+        Ok(Credentials {
+            username: var("MESH_GITOPS_GIT_USERNAME"),
+            password,
+            ssh_key: ssh_key
+                .map(Path::to_path_buf)
+                .or_else(|| var("MESH_GITOPS_GIT_SSH_KEY").map(PathBuf::from)),
+            ssh_passphrase: var("MESH_GITOPS_GIT_SSH_PASSPHRASE"),
+        })
+    }
+}
+
+/// The URL for logs and status: user-info (which may hold a token) replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..host_end].rfind('@') {
+            return format!("{scheme}://***@{}", &rest[at + 1..]);
+        }
+    }
+    url.to_owned()
+}
+
+/// A cache directory name for a URL, stable across runs.
+pub fn cache_name(url: &str) -> String {
+    // FNV-1a: stable, dependency-free; a collision only shares a cache of fetched objects.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl SourceConfig {
+    fn remote_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.branch)
+    }
+
+    fn open(&self) -> Result<git2::Repository> {
+        if self.cache_dir.join("HEAD").exists() {
+            return git2::Repository::open_bare(&self.cache_dir).with_context(|| {
+                format!(
+                    "cannot open the cache repository {}",
+                    self.cache_dir.display()
+                )
+            });
+        }
+        std::fs::create_dir_all(&self.cache_dir)
+            .with_context(|| format!("cannot create {}", self.cache_dir.display()))?;
+        git2::Repository::init_bare(&self.cache_dir).with_context(|| {
+            format!(
+                "cannot create the cache repository {}",
+                self.cache_dir.display()
+            )
+        })
+    }
+
+    /// Fetches the branch; returns the commit it points at. Blocking.
+    pub fn fetch(&self) -> Result<git2::Oid> {
+        let repo = self.open()?;
+        let mut remote = repo
+            .remote_anonymous(&self.url)
+            .with_context(|| format!("invalid git source {}", redacted(&self.url)))?;
+        let creds = self.credentials.clone();
+        let mut attempts = 0u32;
+        let mut callbacks = git2::RemoteCallbacks::new();
+        callbacks.credentials(move |_url, user_from_url, allowed| {
+            // libgit2 asks again after a rejection; three tries, then a clear error.
+            attempts += 1;
+            if attempts > 3 {
+                return Err(git2::Error::from_str(
+                    "authentication failed: the credentials were rejected",
+                ));
+            }
+            let user = creds
+                .username
+                .as_deref()
+                .or(user_from_url)
+                .unwrap_or("git");
+            if allowed.contains(git2::CredentialType::SSH_KEY) {
+                return match &creds.ssh_key {
+                    Some(key) => {
+                        git2::Cred::ssh_key(user, None, key, creds.ssh_passphrase.as_deref())
+                    }
+                    None => git2::Cred::ssh_key_from_agent(user),
+                };
+            }
+            if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+                if let Some(p) = &creds.password {
+                    return git2::Cred::userpass_plaintext(user, p);
+                }
+            }
+            if allowed.contains(git2::CredentialType::USERNAME) {
+                return git2::Cred::username(user);
+            }
+            if allowed.contains(git2::CredentialType::DEFAULT) {
+                return git2::Cred::default();
+            }
+            Err(git2::Error::from_str(
+                "the git source needs credentials: set MESH_GITOPS_GIT_PASSWORD(_FILE) or MESH_GITOPS_GIT_SSH_KEY",
+            ))
+        });
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(callbacks);
+        options.download_tags(git2::AutotagOption::None);
+        let refspec = format!("+refs/heads/{b}:{}", self.remote_ref(), b = self.branch);
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .map_err(|e| anyhow::anyhow!("{}", self.scrub(e.message())))
+            .with_context(|| {
+                format!("cannot fetch {} from {}", self.branch, redacted(&self.url))
+            })?;
+        let reference = repo.find_reference(&self.remote_ref()).with_context(|| {
+            format!(
+                "the branch {} does not exist in {}",
+                self.branch,
+                redacted(&self.url)
+            )
+        })?;
+        reference
+            .peel_to_commit()
+            .map(|c| c.id())
+            .with_context(|| format!("{} does not point at a commit", self.remote_ref()))
+    }
+
+    /// A libgit2 message without the URL's credentials or the password, should it quote them.
+    fn scrub(&self, message: &str) -> String {
+        let mut m = message.replace(&self.url, &redacted(&self.url));
+        if let Some(p) = self
+            .credentials
+            .password
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            m = m.replace(p, "***");
+        }
+        m
+    }
+
+    /// The repository's files at a fetched commit, and its summary line. Blocking.
+    pub fn files_at(&self, oid: git2::Oid) -> Result<(Vec<RepoFile>, String)> {
+        let repo = self.open()?;
+        let commit = repo
+            .find_commit(oid)
+            .with_context(|| format!("commit {oid} is not in the cache"))?;
+        let summary =
+            String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned();
+        let tree = commit.tree()?;
+        let files = crate::check::files_in_tree(&repo, tree, self.path.trim_matches('/'))
+            .with_context(|| format!("cannot read commit {oid}"))?;
+        Ok((files, summary))
+    }
+
+    /// The commit's signature and the data it signs; `None` if it is not signed. Blocking.
+    pub fn signature(&self, oid: git2::Oid) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let repo = self.open()?;
+        match repo.extract_signature(&oid, None) {
+            Ok((sig, data)) => Ok(Some((sig.to_vec(), data.to_vec()))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("cannot read the signature of {oid}: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            redacted("https://user:tok3n@git.example.com/org/repo.git"),
+            "https://***@git.example.com/org/repo.git"
+        );
+        assert_eq!(
+            redacted("https://git.example.com/a@b"),
+            "https://git.example.com/a@b"
+        );
+        assert_eq!(redacted("/srv/repo"), "/srv/repo");
+        let c = Credentials {
+            password: Some("hunter2".into()),
+            ..Credentials::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn cache_names_are_stable() {
+        assert_eq!(cache_name("a"), cache_name("a"));
+        assert_ne!(cache_name("a"), cache_name("b"));
+    }
+}

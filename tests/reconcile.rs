@@ -1,0 +1,704 @@
+//! `reconcile` end to end: the real binary follows a real git repository (made with git2) and
+//! keeps a running `mesh-gitops serve` at its head: commits are applied, drift made through
+//! the API is healed, a commit failing the gate is refused while the last good state is kept,
+//! only the leader writes and a standby takes over when the leader dies, and with
+//! `--require-signed` only commits signed by a trusted SSH key are applied.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A child process killed on drop, with its stderr collected into a file.
+struct Proc {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Spawns the binary, waits for the stderr line announcing its address, keeps draining stderr.
+fn spawn(args: &[&str], marker: &str, log: PathBuf, env: &[(&str, &str)]) -> Proc {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
+    c.args(args)
+        .env_remove("CONSUL_HTTP_ADDR")
+        .env_remove("CONSUL_HTTP_TOKEN")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("the binary runs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+        seen.push_str(&line);
+        if let Some(a) = line.split(marker).nth(1) {
+            addr = Some(a.trim().to_owned());
+            break;
+        }
+        line.clear();
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address announced; stderr:\n{seen}"));
+    let path = log.clone();
+    std::thread::spawn(move || {
+        let mut all = seen;
+        let mut l = String::new();
+        while stderr.read_line(&mut l).map(|n| n > 0).unwrap_or(false) {
+            all.push_str(&l);
+            l.clear();
+            let _ = std::fs::write(&path, &all);
+        }
+    });
+    Proc { child, addr, log }
+}
+
+fn serve(dir: &Path) -> Proc {
+    let state = dir.join("state");
+    spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        "listening on http://",
+        dir.join("serve.log"),
+        &[],
+    )
+}
+
+fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -> Proc {
+    let consul = format!("http://{}", server.addr);
+    let cache = dir.join(format!("cache-{id}"));
+    let mut args = vec![
+        "reconcile",
+        "--source",
+        repo.to_str().unwrap(),
+        "--consul",
+        &consul,
+        "--interval",
+        "1s",
+        "--listen",
+        "127.0.0.1:0",
+        "--lock-ttl",
+        "10s",
+        "--id",
+        id,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    spawn(
+        &args,
+        "reconciler listening on http://",
+        dir.join(format!("reconcile-{id}.log")),
+        &[],
+    )
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn get_json(server: &Proc, path: &str) -> Option<Value> {
+    let r = http()
+        .get(format!("http://{}{path}", server.addr))
+        .send()
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().ok()
+}
+
+fn status(server: &Proc, owner: &str) -> Option<Value> {
+    let r = http()
+        .get(format!(
+            "http://{}/v1/kv/mesh-gitops/{owner}/status?raw",
+            server.addr
+        ))
+        .send()
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(&r.bytes().ok()?).ok()
+}
+
+/// The value of a metric (without labels) from a reconciler's /metrics.
+fn metric(p: &Proc, name: &str) -> f64 {
+    let text = http()
+        .get(format!("http://{}/metrics", p.addr))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A git repository on branch `main`, written to with git2.
+struct Repo {
+    dir: PathBuf,
+    repo: git2::Repository,
+}
+
+impl Repo {
+    fn init(dir: PathBuf) -> Repo {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.initial_head("main");
+        let repo = git2::Repository::init_opts(&dir, &opts).unwrap();
+        Repo { dir, repo }
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn tree(&self) -> git2::Oid {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        index.write_tree().unwrap()
+    }
+
+    fn parents(&self) -> Vec<git2::Commit<'_>> {
+        match self.repo.head() {
+            Ok(h) => vec![h.peel_to_commit().unwrap()],
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Commits everything; returns the commit ID.
+    fn commit(&self, message: &str) -> String {
+        let tree = self.repo.find_tree(self.tree()).unwrap();
+        let sig = git2::Signature::now("test", "test@example.com").unwrap();
+        let parents = self.parents();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    /// Commits everything with an SSH signature made by `key`.
+    fn commit_signed(&self, message: &str, key: &ssh_key::PrivateKey) -> String {
+        let tree = self.repo.find_tree(self.tree()).unwrap();
+        let sig = git2::Signature::now("test", "test@example.com").unwrap();
+        let parents = self.parents();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        let buffer = self
+            .repo
+            .commit_create_buffer(&sig, &sig, message, &tree, &parents)
+            .unwrap();
+        let content = std::str::from_utf8(&buffer).unwrap().to_owned();
+        let signature = key
+            .sign("git", ssh_key::HashAlg::Sha512, content.as_bytes())
+            .unwrap()
+            .to_pem(ssh_key::LineEnding::LF)
+            .unwrap();
+        let oid = self
+            .repo
+            .commit_signed(&content, &signature, Some("gpgsig"))
+            .unwrap();
+        let head = self.repo.head().unwrap();
+        let name = head.name().unwrap().to_owned();
+        self.repo
+            .reference(&name, oid, true, "signed commit")
+            .unwrap();
+        oid.to_string()
+    }
+}
+
+const SETTINGS: &str = "datacenter = \"dc1\"\nowner = \"team\"\n";
+const INTENTION_ALLOW: &str = "Kind = \"service-intentions\"\nName = \"count-api\"\nSources = [\n  { Name = \"count-dashboard\", Action = \"allow\" },\n]\n";
+const INTENTION_DENY: &str = "Kind = \"service-intentions\"\nName = \"count-api\"\nSources = [\n  { Name = \"count-dashboard\", Action = \"deny\" },\n]\n";
+
+/// The countdash example (a job whose dashboard declares count-api as an upstream).
+fn countdash(repo: &Repo) {
+    let job =
+        std::fs::read_to_string(root().join("examples/countdash/countdash.nomad.hcl")).unwrap();
+    repo.write("countdash.nomad.hcl", &job);
+    repo.write("mesh-gitops.hcl", SETTINGS);
+    repo.write("intentions/count-api.hcl", INTENTION_ALLOW);
+}
+
+fn intention_action(server: &Proc) -> Option<String> {
+    get_json(server, "/v1/config/service-intentions/count-api")
+        .and_then(|v| v["Sources"][0]["Action"].as_str().map(str::to_owned))
+}
+
+fn applied(server: &Proc, rev: &str) -> Option<Value> {
+    status(server, "team").filter(|s| s["applied_revision"] == rev)
+}
+
+#[test]
+fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash");
+    let rec = reconcile(dir.path(), &server, &repo.dir, "one", &[]);
+
+    // The first commit is applied.
+    wait_for("the first commit", Duration::from_secs(20), || {
+        applied(&server, &c1)
+    });
+    assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+    let entry = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
+    assert_eq!(entry["Meta"]["mesh-gitops-owner"], "team");
+
+    // A new commit is applied within the interval (plus a little).
+    repo.write(
+        "defaults/count-api.hcl",
+        "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
+    );
+    let c2 = repo.commit("count-api speaks http");
+    let committed = Instant::now();
+    wait_for("the second commit", Duration::from_secs(20), || {
+        applied(&server, &c2)
+    });
+    let took = committed.elapsed();
+    assert!(took < Duration::from_secs(5), "applied after {took:?}");
+    let defaults = get_json(&server, "/v1/config/service-defaults/count-api").unwrap();
+    assert_eq!(defaults["Protocol"], "http");
+
+    // Drift made through the API (keeping the owner's mark, as `consul config read | write`
+    // does) is healed.
+    let mut drifted = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
+    drifted["Sources"][0]["Action"] = "deny".into();
+    let put = http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(drifted.to_string())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success());
+    wait_for("the drift to be healed", Duration::from_secs(20), || {
+        (intention_action(&server).as_deref() == Some("allow")).then_some(())
+    });
+    wait_for("the heal in the status", Duration::from_secs(10), || {
+        status(&server, "team").filter(|s| {
+            s["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|e| e["result"] == "healed"))
+        })
+    });
+    assert!(metric(&rec, "mesh_gitops_drift_events_total") >= 1.0);
+
+    // A commit failing the gate (the dashboard's declared upstream denied) is refused; Consul
+    // stays at the second commit, and the status says why.
+    repo.write("intentions/count-api.hcl", INTENTION_DENY);
+    let c3 = repo.commit("deny the dashboard");
+    let s = wait_for("the refusal", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["revision"] == c3.as_str())
+    });
+    assert_eq!(s["result"], "refused", "{s:#}");
+    assert!(
+        s["reason"].as_str().unwrap().contains("check fails"),
+        "{s:#}"
+    );
+    assert_eq!(s["applied_revision"], c2.as_str());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+    assert!(metric(&rec, "mesh_gitops_gate_failures_total") >= 1.0);
+
+    // `mesh-gitops status` prints it, and exits 3 for a refusal.
+    let out = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
+        .args([
+            "status",
+            "--consul",
+            &format!("http://{}", server.addr),
+            "--owner",
+            "team",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("refused"), "{text}");
+    assert!(text.contains(&c2), "{text}");
+
+    // The fix is applied again; health and readiness hold.
+    repo.write("intentions/count-api.hcl", INTENTION_ALLOW);
+    repo.write(
+        "defaults/count-api.hcl",
+        "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"tcp\"\n",
+    );
+    let c4 = repo.commit("back to tcp");
+    wait_for("the fourth commit", Duration::from_secs(20), || {
+        applied(&server, &c4)
+    });
+    for path in ["/healthz", "/readyz"] {
+        let r = http()
+            .get(format!("http://{}{path}", rec.addr))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}");
+    }
+    let metrics = http()
+        .get(format!("http://{}/metrics", rec.addr))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "mesh_gitops_last_applied_timestamp{{revision=\"{c4}\"}}"
+        )),
+        "{metrics}"
+    );
+
+    // SIGTERM: it stops, and releases the lock.
+    let mut rec = rec;
+    let pid = rec.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let exited = wait_for("the reconciler to exit", Duration::from_secs(15), || {
+        rec.child.try_wait().unwrap()
+    });
+    assert!(exited.success(), "{}", rec.log());
+    let lock = get_json(&server, "/v1/kv/mesh-gitops/team/leader").unwrap();
+    assert!(lock[0].get("Session").is_none(), "{lock:#}");
+    assert!(rec.log().contains("released the leader lock"));
+}
+
+#[test]
+fn only_the_leader_writes_and_a_standby_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash");
+    let mut a = reconcile(dir.path(), &server, &repo.dir, "alpha", &[]);
+    wait_for("alpha to apply", Duration::from_secs(20), || {
+        applied(&server, &c1).filter(|s| s["leader"] == "alpha")
+    });
+    let b = reconcile(dir.path(), &server, &repo.dir, "beta", &[]);
+    wait_for("beta to stand by", Duration::from_secs(10), || {
+        (metric(&b, "mesh_gitops_leader") == 0.0).then_some(())
+    });
+
+    // A change while both run: alpha writes, beta does not.
+    repo.write(
+        "defaults/count-api.hcl",
+        "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
+    );
+    let c2 = repo.commit("count-api speaks http");
+    wait_for("the second commit", Duration::from_secs(20), || {
+        applied(&server, &c2)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(metric(&a, "mesh_gitops_leader"), 1.0);
+    assert!(metric(&a, "mesh_gitops_writes_total") >= 2.0);
+    assert_eq!(metric(&b, "mesh_gitops_leader"), 0.0);
+    assert_eq!(metric(&b, "mesh_gitops_writes_total"), 0.0);
+    assert!(!b.log().contains("acquired the leader lock"), "{}", b.log());
+
+    // The leader dies without releasing anything; its session expires (2 x TTL) and beta
+    // takes over, then applies the next commit.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let killed = Instant::now();
+    repo.write(
+        "defaults/count-dashboard.hcl",
+        "Kind = \"service-defaults\"\nName = \"count-dashboard\"\nProtocol = \"http\"\n",
+    );
+    let c3 = repo.commit("count-dashboard speaks http");
+    let s = wait_for("beta to take over", Duration::from_secs(40), || {
+        applied(&server, &c3).filter(|s| s["leader"] == "beta")
+    });
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(30), "took over after {took:?}");
+    assert_eq!(s["result"], "applied", "{s:#}");
+    assert!(metric(&b, "mesh_gitops_writes_total") >= 1.0);
+    assert!(b.log().contains("acquired the leader lock"));
+    let dash = get_json(&server, "/v1/config/service-defaults/count-dashboard").unwrap();
+    assert_eq!(dash["Protocol"], "http");
+}
+
+#[test]
+fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
+    use ssh_key::private::{Ed25519Keypair, PrivateKey};
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let trusted = PrivateKey::from(Ed25519Keypair::from_seed(&[7; 32]));
+    let stranger = PrivateKey::from(Ed25519Keypair::from_seed(&[8; 32]));
+    let signers = dir.path().join("allowed_signers");
+    std::fs::write(
+        &signers,
+        format!(
+            "release@example.com {}\n",
+            trusted.public_key().to_openssh().unwrap()
+        ),
+    )
+    .unwrap();
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("unsigned");
+    let _rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "signed",
+        &[
+            "--owner",
+            "team",
+            "--require-signed",
+            "--trusted-keys",
+            signers.to_str().unwrap(),
+        ],
+    );
+    let s = wait_for("the unsigned commit", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["revision"] == c1.as_str())
+    });
+    assert_eq!(s["result"], "refused");
+    assert!(
+        s["reason"].as_str().unwrap().contains("not signed"),
+        "{s:#}"
+    );
+    assert!(intention_action(&server).is_none());
+
+    repo.write("README.md", "signed by someone else\n");
+    let c2 = repo.commit_signed("signed by a stranger", &stranger);
+    let s = wait_for("the stranger's commit", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["revision"] == c2.as_str())
+    });
+    assert_eq!(s["result"], "refused");
+    assert!(
+        s["reason"].as_str().unwrap().contains("not trusted"),
+        "{s:#}"
+    );
+
+    repo.write("README.md", "signed\n");
+    let c3 = repo.commit_signed("signed by release", &trusted);
+    wait_for("the signed commit", Duration::from_secs(20), || {
+        applied(&server, &c3)
+    });
+    assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+}
+
+#[test]
+fn without_self_heal_drift_is_reported_not_reverted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash");
+    let rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "watcher",
+        &["--no-self-heal"],
+    );
+    wait_for("the first commit", Duration::from_secs(20), || {
+        applied(&server, &c1)
+    });
+    let mut drifted = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
+    drifted["Sources"][0]["Action"] = "deny".into();
+    http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(drifted.to_string())
+        .send()
+        .unwrap();
+    let s = wait_for("the drift report", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["result"] == "drift")
+    });
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("~ service-intentions \"count-api\""),
+        "{s:#}"
+    );
+    assert_eq!(s["applied_revision"], c1.as_str());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(intention_action(&server).as_deref(), Some("deny"));
+    assert!(metric(&rec, "mesh_gitops_drift_events_total") >= 1.0);
+    assert_eq!(metric(&rec, "mesh_gitops_writes_total"), 1.0);
+
+    // An owned entry rewritten without the owner's mark is no longer ours: reported, kept.
+    drifted["Sources"][0]["Action"] = "allow".into();
+    drifted.as_object_mut().unwrap().remove("Meta");
+    http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(drifted.to_string())
+        .send()
+        .unwrap();
+    let s = wait_for("the takeover report", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| {
+            s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no longer marked as owned"))
+        })
+    });
+    assert_eq!(s["result"], "drift", "{s:#}");
+}
+
+#[test]
+fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(dir.path().join("repo"));
+    repo.write("mesh-gitops.hcl", SETTINGS);
+    // Enough entries that applying them takes longer than the fetch interval.
+    let many = |protocol: &str| {
+        for i in 0..1200 {
+            repo.write(
+                &format!("defaults/svc-{i:04}.hcl"),
+                &format!("Kind = \"service-defaults\"\nName = \"svc-{i:04}\"\nProtocol = \"{protocol}\"\n"),
+            );
+        }
+    };
+    many("tcp");
+    let c1 = repo.commit("1200 services");
+    let _rec = reconcile(dir.path(), &server, &repo.dir, "busy", &[]);
+    // As soon as the first apply has started writing, a newer commit arrives.
+    wait_for("the first writes", Duration::from_secs(60), || {
+        get_json(&server, "/v1/config/service-defaults")
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    many("http");
+    let c2 = repo.commit("all http");
+    let s = wait_for("the newer commit", Duration::from_secs(120), || {
+        applied(&server, &c2)
+    });
+    let history = s["history"].as_array().unwrap();
+    let stale = history
+        .iter()
+        .find(|e| e["revision"] == c1.as_str())
+        .unwrap_or_else(|| panic!("{s:#}"));
+    assert_eq!(stale["result"], "interrupted", "{s:#}");
+    assert!(
+        stale["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a newer commit arrived"),
+        "{s:#}"
+    );
+    let all = get_json(&server, "/v1/config/service-defaults").unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 1200);
+    assert!(all.iter().all(|e| e["Protocol"] == "http"));
+}
+
+#[test]
+fn consul_down_backs_off_and_the_loop_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let addr = server.addr.clone();
+    let repo = Repo::init(dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash");
+    let rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "patient",
+        &["--log-format", "json"],
+    );
+    wait_for("the first commit", Duration::from_secs(20), || {
+        applied(&server, &c1)
+    });
+
+    // Consul goes away: passes fail, each retry later than the last; cut off for longer than
+    // the lock's TTL, the leader stops counting itself as one.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    // Structured logs: every line after the address is one JSON object.
+    let delays = wait_for("two backoffs logged", Duration::from_secs(30), || {
+        let delays: Vec<u64> = rec
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "backing off")
+            .filter_map(|v| v["fields"]["retry_in_ms"].as_u64())
+            .collect();
+        (delays.len() >= 2).then_some(delays)
+    });
+    assert!(delays[1] > delays[0], "{delays:?}");
+    let failed = "mesh_gitops_reconcile_passes_total{result=\"failed\"}";
+    assert!(metric(&rec, failed) >= 2.0);
+    wait_for("the leader to step down", Duration::from_secs(40), || {
+        (metric(&rec, "mesh_gitops_leader") == 0.0).then_some(())
+    });
+
+    // It comes back (same address, same state): the next commit is applied, and the status
+    // remembers the failure.
+    let state = dir.path().join("state");
+    let server = spawn(
+        &[
+            "serve",
+            "--listen",
+            &addr,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        "listening on http://",
+        dir.path().join("serve2.log"),
+        &[],
+    );
+    repo.write(
+        "defaults/count-api.hcl",
+        "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
+    );
+    let c2 = repo.commit("count-api speaks http");
+    let s = wait_for(
+        "the commit after the outage",
+        Duration::from_secs(60),
+        || applied(&server, &c2),
+    );
+    assert!(
+        s["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["result"] == "failed"),
+        "{s:#}"
+    );
+}
