@@ -58,22 +58,9 @@ fn meta(v: &Value) -> BTreeMap<String, String> {
 }
 
 fn store_put(ctx: &Ctx, services: Vec<CatalogService>) -> Result<(), Response> {
-    let mut s = ctx.store.lock();
-    let index = Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    for mut svc in services {
-        let key = (svc.node.clone(), svc.id.clone());
-        svc.create_index = s.catalog.get(&key).map(|e| e.create_index).unwrap_or(index);
-        svc.modify_index = index;
-        batch.put(
-            catalog_key(&svc.node, &svc.id),
-            serde_json::to_vec(&svc).unwrap_or_default(),
-            Table::Catalog,
-        );
-        s.catalog.insert(key, svc);
-    }
     ctx.store
-        .commit(&mut s, batch)
+        .put_catalog(services)
+        .map(|_| ())
         .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
