@@ -348,6 +348,9 @@ pub async fn catalog_services(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
+        return r;
+    }
     let s = ctx.store.lock();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in s
@@ -386,6 +389,10 @@ pub async fn catalog_service(
         Ok(_) => {}
         Err(r) => return r,
     }
+    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
+    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
+        return r;
+    }
     let s = ctx.store.lock();
     let list: Vec<Value> = s
         .catalog
@@ -407,6 +414,10 @@ pub async fn health_connect(
         Ok(c) if !c.authz.service_read(&name) => return json_at(Value::Array(Vec::new()), 1),
         Ok(_) => {}
         Err(r) => return r,
+    }
+    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
+    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
+        return r;
     }
     let s = ctx.store.lock();
     let list: Vec<Value> = s

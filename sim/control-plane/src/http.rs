@@ -217,9 +217,9 @@ fn routes(ctx: Arc<Ctx>) -> Router {
         .with_state(ctx)
 }
 
-type Q = BTreeMap<String, Vec<String>>;
+pub(crate) type Q = BTreeMap<String, Vec<String>>;
 
-fn query(raw: &Option<String>) -> Q {
+pub(crate) fn query(raw: &Option<String>) -> Q {
     let mut out: Q = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
         out.entry(k.into_owned()).or_default().push(v.into_owned());
@@ -265,7 +265,7 @@ fn parse_uint(v: &str) -> Result<u64, Response> {
 }
 
 /// `?index=&wait=`: waits until the table's index passes `index`, or the wait ends.
-async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
+pub(crate) async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
     let Some(index) = q1(q, "index") else {
         return Ok(());
     };

@@ -207,13 +207,17 @@ impl Watcher {
             } else {
                 format!("{base}{sep}index={index}&wait={}s", WAIT.as_secs())
             };
+            let asked = tokio::time::Instant::now();
             let reply = match conn.as_mut() {
                 Some(c) => timeout(WATCH_TIMEOUT, c.get(&path)).await.ok(),
                 None => None,
             };
             let ok = match reply {
                 Some(Ok(r)) if r.status == 200 => {
-                    if r.index != index {
+                    if r.index == index && asked.elapsed() < WAIT / 2 {
+                        // Unchanged and early: the endpoint did not block. Do not spin.
+                        sleep(poll).await;
+                    } else if r.index != index {
                         match self.apply(&r) {
                             Ok(()) => index = r.index,
                             Err(e) => log(
