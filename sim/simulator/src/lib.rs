@@ -3,14 +3,16 @@
 //!
 //! One host runs the control-plane server (`mesh-control-plane`'s state machine and HTTP API, the
 //! same as `mesh-gitops serve`); one host per service instance runs its agent (Consul's blocking
-//! queries over HTTP), its application and its sidecar proxy. Sidecars
-//! speak real mTLS (rustls over turmoil TCP) verified at simulated time, identify callers by
-//! their SPIFFE ID and authorize them with `mesh-semantics`' intention evaluation, the same code
-//! the static analysis uses. Declared upstreams carry traffic; an adversary probes every sidecar;
-//! faults (partitions, crashes, root rotation, latency) and rollout steps happen on a schedule.
-//! Checkers then compare what happened with the static decisions of `mesh-analysis`.
+//! queries over HTTP), its application and its sidecar proxy. Sidecars speak real mTLS (rustls
+//! over turmoil TCP) verified at simulated time, identify callers by their SPIFFE ID and
+//! authorize them with `mesh-semantics`' intention evaluation, the same code the static analysis
+//! uses. Declared upstreams carry traffic; an adversary probes every sidecar; faults
+//! (partitions, crashes, root rotation, latency) and rollout steps happen on a schedule, the
+//! latter two through the server's HTTP API. Checkers then compare what happened with the static
+//! decisions of `mesh-analysis`.
 //!
-//! Everything random comes from the seed: turmoil's generator, the CA's keys, the cluster ID.
+//! Everything random comes from the seed: turmoil's generator, the CA's keys, the control
+//! plane's UUIDs and blocking-query jitter, the cluster ID; its clock is simulated time.
 //! The same seed gives the same event trace, hashed into `trace_hash`.
 
 mod check;

@@ -68,8 +68,9 @@ pub(crate) struct AgentCache {
     pub roots: Vec<Vec<u8>>,
     pub roots_index: u64,
     pub active_root_id: String,
-    /// Per service: the root that signed the leaf, the leaf, and when to renew it (simulated
-    /// ms; two thirds into its remaining lifetime, as Consul's agent renews ahead of expiry).
+    /// Per service: the active root when the leaf arrived, the leaf, and when it is due for
+    /// renewal (simulated ms; two thirds into its remaining lifetime). The server decides when
+    /// to sign a new one and answers the leaf's blocking query with it.
     pub leaves: BTreeMap<String, (String, Identity, u64)>,
     pub intentions: Rc<IntentionSet>,
     pub default_allow: bool,
