@@ -194,12 +194,10 @@ fn acl_disabled(ctx: &Ctx) -> Option<Response> {
     (!ctx.acl.enabled).then(|| text(StatusCode::UNAUTHORIZED, "ACL support disabled"))
 }
 
-fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
+fn now_rfc3339(ctx: &Ctx) -> String {
+    let secs = ctx
+        .env
+        .now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
@@ -379,8 +377,8 @@ pub fn bootstrap_token(ctx: &Ctx, secret: Option<String>) -> Result<AclTokenStor
     }
     let index = Store::next_index(&mut s);
     let t = AclTokenStored {
-        accessor_id: uuid(),
-        secret_id: secret.unwrap_or_else(uuid),
+        accessor_id: ctx.env.ids.next(),
+        secret_id: secret.unwrap_or_else(|| ctx.env.ids.next()),
         description: "Bootstrap Token (Global Management)".into(),
         policy_ids: vec![GLOBAL_MANAGEMENT.into()],
         role_ids: Vec::new(),
@@ -388,7 +386,7 @@ pub fn bootstrap_token(ctx: &Ctx, secret: Option<String>) -> Result<AclTokenStor
         node_identities: Vec::new(),
         local: false,
         management: true,
-        create_time: now_rfc3339(),
+        create_time: now_rfc3339(ctx),
         create_index: index,
         modify_index: index,
     };
@@ -547,7 +545,7 @@ fn write_policy(ctx: &Ctx, id: Option<String>, v: &Value) -> Result<Value, Respo
     }
     let index = Store::next_index(&mut s);
     let p = AclPolicyStored {
-        id: id.unwrap_or_else(uuid),
+        id: id.unwrap_or_else(|| ctx.env.ids.next()),
         name,
         description: str_of(v, "Description"),
         rules,
@@ -711,7 +709,7 @@ fn write_role(ctx: &Ctx, id: Option<String>, v: &Value) -> Result<Value, Respons
             .unwrap_or_default()
     };
     let r = AclRoleStored {
-        id: id.unwrap_or_else(uuid),
+        id: id.unwrap_or_else(|| ctx.env.ids.next()),
         name,
         description: str_of(v, "Description"),
         policy_ids,
@@ -882,12 +880,18 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
         accessor_id: accessor.unwrap_or_else(|| {
             Some(str_of(v, "AccessorID"))
                 .filter(|a| !a.is_empty())
-                .unwrap_or_else(uuid)
+                .unwrap_or_else(|| ctx.env.ids.next())
         }),
         secret_id: existing
             .as_ref()
             .map(|e| e.secret_id.clone())
-            .unwrap_or_else(|| if secret.is_empty() { uuid() } else { secret }),
+            .unwrap_or_else(|| {
+                if secret.is_empty() {
+                    ctx.env.ids.next()
+                } else {
+                    secret
+                }
+            }),
         description: str_of(v, "Description"),
         management: policy_ids.iter().any(|p| p == GLOBAL_MANAGEMENT),
         policy_ids,
@@ -898,7 +902,7 @@ fn write_token(ctx: &Ctx, accessor: Option<String>, v: &Value) -> Result<Value, 
         create_time: existing
             .as_ref()
             .map(|e| e.create_time.clone())
-            .unwrap_or_else(now_rfc3339),
+            .unwrap_or_else(|| now_rfc3339(ctx)),
         create_index: existing.as_ref().map(|e| e.create_index).unwrap_or(index),
         modify_index: index,
     };

@@ -58,22 +58,9 @@ fn meta(v: &Value) -> BTreeMap<String, String> {
 }
 
 fn store_put(ctx: &Ctx, services: Vec<CatalogService>) -> Result<(), Response> {
-    let mut s = ctx.store.lock();
-    let index = Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    for mut svc in services {
-        let key = (svc.node.clone(), svc.id.clone());
-        svc.create_index = s.catalog.get(&key).map(|e| e.create_index).unwrap_or(index);
-        svc.modify_index = index;
-        batch.put(
-            catalog_key(&svc.node, &svc.id),
-            serde_json::to_vec(&svc).unwrap_or_default(),
-            Table::Catalog,
-        );
-        s.catalog.insert(key, svc);
-    }
     ctx.store
-        .commit(&mut s, batch)
+        .put_catalog(services)
+        .map(|_| ())
         .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
@@ -361,6 +348,9 @@ pub async fn catalog_services(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
+        return r;
+    }
     let s = ctx.store.lock();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in s
@@ -399,6 +389,10 @@ pub async fn catalog_service(
         Ok(_) => {}
         Err(r) => return r,
     }
+    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
+    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
+        return r;
+    }
     let s = ctx.store.lock();
     let list: Vec<Value> = s
         .catalog
@@ -420,6 +414,10 @@ pub async fn health_connect(
         Ok(c) if !c.authz.service_read(&name) => return json_at(Value::Array(Vec::new()), 1),
         Ok(_) => {}
         Err(r) => return r,
+    }
+    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
+    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
+        return r;
     }
     let s = ctx.store.lock();
     let list: Vec<Value> = s

@@ -31,10 +31,22 @@ pub struct Ctx {
     pub acl: crate::acl::AclConfig,
     pub datacenter: String,
     pub node: String,
-    /// Leaves handed out, by service: reused until they expire or the root changes (the agent
-    /// cache's behaviour).
-    pub leaves: std::sync::Mutex<BTreeMap<String, (mesh_ca::Leaf, u64, String)>>,
+    /// Leaves handed out, by service: reused until they are due for renewal or the root
+    /// changes (the agent cache's behaviour).
+    pub leaves: std::sync::Mutex<BTreeMap<String, CachedLeaf>>,
     pub faults: Option<FaultInjector>,
+    /// The clock, identifiers and keys.
+    pub env: crate::env::Env,
+}
+
+/// A leaf handed out: the index it was issued at, the root that signed it, and when it is
+/// renewed (three quarters into the lifetime left when it was issued).
+#[derive(Debug, Clone)]
+pub struct CachedLeaf {
+    pub leaf: mesh_ca::Leaf,
+    pub index: u64,
+    pub root: String,
+    pub renew_at: SystemTime,
 }
 
 /// Faults on a seeded fraction of requests, in three kinds: a 503 before the request is
@@ -205,9 +217,9 @@ fn routes(ctx: Arc<Ctx>) -> Router {
         .with_state(ctx)
 }
 
-type Q = BTreeMap<String, Vec<String>>;
+pub(crate) type Q = BTreeMap<String, Vec<String>>;
 
-fn query(raw: &Option<String>) -> Q {
+pub(crate) fn query(raw: &Option<String>) -> Q {
     let mut out: Q = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
         out.entry(k.into_owned()).or_default().push(v.into_owned());
@@ -253,7 +265,7 @@ fn parse_uint(v: &str) -> Result<u64, Response> {
 }
 
 /// `?index=&wait=`: waits until the table's index passes `index`, or the wait ends.
-async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
+pub(crate) async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
     let Some(index) = q1(q, "index") else {
         return Ok(());
     };
@@ -261,14 +273,7 @@ async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
         .parse::<u64>()
         .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid index"))?
         .max(1);
-    let wait = match q1(q, "wait") {
-        None => Duration::from_secs(300),
-        Some(w) => mesh_semantics::ca_config::parse_duration(w)
-            .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid wait time"))?
-            .min(Duration::from_secs(600)),
-    };
-    // Consul adds up to wait/16 of jitter so watchers do not all return at once.
-    let deadline = tokio::time::Instant::now() + wait + jitter(ctx, wait / 16);
+    let deadline = deadline(ctx, q)?;
     let mut rx = ctx.store.subscribe();
     loop {
         if ctx.store.lock().table_index(table) > index {
@@ -279,6 +284,18 @@ async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), Response> {
             _ => return Ok(()),
         }
     }
+}
+
+/// When a blocking query gives up: `?wait=` (default 5 minutes, at most 10) plus up to a
+/// sixteenth of it as jitter, as Consul adds so watchers do not all return at once.
+fn deadline(ctx: &Ctx, q: &Q) -> Result<tokio::time::Instant, Response> {
+    let wait = match q1(q, "wait") {
+        None => Duration::from_secs(300),
+        Some(w) => mesh_semantics::ca_config::parse_duration(w)
+            .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid wait time"))?
+            .min(Duration::from_secs(600)),
+    };
+    Ok(tokio::time::Instant::now() + wait + jitter(ctx, wait / 16))
 }
 
 /// A duration in `[0, max)` from the server's seeded splitmix64 generator.
@@ -464,7 +481,14 @@ async fn config_put(
         Ok(c) => c,
         Err(r) => return r,
     };
-    // The durable commit blocks on the disk: keep it off the async workers.
+    // The durable commit blocks on the disk: keep it off the async workers. In memory there is
+    // nothing to wait for (and a simulation must not leave its thread).
+    if !ctx.store.is_durable() {
+        return match put_entry(&ctx, entry, cas) {
+            Ok(b) => bool_body(b),
+            Err(r) => r,
+        };
+    }
     let result = tokio::task::spawn_blocking(move || put_entry(&ctx, entry, cas)).await;
     match result {
         Ok(Ok(b)) => bool_body(b),
@@ -1302,7 +1326,7 @@ async fn session_create(
     }
     let mut s = ctx.store.lock();
     let index = Store::next_index(&mut s);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = ctx.env.ids.next();
     let session = Session {
         id: id.clone(),
         name: field("name"),
@@ -1386,10 +1410,7 @@ pub(crate) fn arm_session(ctx: &Ctx, session: &Session) {
 
 fn prune_roots(ctx: &Ctx) {
     let mut s = ctx.store.lock();
-    let removed =
-        s.ca.as_mut()
-            .map(|ca| ca.prune(SystemTime::now()))
-            .unwrap_or(0);
+    let removed = s.ca.as_mut().map(|ca| ca.prune(ctx.env.now())).unwrap_or(0);
     if removed > 0 {
         Store::next_index(&mut s);
         let mut batch = Batch::default();
@@ -1596,8 +1617,8 @@ async fn ca_config_put(
     if let Err(e) = ca.rotate(
         params,
         settings.root_cert.is_some(),
-        SystemTime::now(),
-        &mesh_ca::RandomKeys,
+        ctx.env.now(),
+        &*ctx.env.keys,
     ) {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -1635,6 +1656,9 @@ async fn ca_config_put(
     }
 }
 
+/// `GET /v1/agent/connect/ca/leaf/:service`, a blocking query like Consul's: with `?index=` it
+/// answers when the leaf differs from the one issued at that index (a new root, or renewal
+/// time), or when the wait ends.
 async fn leaf(
     State(ctx): State<Arc<Ctx>>,
     Path(service): Path<String>,
@@ -1648,41 +1672,83 @@ async fn leaf(
         Ok(_) => {}
         Err(r) => return r,
     }
-    let now = SystemTime::now();
-    let now_s = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let q = query(&raw);
+    let min_index = match q1(&q, "index").map(|i| i.parse::<u64>()).transpose() {
+        Ok(i) => i,
+        Err(_) => return text(StatusCode::BAD_REQUEST, "Invalid index"),
+    };
+    let deadline = match min_index.map(|_| deadline(&ctx, &q)).transpose() {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let mut rx = ctx.store.subscribe();
+    loop {
+        let (l, index, renew_in) = match current_leaf(&ctx, &service) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let Some((min, deadline)) = min_index.zip(deadline) else {
+            return leaf_response(&l, index);
+        };
+        if index != min || tokio::time::Instant::now() >= deadline {
+            return leaf_response(&l, index);
+        }
+        // Until something changes (a rotation), renewal time, or the end of the wait.
+        let until = deadline.min(tokio::time::Instant::now() + renew_in);
+        if let Ok(Err(_)) = tokio::time::timeout_at(until, rx.changed()).await {
+            return leaf_response(&l, index);
+        }
+    }
+}
+
+/// The service's current leaf, issued anew when there is none, the root changed or it is due
+/// for renewal; with its index and the time left until renewal.
+fn current_leaf(ctx: &Ctx, service: &str) -> Result<(mesh_ca::Leaf, u64, Duration), Response> {
+    let now = ctx.env.now();
     let mut s = ctx.store.lock();
     let Some(ca) = s.ca.as_mut() else {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "CA not initialized");
+        return Err(text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CA not initialized",
+        ));
     };
     let active = ca.active_root().map(|r| r.id.clone()).unwrap_or_default();
     let mut cache = ctx.leaves.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((l, index, root)) = cache.get(&service) {
-        // Reuse until a quarter of the lifetime is left, as the agent renews before expiry.
-        let renew_at = l.valid_after_unix + (l.valid_before_unix - l.valid_after_unix) * 3 / 4;
-        if *root == active && now_s < renew_at {
-            return leaf_response(l, *index);
+    if let Some(c) = cache.get(service) {
+        if c.root == active {
+            if let Ok(left) = c.renew_at.duration_since(now) {
+                if !left.is_zero() {
+                    return Ok((c.leaf.clone(), c.index, left));
+                }
+            }
         }
     }
-    let l = match ca.issue_leaf(&service, &ctx.datacenter, now, &mesh_ca::RandomKeys) {
-        Ok(l) => l,
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
+    let l = ca
+        .issue_leaf(service, &ctx.datacenter, now, &*ctx.env.keys)
+        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let index = Store::next_index(&mut s);
     let mut batch = Batch::default();
-    // The serial counter moved: persist the CA state.
+    // The serial counter moved: persist the CA state (the roots did not change).
     batch.put(
         "ca/state".into(),
         serde_json::to_vec(&s.ca).unwrap_or_default(),
-        Table::Ca,
+        Table::Leaf,
     );
-    if let Err(e) = ctx.store.commit(&mut s, batch) {
-        return store_error(e);
-    }
-    cache.insert(service, (l.clone(), index, active));
-    leaf_response(&l, index)
+    ctx.store.commit(&mut s, batch).map_err(store_error)?;
+    // Renewed three quarters into the lifetime left (at least a tenth of a second from now).
+    let expires = std::time::UNIX_EPOCH + Duration::from_secs(l.valid_before_unix);
+    let left = expires.duration_since(now).unwrap_or_default() * 3 / 4;
+    let left = left.max(Duration::from_millis(100));
+    cache.insert(
+        service.to_owned(),
+        CachedLeaf {
+            leaf: l.clone(),
+            index,
+            root: active,
+            renew_at: now + left,
+        },
+    );
+    Ok((l, index, left))
 }
 
 fn leaf_response(l: &mesh_ca::Leaf, index: u64) -> Response {
@@ -1725,6 +1791,7 @@ mod tests {
             node: "n1".into(),
             leaves: Default::default(),
             faults: None,
+            env: crate::env::Env::system(),
         })
     }
 
@@ -1739,6 +1806,59 @@ mod tests {
             create_index: 1,
             modify_index: 1,
         }
+    }
+
+    async fn leaf_at(ctx: &Arc<Ctx>, query: Option<&str>) -> (u64, String) {
+        let r = leaf(
+            State(ctx.clone()),
+            Path("web".into()),
+            HeaderMap::new(),
+            RawQuery(query.map(str::to_owned)),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let index = r.headers()["X-Consul-Index"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        (index, v["SerialNumber"].as_str().unwrap().to_owned())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_leaf_is_a_blocking_query_on_the_injected_clock() {
+        let start = std::time::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let now = Arc::new(std::sync::Mutex::new(start));
+        let clock = now.clone();
+        let mut c = Arc::into_inner(ctx()).unwrap();
+        c.env = crate::env::Env {
+            clock: Arc::new(move || *clock.lock().unwrap()),
+            ids: crate::env::Ids::seeded(1),
+            keys: Arc::new(mesh_ca::RandomKeys),
+        };
+        let ctx = Arc::new(c);
+        ctx.store
+            .ensure_ca(|| ctx.env.ids.next(), &*ctx.env.keys, ctx.env.now())
+            .unwrap();
+        let roots_index = ctx.store.lock().table_index(Table::Ca);
+        let (index, serial) = leaf_at(&ctx, None).await;
+        assert_eq!(
+            ctx.store.lock().table_index(Table::Ca),
+            roots_index,
+            "signing a leaf leaves the roots' index alone"
+        );
+        // Nothing changes: the query waits out `wait` (tokio's clock) and answers the same leaf.
+        let t = tokio::time::Instant::now();
+        let q = format!("index={index}&wait=10s");
+        assert_eq!(leaf_at(&ctx, Some(&q)).await, (index, serial.clone()));
+        assert!(t.elapsed() >= Duration::from_secs(10));
+        // Past three quarters of its lifetime (72h by default) on the injected clock: renewed.
+        *now.lock().unwrap() = start + Duration::from_secs(55 * 3600);
+        let (renewed, serial2) = leaf_at(&ctx, Some(&q)).await;
+        assert!(renewed > index);
+        assert_ne!(serial2, serial);
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,6 +5,7 @@
 
 pub mod acl;
 mod catalog;
+pub mod env;
 pub mod http;
 pub mod store;
 
@@ -78,11 +79,7 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
         Some(dir) => store::Store::open(dir)?,
         None => store::Store::in_memory(),
     };
-    store.ensure_ca(
-        || uuid::Uuid::new_v4().to_string(),
-        &mesh_ca::RandomKeys,
-        std::time::SystemTime::now(),
-    )?;
+    let ctx = context(opts, store, env::Env::system())?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -93,6 +90,22 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
         addr: opts.listen,
         source,
     })?;
+    Ok(Bound {
+        addr,
+        listener,
+        ctx,
+    })
+}
+
+/// The handlers' shared context over `store`: bootstraps the CA (and, with ACLs and a token
+/// file, the ACL system) on first start. `env` gives the clock, IDs and keys; a simulation
+/// passes its own and serves [`http::router`] itself.
+pub fn context(
+    opts: &ServerOptions,
+    store: store::Store,
+    env: env::Env,
+) -> Result<Arc<http::Ctx>, ServeError> {
+    store.ensure_ca(|| env.ids.next(), &*env.keys, env.now())?;
     let ctx = Arc::new(http::Ctx {
         store,
         session_deadlines: Default::default(),
@@ -106,15 +119,12 @@ pub async fn bind(opts: &ServerOptions) -> Result<Bound, ServeError> {
         leaves: Default::default(),
         faults: (opts.fault_rate > 0.0)
             .then(|| http::FaultInjector::new(opts.fault_rate, opts.jitter_seed)),
+        env,
     });
     if let (Some(_), Some(path)) = (opts.acl_default_allow, &opts.bootstrap_token_file) {
         bootstrap_from_file(&ctx, path)?;
     }
-    Ok(Bound {
-        addr,
-        listener,
-        ctx,
-    })
+    Ok(ctx)
 }
 
 /// Reads the management token's secret from `path`, or bootstraps and writes it there (0600).
@@ -132,9 +142,7 @@ fn bootstrap_from_file(ctx: &http::Ctx, path: &std::path::Path) -> Result<(), Se
     if ctx.store.lock().acl.bootstrapped.is_some() {
         return Ok(());
     }
-    let secret = existing
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let secret = existing.clone().unwrap_or_else(|| ctx.env.ids.next());
     acl::bootstrap_token(ctx, Some(secret.clone())).map_err(|_| {
         err(std::io::Error::other(
             "the ACL system could not be bootstrapped",

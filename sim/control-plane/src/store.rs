@@ -100,6 +100,9 @@ pub enum Table {
     Ca,
     Catalog,
     Acl,
+    /// Leaf issuance (the CA's serial counter), apart from the roots so that signing a leaf
+    /// does not wake roots watchers.
+    Leaf,
 }
 
 #[derive(Debug, Default)]
@@ -321,10 +324,33 @@ impl Store {
         self.changes.subscribe()
     }
 
+    /// Whether writes go to disk (`false` for [`Store::in_memory`]).
+    pub fn is_durable(&self) -> bool {
+        self.db.is_some()
+    }
+
     /// Bootstraps the CA (and the cluster id) on first start.
     pub fn ensure_ca(
         &self,
         cluster_id: impl FnOnce() -> String,
+        keys: &dyn KeyFactory,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.ensure_ca_with(
+            cluster_id,
+            CaParams::default(),
+            serde_json::Map::new(),
+            keys,
+            now,
+        )
+    }
+
+    /// Bootstraps the CA with `params`, storing `config` as its configuration, on first start.
+    pub fn ensure_ca_with(
+        &self,
+        cluster_id: impl FnOnce() -> String,
+        params: CaParams,
+        config: serde_json::Map<String, serde_json::Value>,
         keys: &dyn KeyFactory,
         now: SystemTime,
     ) -> Result<(), StoreError> {
@@ -337,11 +363,11 @@ impl Store {
         } else {
             s.cluster_id.clone()
         };
-        let ca = CaState::bootstrap(&id, CaParams::default(), now, keys)?;
+        let ca = CaState::bootstrap(&id, params, now, keys)?;
         let index = Store::next_index(&mut s);
         let cfg = CaConfigStored {
             provider: "consul".into(),
-            config: serde_json::Map::new(),
+            config,
             force_without_cross_signing: false,
             create_index: index,
             modify_index: index,
@@ -362,6 +388,62 @@ impl Store {
         s.ca_config = Some(cfg);
         s.cluster_id = id;
         self.commit(&mut s, batch)
+    }
+}
+
+impl Store {
+    /// Writes config entries as one transaction, normalized as a write through the API is;
+    /// for loading a state that was validated as a whole (the cross-entry rules would refuse
+    /// some orders of single writes). Returns the index of the write.
+    pub fn put_entries(
+        &self,
+        entries: impl IntoIterator<Item = ConfigEntry>,
+    ) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let index = Store::next_index(&mut s);
+        let mut batch = Batch::default();
+        for mut entry in entries {
+            mesh_semantics::config_entry::normalize(&mut entry);
+            let key = (entry.kind().as_str().to_owned(), entry.name().to_owned());
+            let create = s.config.get(&key).map(|e| e.create_index);
+            let stored = StoredEntry {
+                entry,
+                create_index: create.unwrap_or(index),
+                modify_index: index,
+            };
+            batch.put(
+                config_key(&key.0, &key.1),
+                entry_bytes(&stored),
+                Table::Config,
+            );
+            s.config.insert(key, stored);
+        }
+        self.commit(&mut s, batch)?;
+        Ok(index)
+    }
+
+    /// Registers catalog instances as one transaction (no sidecar expansion: register the
+    /// `connect-proxy` instances themselves). Returns the index of the write.
+    pub fn put_catalog(
+        &self,
+        services: impl IntoIterator<Item = CatalogService>,
+    ) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let index = Store::next_index(&mut s);
+        let mut batch = Batch::default();
+        for mut svc in services {
+            let key = (svc.node.clone(), svc.id.clone());
+            svc.create_index = s.catalog.get(&key).map(|e| e.create_index).unwrap_or(index);
+            svc.modify_index = index;
+            batch.put(
+                catalog_key(&svc.node, &svc.id),
+                serde_json::to_vec(&svc).unwrap_or_default(),
+                Table::Catalog,
+            );
+            s.catalog.insert(key, svc);
+        }
+        self.commit(&mut s, batch)?;
+        Ok(index)
     }
 }
 

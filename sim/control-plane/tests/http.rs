@@ -602,9 +602,15 @@ async fn agent_registration_expands_sidecars_and_health_lists_connect_endpoints(
     assert_eq!(s.put("/v1/agent/service/register", reg).await.0, 200);
     let (_, again, _) = s.get("/v1/catalog/service/web-sidecar-proxy").await;
     assert_eq!(again[0]["ServicePort"], 21000);
-    let (_, health, _) = s.get("/v1/health/connect/api").await;
+    let (_, health, index) = s.get("/v1/health/connect/api").await;
     assert_eq!(health.as_array().unwrap().len(), 1);
     assert_eq!(health[0]["Service"]["ID"], "api-sidecar-proxy");
+    // A blocking query: nothing changes, so it answers the same index when the wait ends.
+    let t = std::time::Instant::now();
+    let q = format!("/v1/health/connect/api?passing=1&index={index}&wait=200ms");
+    let (_, same, again_index) = s.get(&q).await;
+    assert!(t.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!((same, again_index), (health, index));
     let (_, services, _) = s.get("/v1/catalog/services").await;
     assert!(services.get("web").is_some() && services.get("web-sidecar-proxy").is_some());
     let bad = json!({"Name": "x", "Port": 1, "Connect": {"SidecarService": {"ID": "mine"}}});

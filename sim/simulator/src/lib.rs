@@ -1,18 +1,22 @@
 //! The mesh simulator: a deterministic turmoil simulation of a Consul Connect mesh built from a
 //! loaded repository.
 //!
-//! One host runs the control-plane server (the CA from `mesh-ca`, the intentions, the catalog);
-//! one host per service instance runs its agent, its application and its sidecar proxy. Sidecars
-//! speak real mTLS (rustls over turmoil TCP) verified at simulated time, identify callers by
-//! their SPIFFE ID and authorize them with `mesh-semantics`' intention evaluation, the same code
-//! the static analysis uses. Declared upstreams carry traffic; an adversary probes every sidecar;
-//! faults (partitions, crashes, root rotation, latency) and rollout steps happen on a schedule.
-//! Checkers then compare what happened with the static decisions of `mesh-analysis`.
+//! One host runs the control-plane server (`mesh-control-plane`'s state machine and HTTP API, the
+//! same as `mesh-gitops serve`); one host per service instance runs its agent (Consul's blocking
+//! queries over HTTP), its application and its sidecar proxy. Sidecars speak real mTLS (rustls
+//! over turmoil TCP) verified at simulated time, identify callers by their SPIFFE ID and
+//! authorize them with `mesh-semantics`' intention evaluation, the same code the static analysis
+//! uses. Declared upstreams carry traffic; an adversary probes every sidecar; faults
+//! (partitions, crashes, root rotation, latency) and rollout steps happen on a schedule, the
+//! latter two through the server's HTTP API. Checkers then compare what happened with the static
+//! decisions of `mesh-analysis`.
 //!
-//! Everything random comes from the seed: turmoil's generator, the CA's keys, the cluster ID.
+//! Everything random comes from the seed: turmoil's generator, the CA's keys, the control
+//! plane's UUIDs and blocking-query jitter, the cluster ID; its clock is simulated time.
 //! The same seed gives the same event trace, hashed into `trace_hash`.
 
 mod check;
+mod client;
 mod faults;
 mod keys;
 mod node;
@@ -36,6 +40,7 @@ use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use wire::Endpoint;
 
@@ -363,8 +368,9 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
                 nodes.push(NodePlan {
                     host: host.clone(),
                     instances: Vec::new(),
+                    default_allow: state.settings.acl.default_intention_allows(),
                 });
-                used.push([crate::wire::SERVER_PORT].into_iter().collect());
+                used.push([server::HTTP_PORT].into_iter().collect());
                 nodes.len() - 1
             });
             let ports = &mut used[ni];
@@ -507,18 +513,26 @@ fn plan_probes(
     graph: &PolicyGraph,
     setup: &Setup,
     opts: &SimOptions,
-    cp: &mut server::ControlPlane,
+    ctx: &mesh_control_plane::http::Ctx,
     params: &mesh_ca::CaParams,
     probe_at: Duration,
 ) -> Result<Vec<probe::ProbePlan>, SimError> {
+    let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX);
     // Certificates that must be valid when the probes run are issued for that moment, so that a
-    // short leaf TTL cannot turn them into expired ones.
-    let at_probe = cp.epoch + probe_at;
+    // short leaf TTL cannot turn them into expired ones. They come from the server's CA directly
+    // (its state, not its API: the probes are the adversary's, not an agent's).
+    let at_probe = epoch + probe_at;
     let mut probe_plans = Vec::new();
+    let mut store = ctx.store.lock();
+    let ca = store
+        .ca
+        .as_mut()
+        .ok_or_else(|| SimError::Sim("the CA is not bootstrapped".into()))?;
+    let keys = &*ctx.env.keys;
     let foreign_keys = SeededKeys::new(opts.seed, "foreign-ca");
     let mut foreign =
-        mesh_ca::CaState::bootstrap(&cp.ca.cluster_id, params.clone(), cp.epoch, &foreign_keys)?;
-    let expired_at = cp.epoch - params.leaf_ttl - Duration::from_secs(3600);
+        mesh_ca::CaState::bootstrap(&ca.cluster_id, params.clone(), epoch, &foreign_keys)?;
+    let expired_at = epoch - params.leaf_ttl - Duration::from_secs(3600);
     // Leaves per claimed identity: forged by the foreign CA, expired, and valid but denied.
     let mut forged: BTreeMap<String, tls::Identity> = BTreeMap::new();
     let mut expired: BTreeMap<String, tls::Identity> = BTreeMap::new();
@@ -559,11 +573,11 @@ fn plan_probes(
         if !forged.contains_key(&allowed_src) {
             let f = foreign.issue_leaf(&allowed_src, &dc, at_probe, &foreign_keys)?;
             forged.insert(allowed_src.clone(), tls::Identity::from_leaf(&f));
-            let x = cp.ca.issue_leaf(&allowed_src, &dc, expired_at, &cp.keys)?;
+            let x = ca.issue_leaf(&allowed_src, &dc, expired_at, keys)?;
             expired.insert(allowed_src.clone(), tls::Identity::from_leaf(&x));
         }
         if !valid.contains_key(&denied_src) {
-            let v = cp.ca.issue_leaf(&denied_src, &dc, at_probe, &cp.keys)?;
+            let v = ca.issue_leaf(&denied_src, &dc, at_probe, keys)?;
             valid.insert(denied_src.clone(), tls::Identity::from_leaf(&v));
         }
         for ep in eps.iter().filter(|e| !permanently_down.contains(&e.host)) {
@@ -664,34 +678,109 @@ pub fn simulate(
     if let Some(ttl) = opts.faults.leaf_ttl {
         params.leaf_ttl = ttl;
     }
-    let cid = cluster_id(opts.seed);
-    let ca_keys = SeededKeys::new(opts.seed, "ca");
-    let ca = mesh_ca::CaState::bootstrap(&cid, params.clone(), epoch, &ca_keys)?;
-    let start_entries = base.unwrap_or(state);
-    let mut cp = server::ControlPlane {
-        ca,
-        ca_params: params.clone(),
-        keys: ca_keys,
-        datacenter: state.settings.datacenter.clone(),
-        default_allow: state.settings.acl.default_intention_allows(),
-        intentions: start_entries
-            .intentions()
-            .map(|e| (e.name.clone(), e.clone()))
-            .collect(),
-        intentions_index: 0,
-        roots_index: 0,
-        catalog: setup.catalog.clone(),
-        history: Vec::new(),
-        epoch,
-    };
-    for e in cp.intentions.values_mut() {
-        mesh_semantics::intention::normalize(e);
+    // The control plane: the same state machine and HTTP API as `serve`, in memory, with
+    // simulated time and seeded IDs and keys. The CA configuration keeps the repository's TTLs
+    // (validation skipped for a `leaf-ttl` fault shorter than Consul allows).
+    let mut ca_config = serde_json::Map::new();
+    ca_config.insert(
+        "LeafCertTTL".into(),
+        format!("{}ms", params.leaf_ttl.as_millis()).into(),
+    );
+    ca_config.insert(
+        "RootCertTTL".into(),
+        format!("{}s", params.root_ttl.as_secs()).into(),
+    );
+    ca_config.insert("PrivateKeyType".into(), "ec".into());
+    ca_config.insert("PrivateKeyBits".into(), 256.into());
+    if params.leaf_ttl < Duration::from_secs(3600) {
+        ca_config.insert("SkipValidate".into(), true.into());
     }
-    cp.initial_version();
+    let cid = cluster_id(opts.seed);
+    let env = mesh_control_plane::env::Env {
+        clock: Arc::new(move || {
+            turmoil::since_epoch()
+                .map(|d| SystemTime::UNIX_EPOCH + d)
+                .unwrap_or(epoch)
+        }),
+        ids: mesh_control_plane::env::Ids::seeded(opts.seed),
+        keys: Arc::new(SeededKeys::new(opts.seed, "ca")),
+    };
+    let store = mesh_control_plane::store::Store::in_memory();
+    store
+        .ensure_ca_with(|| cid, params.clone(), ca_config, &*env.keys, epoch)
+        .map_err(|e| SimError::Sim(e.to_string()))?;
+    let server_opts = mesh_control_plane::ServerOptions {
+        datacenter: state.settings.datacenter.clone(),
+        node: server::HOST.to_owned(),
+        jitter_seed: opts.seed,
+        ..Default::default()
+    };
+    let ctx = mesh_control_plane::context(&server_opts, store, env)
+        .map_err(|e| SimError::Sim(e.to_string()))?;
+    // The desired state (the base one for a rollout): every config entry, and the catalog with
+    // each instance and its sidecar.
+    let start_entries = base.unwrap_or(state);
+    let mut registrations = Vec::new();
+    for n in &setup.nodes {
+        for i in &n.instances {
+            let id = format!("{}-{}", i.service, i.app_port);
+            let reg = |id: String, name: String, kind: &str, port: u16, proxy| {
+                mesh_control_plane::store::CatalogService {
+                    node: n.host.clone(),
+                    address: n.host.clone(),
+                    id,
+                    name,
+                    kind: kind.to_owned(),
+                    port,
+                    service_address: String::new(),
+                    tags: Vec::new(),
+                    meta: BTreeMap::new(),
+                    proxy,
+                    native: false,
+                    create_index: 0,
+                    modify_index: 0,
+                }
+            };
+            registrations.push(reg(id.clone(), i.service.clone(), "", i.app_port, None));
+            registrations.push(reg(
+                format!("{id}-sidecar-proxy"),
+                format!("{}-sidecar-proxy", i.service),
+                "connect-proxy",
+                i.inbound_port,
+                Some(serde_json::json!({
+                    "DestinationServiceName": i.service,
+                    "DestinationServiceID": id,
+                    "LocalServiceAddress": "127.0.0.1",
+                    "LocalServicePort": i.app_port,
+                })),
+            ));
+        }
+    }
+    let loaded = ctx
+        .store
+        .put_entries(start_entries.config_entries.iter().cloned())
+        .and_then(|_| ctx.store.put_catalog(registrations));
+    loaded.map_err(|e| SimError::Sim(e.to_string()))?;
+    let trust_domain = ctx
+        .store
+        .lock()
+        .ca
+        .as_ref()
+        .map(|c| c.trust_domain.clone())
+        .unwrap_or_default();
+    let cp = Rc::new(server::ControlPlane {
+        ctx,
+        history: RefCell::new(Vec::new()),
+        ops: RefCell::new(Default::default()),
+        wake: Default::default(),
+        steps: opts.steps.clone(),
+        leaves_logged: Default::default(),
+    });
+    cp.record_version(0);
     obs.borrow_mut().log(
         0,
         DRIVER,
-        format!("CA bootstrapped for trust domain {}", cp.ca.trust_domain),
+        format!("CA bootstrapped for trust domain {trust_domain}"),
     );
 
     // Rollout steps are checked before anything runs.
@@ -726,7 +815,7 @@ pub fn simulate(
     let end = probe_at + PROBE_PHASE;
 
     let probe_plans = if opts.probes {
-        plan_probes(state, &graph, &setup, opts, &mut cp, &params, probe_at)?
+        plan_probes(state, &graph, &setup, opts, &cp.ctx, &params, probe_at)?
     } else {
         Vec::new()
     };
@@ -772,7 +861,6 @@ pub fn simulate(
         // Listener backlogs are sized by this; many callers may dial one sidecar at once.
         .tcp_capacity(4096)
         .build();
-    let cp = Rc::new(RefCell::new(cp));
     let mut hosts = vec![server::HOST.to_owned()];
     {
         let (cp, obs) = (cp.clone(), obs.clone());
@@ -835,22 +923,14 @@ pub fn simulate(
                     }
                     format!("restart {}", hs.join(","))
                 }
-                Action::Rotate => match cp.borrow_mut().rotate(t) {
-                    Ok(()) => "rotate the CA root (cross-signed)".to_owned(),
-                    Err(e) => format!("rotation failed: {e}"),
-                },
+                Action::Rotate => {
+                    cp.push(server::Op::Rotate);
+                    "rotate the CA root (cross-signed)".to_owned()
+                }
                 Action::Step(i) => {
                     let s = &opts.steps[*i];
                     applied.push((ms, *i));
-                    match &s.entry {
-                        Some(ConfigEntry::ServiceIntentions(e)) => {
-                            cp.borrow_mut().set_intentions(&s.name, Some(e.clone()), ms)
-                        }
-                        None if s.kind == EntryKind::ServiceIntentions => {
-                            cp.borrow_mut().set_intentions(&s.name, None, ms)
-                        }
-                        _ => {}
-                    }
+                    cp.push(server::Op::Step(*i));
                     format!(
                         "step {i}: {} {} {}",
                         if s.entry.is_some() { "write" } else { "delete" },
@@ -868,8 +948,9 @@ pub fn simulate(
     let end_ms = sim.elapsed().as_millis() as u64;
     drop(sim);
     let cp = Rc::try_unwrap(cp)
-        .map(RefCell::into_inner)
         .map_err(|_| SimError::Sim("the control plane is still shared".into()))?;
+    let final_roots_index = cp.roots_index();
+    let history = cp.history.into_inner();
     let obs = Rc::try_unwrap(obs)
         .map(RefCell::into_inner)
         .map_err(|_| SimError::Sim("observations are still shared".into()))?;
@@ -880,8 +961,8 @@ pub fn simulate(
         http: &setup.http,
         graph: &graph,
         before: before.as_ref(),
-        history: &cp.history,
-        final_roots_index: cp.roots_index,
+        history: &history,
+        final_roots_index,
         down_groups: opts
             .faults
             .faults

@@ -1,10 +1,12 @@
-//! A node host: the agent (caching roots, leaves, intentions and the catalog from the server)
-//! and, per service instance, the application, its sidecar's inbound listener and one upstream
+//! A node host: the agent (watching roots, leaves, intentions and the catalog on the server with
+//! Consul's blocking queries over HTTP, and caching them) and, per service instance, the application, its sidecar's inbound listener and one upstream
 //! listener per declared upstream, plus the traffic the application sends through them.
 
+use crate::client::{Conn, Reply};
 use crate::obs::{log, now_ms, Attempt, Obs, Receipt};
+use crate::server::HTTP_PORT;
 use crate::tls::{self, Identity};
-use crate::wire::{self, Endpoint, Request, Response, SERVER_PORT};
+use crate::wire::{self, Endpoint};
 use crate::Outcome;
 use mesh_semantics::intention::{HttpRequest, IntentionSet};
 use std::cell::{Cell, RefCell};
@@ -12,7 +14,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep, timeout};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use turmoil::net::{TcpListener, TcpStream};
@@ -48,6 +50,8 @@ pub(crate) struct InstancePlan {
 pub(crate) struct NodePlan {
     pub host: String,
     pub instances: Vec<InstancePlan>,
+    /// The decision when no intention matches (the agent's ACL default policy).
+    pub default_allow: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +68,9 @@ pub(crate) struct AgentCache {
     pub roots: Vec<Vec<u8>>,
     pub roots_index: u64,
     pub active_root_id: String,
-    /// Per service: the root that signed the leaf, the leaf, and when to renew it (simulated
-    /// ms; two thirds into its remaining lifetime, as Consul's agent renews ahead of expiry).
+    /// Per service: the active root when the leaf arrived, the leaf, and when it is due for
+    /// renewal (simulated ms; two thirds into its remaining lifetime). The server decides when
+    /// to sign a new one and answers the leaf's blocking query with it.
     pub leaves: BTreeMap<String, (String, Identity, u64)>,
     pub intentions: Rc<IntentionSet>,
     pub default_allow: bool,
@@ -112,166 +117,232 @@ pub(crate) async fn run(plan: Rc<NodePlan>, obs: Obs, timing: Timing) -> turmoil
             ));
         }
     }
-    let services: Vec<String> = plan.instances.iter().map(|i| i.service.clone()).collect();
-    agent(host, services, cache, obs, timing.poll).await;
+    agent(&plan, host, cache, obs, timing.poll).await;
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Agent
 
-async fn agent(host: Rc<str>, mut services: Vec<String>, cache: Cache, obs: Obs, poll: Duration) {
+/// How long a blocking query waits on the server. Short, because a partition or a crash loses
+/// the answer silently and the client only notices when its own timeout ends.
+const WAIT: Duration = Duration::from_secs(2);
+/// The client's timeout of a blocking query: the wait, Consul's jitter (a sixteenth of it) and
+/// the round trip.
+const WATCH_TIMEOUT: Duration = Duration::from_millis(2750);
+
+async fn agent(plan: &NodePlan, host: Rc<str>, cache: Cache, obs: Obs, poll: Duration) {
+    let mut services: Vec<String> = plan.instances.iter().map(|i| i.service.clone()).collect();
     services.sort();
     services.dedup();
-    let mut conn: Option<BufReader<TcpStream>> = None;
-    let mut connected = false;
-    loop {
-        if conn.is_none() {
-            if let Ok(Ok(s)) = timeout(
-                CONNECT_TIMEOUT,
-                TcpStream::connect((crate::server::HOST, SERVER_PORT)),
-            )
-            .await
-            {
-                conn = Some(BufReader::new(s));
+    let mut destinations: Vec<String> = plan
+        .instances
+        .iter()
+        .flat_map(|i| i.upstreams.iter().map(|u| u.destination.clone()))
+        .collect();
+    destinations.sort();
+    destinations.dedup();
+    let default_allow = plan.default_allow;
+    let w = |kind| Watcher {
+        host: host.clone(),
+        cache: cache.clone(),
+        obs: obs.clone(),
+        kind,
+    };
+    tokio::task::spawn_local(w(Watch::Intentions(default_allow)).run(poll));
+    for svc in services {
+        tokio::task::spawn_local(w(Watch::Leaf(svc)).run(poll));
+    }
+    for dst in destinations {
+        tokio::task::spawn_local(w(Watch::Catalog(dst)).run(poll));
+    }
+    // The roots watch reports whether the agent reaches the server.
+    w(Watch::Roots).run(poll).await;
+}
+
+/// One blocking query the agent keeps open.
+enum Watch {
+    Roots,
+    Intentions(bool),
+    Leaf(String),
+    Catalog(String),
+}
+
+struct Watcher {
+    host: Rc<str>,
+    cache: Cache,
+    obs: Obs,
+    kind: Watch,
+}
+
+impl Watcher {
+    fn path(&self) -> String {
+        match &self.kind {
+            Watch::Roots => "/v1/connect/ca/roots".into(),
+            Watch::Intentions(_) => "/v1/config/service-intentions".into(),
+            Watch::Leaf(s) => format!("/v1/agent/connect/ca/leaf/{s}"),
+            Watch::Catalog(s) => format!("/v1/health/connect/{s}?passing=1"),
+        }
+    }
+
+    /// Queries, then blocks on the index of the last answer; reconnects after a failure.
+    async fn run(self, poll: Duration) {
+        let base = self.path();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let mut conn: Option<Conn> = None;
+        let mut index = 0u64;
+        let mut connected = false;
+        loop {
+            if conn.is_none() {
+                if let Ok(Ok(c)) = timeout(
+                    CONNECT_TIMEOUT,
+                    Conn::connect(crate::server::HOST, HTTP_PORT),
+                )
+                .await
+                {
+                    conn = Some(c);
+                }
+            }
+            let path = if index == 0 {
+                base.clone()
+            } else {
+                format!("{base}{sep}index={index}&wait={}s", WAIT.as_secs())
+            };
+            let asked = tokio::time::Instant::now();
+            let reply = match conn.as_mut() {
+                Some(c) => timeout(WATCH_TIMEOUT, c.get(&path)).await.ok(),
+                None => None,
+            };
+            let ok = match reply {
+                Some(Ok(r)) if r.status == 200 => {
+                    if r.index == index && asked.elapsed() < WAIT / 2 {
+                        // Unchanged and early: the endpoint did not block. Do not spin.
+                        sleep(poll).await;
+                    } else if r.index != index {
+                        match self.apply(&r) {
+                            Ok(()) => index = r.index,
+                            Err(e) => log(
+                                &self.obs,
+                                &self.host,
+                                format!("agent cannot read {base}: {e}"),
+                            ),
+                        }
+                    }
+                    true
+                }
+                Some(Ok(r)) => {
+                    log(
+                        &self.obs,
+                        &self.host,
+                        format!("agent {base}: {} {}", r.status, r.text().trim()),
+                    );
+                    false
+                }
+                Some(Err(_)) | None => false,
+            };
+            // Log transitions only: a partition would otherwise fill the trace with one line a
+            // retry.
+            if matches!(self.kind, Watch::Roots) && ok != connected {
+                connected = ok;
+                log(
+                    &self.obs,
+                    &self.host,
+                    if ok {
+                        "agent connected to server"
+                    } else {
+                        "agent lost the server"
+                    },
+                );
+            }
+            if !ok {
+                conn = None;
+                sleep(poll).await;
             }
         }
-        let ok = match conn.as_mut() {
-            Some(c) => matches!(
-                timeout(REQUEST_TIMEOUT, sync(c, &host, &services, &cache, &obs)).await,
-                Ok(Ok(()))
-            ),
-            None => false,
-        };
-        if !ok {
-            conn = None;
-        }
-        // Log transitions only: a partition would otherwise fill the trace with one line a poll.
-        if ok != connected {
-            connected = ok;
-            log(
-                &obs,
-                &host,
-                if ok {
-                    "agent connected to server"
-                } else {
-                    "agent lost the server"
-                },
-            );
-        }
-        sleep(poll).await;
     }
-}
 
-async fn call(c: &mut BufReader<TcpStream>, req: &Request) -> std::io::Result<Response> {
-    wire::write_json(c, req).await?;
-    wire::read_json(c)
-        .await?
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed"))
-}
-
-fn unexpected() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected response")
-}
-
-async fn sync(
-    c: &mut BufReader<TcpStream>,
-    host: &str,
-    services: &[String],
-    cache: &Cache,
-    obs: &Obs,
-) -> std::io::Result<()> {
-    let mut changed = false;
-    let Response::Roots {
-        index,
-        trust_domain,
-        active_root_id,
-        bundle,
-    } = call(c, &Request::Roots).await?
-    else {
-        return Err(unexpected());
-    };
-    if index != cache.borrow().roots_index {
-        let mut k = cache.borrow_mut();
-        k.roots_index = index;
-        k.trust_domain = trust_domain;
-        k.active_root_id = active_root_id;
-        log(
-            obs,
-            host,
-            format!("agent roots index {index} ({} roots)", bundle.len()),
-        );
-        k.roots = bundle;
-        changed = true;
-    }
-    let Response::Intentions {
-        index,
-        default_allow,
-        entries,
-    } = call(c, &Request::Intentions).await?
-    else {
-        return Err(unexpected());
-    };
-    if index != cache.borrow().intentions_index {
-        let mut k = cache.borrow_mut();
-        k.intentions_index = index;
-        k.default_allow = default_allow;
-        k.intentions = Rc::new(IntentionSet::new(&entries));
-        log(obs, host, format!("agent intentions index {index}"));
-        changed = true;
-    }
-    if cache.borrow().catalog.is_empty() {
-        if let Response::Catalog { services } = call(c, &Request::Catalog).await? {
-            cache.borrow_mut().catalog = services;
-            changed = true;
-        }
-    }
-    for svc in services {
-        let stale = {
-            let k = cache.borrow();
-            k.leaves.get(svc).is_none_or(|(root, _, renew_at)| {
-                *root != k.active_root_id || now_ms() >= *renew_at
-            })
-        };
-        if !stale {
-            continue;
-        }
-        match call(
-            c,
-            &Request::Leaf {
-                service: svc.clone(),
-            },
-        )
-        .await?
-        {
-            Response::Leaf {
-                service,
-                root_id,
-                serial,
-                chain,
-                key,
-                valid_before_unix,
-            } => {
+    /// Takes a new answer into the cache.
+    fn apply(&self, r: &Reply) -> Result<(), String> {
+        let v = r.json().map_err(|e| e.to_string())?;
+        let (host, obs, index) = (&*self.host, &self.obs, r.index);
+        let mut k = self.cache.borrow_mut();
+        match &self.kind {
+            Watch::Roots => {
+                let mut bundle = Vec::new();
+                for root in v["Roots"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                    bundle.extend(pem_certs(root["RootCert"].as_str().unwrap_or(""))?);
+                }
+                k.roots_index = index;
+                k.trust_domain = v["TrustDomain"].as_str().unwrap_or("").to_owned();
+                k.active_root_id = v["ActiveRootID"].as_str().unwrap_or("").to_owned();
+                log(
+                    obs,
+                    host,
+                    format!("agent roots index {index} ({} roots)", bundle.len()),
+                );
+                k.roots = bundle;
+            }
+            Watch::Intentions(default_allow) => {
+                let mut entries = Vec::new();
+                for e in v.as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                    let text = e.to_string();
+                    let node = mesh_syntax::parse_json(mesh_diagnostics::FileId(0), &text)
+                        .map_err(|_| "an entry is not JSON".to_owned())?;
+                    match mesh_loader::decode_config_entry(&node) {
+                        Ok(mesh_model::ConfigEntry::ServiceIntentions(i)) => entries.push(i),
+                        _ => return Err("an entry is not service-intentions".into()),
+                    }
+                }
+                k.intentions_index = index;
+                k.default_allow = *default_allow;
+                k.intentions = Rc::new(IntentionSet::new(&entries));
+                log(obs, host, format!("agent intentions index {index}"));
+            }
+            Watch::Leaf(service) => {
+                let chain = pem_certs(v["CertPEM"].as_str().unwrap_or(""))?;
+                let key = pem_key(v["PrivateKeyPEM"].as_str().unwrap_or(""))?;
+                let serial = v["SerialNumber"].as_str().unwrap_or("");
+                let valid_before = v["ValidBefore"].as_str().unwrap_or("");
+                let before_ms = time::OffsetDateTime::parse(
+                    valid_before,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|e| format!("ValidBefore {valid_before:?}: {e}"))?
+                .unix_timestamp()
+                .max(0) as u64
+                    * 1000;
+                // The server renews the leaf; the agent's estimate is kept for the cache.
                 let now = now_ms();
-                let now_unix_ms = crate::EPOCH_UNIX * 1000 + now;
-                let renew_at = now + (valid_before_unix * 1000).saturating_sub(now_unix_ms) * 2 / 3;
+                let renew_at =
+                    now + before_ms.saturating_sub(crate::EPOCH_UNIX * 1000 + now) * 2 / 3;
                 log(
                     obs,
                     host,
                     format!("agent leaf for {service} serial {serial}"),
                 );
-                cache
-                    .borrow_mut()
-                    .leaves
-                    .insert(service, (root_id, Identity { chain, key }, renew_at));
-                changed = true;
+                let root = k.active_root_id.clone();
+                k.leaves
+                    .insert(service.clone(), (root, Identity { chain, key }, renew_at));
             }
-            Response::Error { message } => log(obs, host, format!("agent leaf error: {message}")),
-            _ => return Err(unexpected()),
+            Watch::Catalog(service) => {
+                let eps: Vec<Endpoint> = v
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter_map(|e| {
+                        Some(Endpoint {
+                            host: e["Node"]["Node"].as_str()?.to_owned(),
+                            port: u16::try_from(e["Service"]["Port"].as_u64()?).ok()?,
+                        })
+                    })
+                    .collect();
+                if k.catalog.get(service) == Some(&eps) {
+                    return Ok(());
+                }
+                k.catalog.insert(service.clone(), eps);
+            }
         }
-    }
-    if changed {
-        let mut k = cache.borrow_mut();
         k.version += 1;
         let rec = crate::obs::AgentSync {
             at_ms: now_ms(),
@@ -280,8 +351,27 @@ async fn sync(
             roots_index: k.roots_index,
         };
         obs.borrow_mut().syncs.push(rec);
+        Ok(())
     }
-    Ok(())
+}
+
+pub(crate) fn pem_certs(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate".into());
+    }
+    Ok(certs)
+}
+
+fn pem_key(pem: &str) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
+        .map(|k| k.secret_pkcs8_der().to_vec())
+        .map_err(|e| format!("private key PEM: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,15 +1,16 @@
 //! The adversary: a host outside the mesh that dials every sidecar with a missing, foreign,
 //! expired or denied certificate, and dials every application directly.
 
+use crate::client::Conn;
 use crate::node::{classify, exchange, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::obs::{log, now_ms, Obs};
 use crate::tls::{self, Identity};
-use crate::wire::{self, Request, Response, SERVER_PORT};
+use crate::wire;
 use crate::{Outcome, Probe, ProbeKind};
 use mesh_semantics::intention::HttpRequest;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep, timeout};
 use turmoil::net::TcpStream;
 
@@ -85,29 +86,25 @@ pub(crate) async fn run(plans: Rc<Vec<ProbePlan>>, at: Duration, obs: Obs) -> tu
     }
 }
 
-/// The trust bundle, as any workload could read it.
+/// The trust bundle, as any workload could read it (`GET /v1/connect/ca/roots`).
 async fn roots() -> Option<(String, Vec<Vec<u8>>)> {
-    let s = timeout(
+    let mut c = timeout(
         CONNECT_TIMEOUT,
-        TcpStream::connect((crate::server::HOST, SERVER_PORT)),
+        Conn::connect(crate::server::HOST, crate::server::HTTP_PORT),
     )
     .await
     .ok()?
     .ok()?;
-    let mut s = BufReader::new(s);
-    wire::write_json(&mut s, &Request::Roots).await.ok()?;
-    match timeout(REQUEST_TIMEOUT, wire::read_json(&mut s))
+    let r = timeout(REQUEST_TIMEOUT, c.get("/v1/connect/ca/roots"))
         .await
         .ok()?
-        .ok()??
-    {
-        Response::Roots {
-            trust_domain,
-            bundle,
-            ..
-        } => Some((trust_domain, bundle)),
-        _ => None,
+        .ok()?;
+    let v = r.json().ok()?;
+    let mut bundle = Vec::new();
+    for root in v["Roots"].as_array()? {
+        bundle.extend(crate::node::pem_certs(root["RootCert"].as_str()?).ok()?);
     }
+    Some((v["TrustDomain"].as_str()?.to_owned(), bundle))
 }
 
 /// The request every probe sends: `GET /`, tagged so the applications can tell probes apart.

@@ -1,94 +1,22 @@
-//! What travels on the simulated network: the agent-server protocol (one JSON object per line)
-//! and the minimal HTTP/1.1 the applications and proxies speak (one request per connection).
+//! What travels between applications and proxies on the simulated network: the minimal HTTP/1.1
+//! they speak (one request per connection). Agents and the server speak Consul's HTTP API
+//! through hyper (`client`, `server`).
 
-use mesh_model::ServiceIntentions;
 use mesh_semantics::intention::HttpRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub(crate) const SERVER_PORT: u16 = 8300;
-/// Largest request head or control message accepted; bigger input is refused, not buffered.
+/// Largest response accepted; bigger input is refused, not buffered.
 const MAX_LINE: usize = 1 << 20;
 const MAX_HEAD: usize = 16 * 1024;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum Request {
-    Roots,
-    Leaf { service: String },
-    Intentions,
-    Catalog,
-}
 
 /// Where a service's sidecars listen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Endpoint {
     pub host: String,
     pub port: u16,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum Response {
-    Roots {
-        index: u64,
-        trust_domain: String,
-        active_root_id: String,
-        bundle: Vec<Vec<u8>>,
-    },
-    Leaf {
-        service: String,
-        root_id: String,
-        serial: String,
-        chain: Vec<Vec<u8>>,
-        key: Vec<u8>,
-        /// The end of the leaf's validity (Unix seconds), for renewal.
-        valid_before_unix: u64,
-    },
-    Intentions {
-        index: u64,
-        default_allow: bool,
-        entries: Vec<ServiceIntentions>,
-    },
-    Catalog {
-        services: BTreeMap<String, Vec<Endpoint>>,
-    },
-    Error {
-        message: String,
-    },
-}
-
-pub(crate) async fn write_json<W: AsyncWrite + Unpin, T: Serialize>(
-    w: &mut W,
-    msg: &T,
-) -> io::Result<()> {
-    let mut line = serde_json::to_vec(msg).map_err(io::Error::other)?;
-    line.push(b'\n');
-    w.write_all(&line).await?;
-    w.flush().await
-}
-
-/// Reads one JSON line; `Ok(None)` at end of stream.
-pub(crate) async fn read_json<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
-    r: &mut BufReader<R>,
-) -> io::Result<Option<T>> {
-    let mut line = Vec::new();
-    let n = (&mut *r)
-        .take(MAX_LINE as u64)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if !line.ends_with(b"\n") {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "control message too long",
-        ));
-    }
-    serde_json::from_slice(&line)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Reads up to and including the blank line ending an HTTP head. Returns what was read, which is
