@@ -39,9 +39,9 @@ enum Command {
     Show(ShowArgs),
     /// What must change in Consul for it to match the repository (0 none, 2 changes).
     Plan(PlanArgs),
-    /// Validate, check, and apply the plan with CAS, in a safe order.
+    /// Validate, check (with the simulation), and apply the plan with CAS, in a safe order.
     Apply(ApplyArgs),
-    /// The PR gate: validate and analyse; with --base, what the change opens and closes.
+    /// The PR gate: validate, analyse and simulate; with a base, what the change opens and closes.
     Check(CheckArgs),
     /// Run the embedded Consul-compatible control plane.
     Serve(serve::ServeArgs),
