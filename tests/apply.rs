@@ -147,6 +147,16 @@ fn apply_on_a_fresh_machine_uses_the_embedded_control_plane_and_is_idempotent() 
         stdout(&first)
     );
     assert!(cwd.path().join(".mesh-gitops/state.redb").exists());
+    // It says why it went ahead: the gate's check and simulation passed.
+    let said = stdout(&first);
+    assert!(
+        said.contains("check: pass (1 declared upstream(s)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("simulation: seed 1 trace ") && said.contains(" 0 violation(s)"),
+        "{said}"
+    );
     let again = run_in(cwd.path(), &["apply", ex]);
     assert!(
         stdout(&again).contains("Apply complete: 0 change(s)."),

@@ -422,15 +422,15 @@ impl std::fmt::Display for GateFailure {
     }
 }
 
-/// The gate: the repository validates, `check` (the same analysis) finds no error, and the
-/// simulation of the declared mesh (seed 1, no faults) finds no violation (unless `simulate` is
-/// false: `apply --skip-check` asks for no gate beyond validation). `repo` names the repository
-/// in the simulation's replay command.
+/// The gate, with a short summary of what passed: the repository validates, `check` (the same
+/// analysis) finds no error, and the simulation of the declared mesh (seed 1, no faults) finds
+/// no violation (unless `simulate` is false: `apply --skip-check` asks for no gate beyond
+/// validation). `repo` names the repository in the simulation's replay command.
 pub fn gate(
     loaded: &mesh_loader::Loaded,
     repo: &str,
     simulate: bool,
-) -> std::result::Result<(), GateFailure> {
+) -> std::result::Result<String, GateFailure> {
     if loaded.has_errors() {
         let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         return Err(GateFailure::Invalid(n));
@@ -446,8 +446,13 @@ pub fn gate(
                 .collect(),
         ));
     }
+    let warnings = analysis.findings.len();
+    let passed = format!(
+        "check: pass ({} declared upstream(s), {warnings} warning(s))",
+        analysis.edges.iter().filter(|e| e.declared).count()
+    );
     if !simulate {
-        return Ok(());
+        return Ok(passed);
     }
     let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
     match crate::simulate::run(
@@ -457,7 +462,8 @@ pub fn gate(
         &crate::simulate::SimArgs::default(),
     ) {
         Ok(sim) if sim.failed() => Err(GateFailure::Simulation(lines(sim.summary()))),
-        Ok(_) => Ok(()),
+        // The gate's own summary: what was checked, so a clean apply says why it went ahead.
+        Ok(sim) => Ok(format!("{passed}\n{}", sim.summary().trim_end())),
         Err(e) => Err(GateFailure::Simulation(vec![format!(
             "violation: the simulation could not run: {e}"
         )])),

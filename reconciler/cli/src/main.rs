@@ -361,7 +361,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &args.repo.dir.display().to_string(),
                 !args.skip_check,
             ) {
-                Ok(()) => {}
+                Ok(summary) => println!("{summary}"),
                 Err(apply::GateFailure::Invalid(_)) => {
                     eprintln!("mesh-gitops: nothing applied: the repository does not validate");
                     return Ok(ExitCode::from(1));
