@@ -181,57 +181,70 @@ fn str_field(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
+/// How one field of a body is brought to its normal form.
+#[derive(Clone, Copy)]
+enum Norm {
+    Text,
+    /// A list of strings, sorted.
+    Strings,
+    /// Links to policies or roles: their names, sorted.
+    Links,
+    /// Service or node identities, sorted, absent fields dropped.
+    Identities,
+    Flag,
+}
+
+/// The fields compared per kind, in the order they are shown.
+fn fields(kind: AclKind) -> &'static [(&'static str, Norm)] {
+    use Norm::*;
+    match kind {
+        AclKind::Policy => &[
+            ("Name", Text),
+            ("Description", Text),
+            ("Rules", Text),
+            ("Datacenters", Strings),
+        ],
+        AclKind::Role => &[
+            ("Name", Text),
+            ("Description", Text),
+            ("Policies", Links),
+            ("ServiceIdentities", Identities),
+            ("NodeIdentities", Identities),
+        ],
+        AclKind::Token => &[
+            ("Description", Text),
+            ("Policies", Links),
+            ("Roles", Links),
+            ("ServiceIdentities", Identities),
+            ("NodeIdentities", Identities),
+            ("Local", Flag),
+        ],
+    }
+}
+
 /// The normal form of an observed object's body.
 fn observed_body(kind: AclKind, v: &Value) -> Value {
-    let mut m = Map::new();
-    match kind {
-        AclKind::Policy => {
-            m.insert("Name".into(), json!(str_field(v, "Name")));
-            m.insert("Description".into(), json!(str_field(v, "Description")));
-            m.insert("Rules".into(), json!(str_field(v, "Rules")));
-            let mut dcs: Vec<String> = v
-                .get("Datacenters")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|d| d.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            dcs.sort();
-            m.insert("Datacenters".into(), json!(dcs));
-        }
-        AclKind::Role => {
-            m.insert("Name".into(), json!(str_field(v, "Name")));
-            m.insert("Description".into(), json!(str_field(v, "Description")));
-            m.insert("Policies".into(), json!(links_of(v.get("Policies"))));
-            m.insert(
-                "ServiceIdentities".into(),
-                json!(sorted_values(v.get("ServiceIdentities"))),
-            );
-            m.insert(
-                "NodeIdentities".into(),
-                json!(sorted_values(v.get("NodeIdentities"))),
-            );
-        }
-        AclKind::Token => {
-            m.insert("Description".into(), json!(str_field(v, "Description")));
-            m.insert("Policies".into(), json!(links_of(v.get("Policies"))));
-            m.insert("Roles".into(), json!(links_of(v.get("Roles"))));
-            m.insert(
-                "ServiceIdentities".into(),
-                json!(sorted_values(v.get("ServiceIdentities"))),
-            );
-            m.insert(
-                "NodeIdentities".into(),
-                json!(sorted_values(v.get("NodeIdentities"))),
-            );
-            m.insert(
-                "Local".into(),
-                json!(v.get("Local").and_then(Value::as_bool).unwrap_or(false)),
-            );
-        }
-    }
+    let m: Map<String, Value> = fields(kind)
+        .iter()
+        .map(|(k, norm)| {
+            let x = v.get(*k);
+            let value = match norm {
+                Norm::Text => json!(str_field(v, k)),
+                Norm::Strings => {
+                    let mut s: Vec<&str> = x
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    s.sort();
+                    json!(s)
+                }
+                Norm::Links => json!(links_of(x)),
+                Norm::Identities => json!(sorted_values(x)),
+                Norm::Flag => json!(x.and_then(Value::as_bool).unwrap_or(false)),
+            };
+            ((*k).to_owned(), value)
+        })
+        .collect();
     Value::Object(m)
 }
 
@@ -350,22 +363,43 @@ impl DesiredAcl {
     }
 }
 
-/// Where an owned ACL object is in Consul: by its recorded ID, or, while only claimed (a
-/// policy or role whose create may or may not have happened), by name.
-pub fn find_owned<'o>(
-    kind: AclKind,
-    name: &str,
-    record: &Record,
-    observed: &'o [ObservedAcl],
-) -> Option<&'o ObservedAcl> {
-    observed.iter().find(|o| {
-        o.kind == kind
-            && if record.id.is_empty() {
-                kind != AclKind::Token && o.name == name
-            } else {
-                o.id == record.id
-            }
-    })
+/// The observed ACL objects by ID and, for policies and roles (whose names are unique in
+/// Consul), by name: ownership is looked up, not searched for, so planning stays linear in the
+/// number of objects.
+pub struct AclIndex<'o> {
+    by_id: BTreeMap<(AclKind, &'o str), &'o ObservedAcl>,
+    by_name: BTreeMap<(AclKind, &'o str), &'o ObservedAcl>,
+}
+
+impl<'o> AclIndex<'o> {
+    pub fn new(observed: &'o [ObservedAcl]) -> AclIndex<'o> {
+        AclIndex {
+            by_id: observed
+                .iter()
+                .map(|o| ((o.kind, o.id.as_str()), o))
+                .collect(),
+            by_name: observed
+                .iter()
+                .filter(|o| o.kind != AclKind::Token)
+                .map(|o| ((o.kind, o.name.as_str()), o))
+                .collect(),
+        }
+    }
+
+    /// The policy or role of that name.
+    pub fn named(&self, kind: AclKind, name: &str) -> Option<&'o ObservedAcl> {
+        self.by_name.get(&(kind, name)).copied()
+    }
+
+    /// Where an owned ACL object is in Consul: by its recorded ID, or, while only claimed (a
+    /// policy or role whose create may or may not have happened), by name.
+    pub fn owned(&self, kind: AclKind, name: &str, record: &Record) -> Option<&'o ObservedAcl> {
+        if record.id.is_empty() {
+            self.named(kind, name)
+        } else {
+            self.by_id.get(&(kind, record.id.as_str())).copied()
+        }
+    }
 }
 
 /// The observed objects whose details must be read before planning: those the list gave
@@ -378,17 +412,17 @@ pub fn needing_details<'o>(
 ) -> Vec<&'o ObservedAcl> {
     let wanted: BTreeSet<(AclKind, &str)> =
         desired.iter().map(|d| (d.kind, d.name.as_str())).collect();
+    let index = AclIndex::new(observed);
+    let owner: BTreeMap<(AclKind, &str), &Record> = inventory
+        .acl()
+        .filter_map(|(k, n, r)| index.owned(k, n, r).map(|o| ((k, o.id.as_str()), r)))
+        .collect();
     observed
         .iter()
         .filter(|o| o.body.is_none())
-        .filter(|o| {
-            let owned = inventory
-                .acl()
-                .find(|(k, n, r)| *k == o.kind && find_owned(*k, n, r, observed) == Some(*o));
-            match owned {
-                Some((_, _, r)) => r.modify_index != o.modify_index || r.body.is_none(),
-                None => wanted.contains(&(o.kind, o.name.as_str())),
-            }
+        .filter(|o| match owner.get(&(o.kind, o.id.as_str())) {
+            Some(r) => r.modify_index != o.modify_index || r.body.is_none(),
+            None => wanted.contains(&(o.kind, o.name.as_str())),
         })
         .collect()
 }
@@ -430,15 +464,16 @@ pub fn plan_acl(
                 .and_then(|r| r.body.clone())
         })
     };
+    let index = AclIndex::new(observed);
     // Unowned tokens, for adoption: every token the inventory does not name.
     let owned_ids: BTreeSet<&str> = inventory
         .acl()
-        .filter_map(|(k, n, r)| find_owned(k, n, r, observed).map(|o| o.id.as_str()))
+        .filter_map(|(k, n, r)| index.owned(k, n, r).map(|o| o.id.as_str()))
         .collect();
     let mut adopted_tokens = BTreeSet::new();
     for d in desired {
         let record = inventory.get(d.kind.as_str(), &d.name);
-        let owned = record.and_then(|r| find_owned(d.kind, &d.name, r, observed));
+        let owned = record.and_then(|r| index.owned(d.kind, &d.name, r));
         match (record, owned) {
             (Some(r), Some(o)) => {
                 let before = body_of(o, Some(r));
@@ -473,13 +508,7 @@ pub fn plan_acl(
                 }
             }
             (record, _) => {
-                let same_name = (d.kind != AclKind::Token)
-                    .then(|| {
-                        observed
-                            .iter()
-                            .find(|o| o.kind == d.kind && o.name == d.name)
-                    })
-                    .flatten();
+                let same_name = index.named(d.kind, &d.name);
                 let adoptable_token = (d.kind == AclKind::Token && adopt)
                     .then(|| {
                         observed.iter().find(|o| {
@@ -546,7 +575,7 @@ pub fn plan_acl(
         desired.iter().map(|d| (d.kind, d.name.as_str())).collect();
     let mut owned_total = 0;
     for (kind, name, r) in inventory.acl() {
-        let Some(o) = find_owned(kind, name, r, observed) else {
+        let Some(o) = index.owned(kind, name, r) else {
             if !wanted.contains(&(kind, name)) {
                 steps.push(step(
                     Action::Forget,
