@@ -455,7 +455,7 @@ pub fn render_text(plan: &Plan) -> String {
                     line_diff(&mut out, a, b);
                 }
                 (Some(a), Some(b)) => {
-                    let _ = writeln!(out, "      ~ {k}: {} -> {}", show(a), show(b));
+                    let _ = writeln!(out, "      ~ {k}: {} -> {}", a, b);
                 }
                 (None, Some(b)) if s.action == Action::Create => {
                     block(&mut out, "        ", k, b);
@@ -488,10 +488,6 @@ pub fn render_text(plan: &Plan) -> String {
     out
 }
 
-fn show(v: &Value) -> String {
-    v.to_string()
-}
-
 /// A leaf; a multi-line string (ACL rules) as an indented block rather than one escaped line.
 fn block(out: &mut String, lead: &str, k: &str, v: &Value) {
     use std::fmt::Write as _;
@@ -504,7 +500,7 @@ fn block(out: &mut String, lead: &str, k: &str, v: &Value) {
             let _ = writeln!(out, "{:width$}EOT", "", width = lead.len());
         }
         _ => {
-            let _ = writeln!(out, "{lead}{k}: {}", show(v));
+            let _ = writeln!(out, "{lead}{k}: {}", v);
         }
     }
 }
