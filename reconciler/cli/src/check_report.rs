@@ -237,13 +237,13 @@ pub fn simulation_markdown(out: &mut String, sim: &crate::simulate::Simulation) 
         return;
     }
     for r in &sim.reports {
-        let refused = r.probes.iter().filter(|p| p.outcome == p.expected).count();
+        let (carried, refused) = crate::simulate::counts(r);
         let _ = writeln!(
             out,
             "Seed `{}` (trace `{}`): {} declared edge(s) carried traffic over mTLS; {}/{} adversarial probes refused as expected; {} violation(s).\n",
             r.seed,
             r.trace_hash.get(..16).unwrap_or(&r.trace_hash),
-            r.edges.iter().filter(|e| e.attempts > 0).count(),
+            carried,
             refused,
             r.probes.len(),
             r.violations.len()

@@ -199,11 +199,29 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 }
 
 impl RepoArgs {
-    fn load(&self) -> mesh_loader::Loaded {
-        let options = mesh_loader::LoadOptions {
+    fn options(&self) -> mesh_loader::LoadOptions {
+        mesh_loader::LoadOptions {
             nomad_vars: self.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
-        };
-        mesh_loader::load_dir(&self.dir, &options)
+        }
+    }
+
+    fn load(&self) -> mesh_loader::Loaded {
+        mesh_loader::load_dir(&self.dir, &self.options())
+    }
+
+    /// The repository and `base` loaded and analysed; when the repository does not load, its
+    /// diagnostics are printed and the exit code is returned instead.
+    fn check(
+        &self,
+        base: Option<&check::BaseSpec>,
+    ) -> Result<Result<check::CheckResult, ExitCode>> {
+        Ok(match check::run(&self.dir, base, &self.options())? {
+            Ok(r) => Ok(r),
+            Err(loaded) => {
+                report::diagnostics(&loaded, ReportFormat::Text)?;
+                Err(ExitCode::from(1))
+            }
+        })
     }
 }
 
@@ -233,9 +251,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(exit_for(&loaded))
         }
         Command::Check(args) => {
-            let options = mesh_loader::LoadOptions {
-                nomad_vars: args.repo.vars.iter().cloned().collect(),
-            };
             let base = match (&args.base, args.no_base) {
                 (Some(spec), _) => Some(check::BaseSpec::given(spec)),
                 (None, true) => None,
@@ -253,12 +268,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 },
             };
-            let mut result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
+            let mut result = match args.repo.check(base.as_ref())? {
                 Ok(r) => r,
-                Err(loaded) => {
-                    report::diagnostics(&loaded, ReportFormat::Text)?;
-                    return Ok(ExitCode::from(1));
-                }
+                Err(code) => return Ok(code),
             };
             if !args.no_sim {
                 result.simulation = Some(simulate::run(
@@ -288,16 +300,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Simulate(args) => {
-            let options = mesh_loader::LoadOptions {
-                nomad_vars: args.repo.vars.iter().cloned().collect(),
-            };
             let base = args.base.as_deref().map(check::BaseSpec::given);
-            let result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
+            let result = match args.repo.check(base.as_ref())? {
                 Ok(r) => r,
-                Err(loaded) => {
-                    report::diagnostics(&loaded, ReportFormat::Text)?;
-                    return Ok(ExitCode::from(1));
-                }
+                Err(code) => return Ok(code),
             };
             report::diagnostics(&result.head, ReportFormat::Text)?;
             let sim = simulate::run(
@@ -405,16 +411,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Graph(args) => {
-            let options = mesh_loader::LoadOptions {
-                nomad_vars: args.repo.vars.iter().cloned().collect(),
-            };
             let base = args.base.as_deref().map(check::BaseSpec::given);
-            let result = match check::run(&args.repo.dir, base.as_ref(), &options)? {
+            let result = match args.repo.check(base.as_ref())? {
                 Ok(r) => r,
-                Err(loaded) => {
-                    report::diagnostics(&loaded, ReportFormat::Text)?;
-                    return Ok(ExitCode::from(1));
-                }
+                Err(code) => return Ok(code),
             };
             let out = match args.format {
                 GraphFormat::Dot => graph::dot(&result),

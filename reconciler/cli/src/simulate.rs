@@ -70,8 +70,7 @@ impl Simulation {
             return out;
         }
         for r in &self.reports {
-            let refused = r.probes.iter().filter(|p| p.outcome == p.expected).count();
-            let carried = r.edges.iter().filter(|e| e.attempts > 0).count();
+            let (carried, refused) = counts(r);
             let _ = writeln!(
                 out,
                 "simulation: seed {} trace {}: {} declared edge(s) carried traffic, {}/{} probes refused as expected, {} transient(s), {} violation(s)",
@@ -99,6 +98,14 @@ impl Simulation {
         }
         out
     }
+}
+
+/// Declared edges that carried traffic, and probes that ended as expected.
+pub fn counts(r: &SimReport) -> (usize, usize) {
+    (
+        r.edges.iter().filter(|e| e.attempts > 0).count(),
+        r.probes.iter().filter(|p| p.outcome == p.expected).count(),
+    )
 }
 
 /// The rollout from `base` to `head` in the planner's order: every config entry of both sides
