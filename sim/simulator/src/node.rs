@@ -82,6 +82,24 @@ pub(crate) struct AgentCache {
 
 type Cache = Rc<RefCell<AgentCache>>;
 
+/// Rebuilds a proxy's TLS configuration when the agent's cache has changed since it was built
+/// (new roots or a new leaf), and keeps it otherwise.
+fn refresh<T>(
+    config: &mut Option<(u64, Arc<T>)>,
+    cache: &Cache,
+    service: &str,
+    build: impl Fn(&AgentCache, &tls::Identity) -> Option<Arc<T>>,
+) {
+    let k = cache.borrow();
+    if config.as_ref().is_none_or(|(v, _)| *v != k.version) {
+        *config = k
+            .leaves
+            .get(service)
+            .and_then(|(_, me, _)| build(&k, me))
+            .map(|c| (k.version, c));
+    }
+}
+
 /// The node host's software.
 pub(crate) async fn run(plan: Rc<NodePlan>, obs: Obs, timing: Timing) -> turmoil::Result {
     let cache: Cache = Rc::new(RefCell::new(AgentCache::default()));
@@ -471,15 +489,9 @@ async fn inbound(inst: Rc<InstancePlan>, host: Rc<str>, cache: Cache, obs: Obs) 
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let version = cache.borrow().version;
-        if config.as_ref().is_none_or(|(v, _)| *v != version) {
-            let k = cache.borrow();
-            config = k
-                .leaves
-                .get(&inst.service)
-                .and_then(|(_, me, _)| tls::server_config(&k.roots, me).ok())
-                .map(|c| (version, c));
-        }
+        refresh(&mut config, &cache, &inst.service, |k, me| {
+            tls::server_config(&k.roots, me).ok()
+        });
         let Some((_, cfg)) = &config else {
             // No certificate yet: refuse, as Envoy does before its first SDS response.
             log(&obs, &host, format!("proxy {} not ready", inst.service));
@@ -766,17 +778,9 @@ async fn upstream(
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let version = cache.borrow().version;
-        if config.as_ref().is_none_or(|(v, _)| *v != version) {
-            let k = cache.borrow();
-            config = k
-                .leaves
-                .get(&inst.service)
-                .and_then(|(_, me, _)| {
-                    tls::client_config(&k.roots, &k.trust_domain, &up.destination, Some(me)).ok()
-                })
-                .map(|c| (version, c));
-        }
+        refresh(&mut config, &cache, &inst.service, |k, me| {
+            tls::client_config(&k.roots, &k.trust_domain, &up.destination, Some(me)).ok()
+        });
         let endpoint = {
             let k = cache.borrow();
             k.catalog.get(&up.destination).and_then(|eps| {
