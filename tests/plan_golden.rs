@@ -2,12 +2,12 @@
 //! control plane, and a change to it after it was applied. Regenerate with `UPDATE_GOLDEN=1`
 //! and review the diff.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{copy_dir, root};
+
+use std::path::Path;
+use std::process::{Command, Output};
 
 const SECRETS: &[(&str, &str)] = &[
     ("WEB_CONSUL_TOKEN", "6f1c2f0e-3b8a-4c55-9a41-7d0e5b2c9f10"),
@@ -66,19 +66,6 @@ fn golden(name: &str, actual: &str) {
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_GOLDEN=1", path.display()));
     assert_eq!(actual, expected, "{} differs", path.display());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -4,15 +4,15 @@
 //! only the leader writes and a standby takes over when the leader dies, and with
 //! `--require-signed` only commits signed by a trusted SSH key are applied.
 
+mod common;
+
+use common::root;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A child process killed on drop, with its stderr collected into a file.
 struct Proc {

@@ -1,6 +1,10 @@
 //! End-to-end tests of the pictures and the HTML report: `graph --format svg` against golden
 //! files, and `check --format html` rendered by a real headless browser (Debian's Chromium).
 
+mod common;
+
+use common::{copy_dir, root};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -9,29 +13,12 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn run_in(dir: &Path, args: &[&str]) -> Output {
     bin()
         .args(args)
         .current_dir(dir)
         .output()
         .expect("the binary runs")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// `base/` is the dynamic-app example, `head/` the same without its intention (dynamic-app ->

@@ -5,15 +5,15 @@
 //! repositories whose warnings are pinned the same way. Regenerate with
 //! `UPDATE_GOLDEN=1 cargo test --test validate` and review the diff.
 
+mod common;
+
+use common::root;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn run(args: &[&str]) -> Output {
