@@ -678,18 +678,8 @@ pub fn plan_ca(desired: Option<&CaConfig>, observed: Option<&ObservedCa>) -> Opt
     };
     let ds = CaSettings::from_config(d).ok();
     let os = CaSettings::from_config(&o.as_model()).ok();
-    let covered = [
-        "LeafCertTTL",
-        "IntermediateCertTTL",
-        "RootCertTTL",
-        "PrivateKeyType",
-        "PrivateKeyBits",
-        "RotationPeriod",
-        "SkipValidate",
-        "RootCert",
-    ];
     let extra_differs = d.config.iter().any(|(k, v)| {
-        !covered.iter().any(|c| c.eq_ignore_ascii_case(k))
+        !CaSettings::KEYS.iter().any(|c| c.eq_ignore_ascii_case(k))
             && !k.eq_ignore_ascii_case("Token")
             && o.config
                 .iter()

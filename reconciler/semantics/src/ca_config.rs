@@ -66,6 +66,19 @@ pub struct CaSettings {
 const H: u64 = 3600;
 
 impl CaSettings {
+    /// The provider `Config` keys these settings are read from (with Consul's defaults when
+    /// absent); comparing two configurations compares the settings for these, the values for
+    /// the rest.
+    pub const KEYS: &'static [&'static str] = &[
+        "LeafCertTTL",
+        "IntermediateCertTTL",
+        "RootCertTTL",
+        "PrivateKeyType",
+        "PrivateKeyBits",
+        "SkipValidate",
+        "RootCert",
+    ];
+
     /// Reads settings; an unparseable duration is an error.
     pub fn from_config(c: &CaConfig) -> Result<CaSettings, Vec<Diagnostic>> {
         let mut errors = Vec::new();

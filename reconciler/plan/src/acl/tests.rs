@@ -335,3 +335,25 @@ fn secrets_never_enter_a_plan() {
     .unwrap();
     assert!(!o.body.unwrap().to_string().contains("s3cr3t"));
 }
+
+#[test]
+fn a_ca_setting_outside_the_derived_ones_is_compared_by_value() {
+    let observed = ObservedCa::from_api(&json!({
+        "Provider": "consul",
+        "Config": {"LeafCertTTL": "72h", "RotationPeriod": "2160h"},
+        "ModifyIndex": 3
+    }))
+    .unwrap();
+    assert!(plan_ca(
+        Some(&ca(json!({"RotationPeriod": "2160h"}))),
+        Some(&observed)
+    )
+    .is_none());
+    let step = plan_ca(
+        Some(&ca(json!({"RotationPeriod": "720h"}))),
+        Some(&observed),
+    )
+    .unwrap();
+    assert!(!step.root_rotation);
+    assert_eq!(step.after.unwrap()["Config"]["RotationPeriod"], "720h");
+}
