@@ -12,7 +12,6 @@
 use mesh_model::ConfigEntry;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +181,7 @@ pub struct StoredEntry {
 pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
-    jitter: Mutex<u64>,
+    jitter: mesh_seed::SharedSplitMix64,
     requests: std::sync::atomic::AtomicU64,
 }
 
@@ -287,7 +286,7 @@ impl Client {
         Ok(Client {
             http,
             config,
-            jitter: Mutex::new(seed),
+            jitter: mesh_seed::SharedSplitMix64::new(seed),
             requests: Default::default(),
         })
     }
@@ -326,13 +325,8 @@ impl Client {
             .delay_base
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.config.retry.delay_max);
-        let mut s = self.jitter.lock().unwrap_or_else(|p| p.into_inner());
-        *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
         // Full jitter: anywhere up to the capped exponential delay.
+        let z = self.jitter.with(|g| g.next_u64());
         Duration::from_nanos(z % (cap.as_nanos() as u64).max(1))
     }
 

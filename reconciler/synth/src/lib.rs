@@ -44,20 +44,12 @@ pub struct SynthSummary {
     pub acl_objects: usize,
 }
 
-/// splitmix64: a tiny, well-distributed generator; the whole repository follows from the seed.
-struct Rng(u64);
+/// The whole repository follows from the seed.
+struct Rng(mesh_seed::SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -67,7 +59,7 @@ fn name(i: usize) -> String {
 
 /// Writes the repository under `dir` (which must exist or be creatable).
 pub fn generate(dir: &Path, spec: &SynthSpec) -> io::Result<SynthSummary> {
-    let mut rng = Rng(spec.seed);
+    let mut rng = Rng(mesh_seed::SplitMix64::new(spec.seed));
     let n = spec.services;
     let mut summary = SynthSummary::default();
     std::fs::create_dir_all(dir)?;

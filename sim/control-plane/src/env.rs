@@ -3,7 +3,7 @@
 //! seeded generators, so the same seed replays the same certificates, IDs and timestamps.
 
 use mesh_ca::KeyFactory;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The wall clock (CA rotation, leaf validity, token create times, root pruning).
@@ -39,8 +39,8 @@ impl std::fmt::Debug for Env {
 /// Where UUIDs (session IDs, ACL accessor and secret IDs, policy and role IDs) come from.
 #[derive(Debug)]
 pub struct Ids {
-    /// splitmix64 state; `None` draws version-4 UUIDs from the operating system.
-    seeded: Option<Mutex<u64>>,
+    /// `None` draws version-4 UUIDs from the operating system.
+    seeded: Option<mesh_seed::SharedSplitMix64>,
 }
 
 impl Ids {
@@ -51,7 +51,7 @@ impl Ids {
     /// Version-4-shaped UUIDs from a seeded generator.
     pub fn seeded(seed: u64) -> Ids {
         Ids {
-            seeded: Some(Mutex::new(seed ^ 0x1D5_5EED)),
+            seeded: Some(mesh_seed::SharedSplitMix64::new(seed ^ 0x1D5_5EED)),
         }
     }
 
@@ -59,23 +59,10 @@ impl Ids {
         let Some(state) = &self.seeded else {
             return uuid::Uuid::new_v4().to_string();
         };
-        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut bytes = [0u8; 16];
-        for half in bytes.chunks_mut(8) {
-            half.copy_from_slice(&splitmix64(&mut s).to_be_bytes());
-        }
-        uuid::Builder::from_random_bytes(bytes)
+        uuid::Builder::from_random_bytes(state.with(|g| g.bytes16()))
             .into_uuid()
             .to_string()
     }
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct Ctx {
     pub session_deadlines: std::sync::Mutex<BTreeMap<String, tokio::time::Instant>>,
     /// State of the generator for blocking-query jitter; seeded by the server's options so a
     /// simulation can replay it.
-    pub jitter: std::sync::Mutex<u64>,
+    pub jitter: mesh_seed::SharedSplitMix64,
     pub acl: crate::acl::AclConfig,
     pub datacenter: String,
     pub node: String,
@@ -54,7 +54,7 @@ pub struct CachedLeaf {
 /// client cannot tell whether its write happened: the hardest case for a retrying client).
 pub struct FaultInjector {
     rate: f64,
-    state: std::sync::Mutex<u64>,
+    state: mesh_seed::SharedSplitMix64,
 }
 
 enum Fault {
@@ -67,18 +67,12 @@ impl FaultInjector {
     pub fn new(rate: f64, seed: u64) -> FaultInjector {
         FaultInjector {
             rate: rate.clamp(0.0, 1.0),
-            state: std::sync::Mutex::new(seed ^ 0x5EED_FA17),
+            state: mesh_seed::SharedSplitMix64::new(seed ^ 0x5EED_FA17),
         }
     }
 
     fn next(&self) -> Option<Fault> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let x = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let x = self.state.with(|g| g.next_f64());
         if x >= self.rate {
             return None;
         }
@@ -300,18 +294,7 @@ fn deadline(ctx: &Ctx, q: &Q) -> Result<tokio::time::Instant, Response> {
 
 /// A duration in `[0, max)` from the server's seeded splitmix64 generator.
 fn jitter(ctx: &Ctx, max: Duration) -> Duration {
-    let mut state = ctx.jitter.lock().unwrap_or_else(|p| p.into_inner());
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let nanos = max.as_nanos() as u64;
-    if nanos == 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_nanos(z % nanos)
-    }
+    ctx.jitter.with(|g| g.duration_below(max))
 }
 
 fn store_error(e: crate::store::StoreError) -> Response {
@@ -1782,7 +1765,7 @@ mod tests {
         Arc::new(Ctx {
             store: Store::in_memory(),
             session_deadlines: Default::default(),
-            jitter: std::sync::Mutex::new(1),
+            jitter: mesh_seed::SharedSplitMix64::new(1),
             acl: crate::acl::AclConfig {
                 enabled: false,
                 default_allow: true,

@@ -109,7 +109,7 @@ pub fn context(
     let ctx = Arc::new(http::Ctx {
         store,
         session_deadlines: Default::default(),
-        jitter: std::sync::Mutex::new(opts.jitter_seed),
+        jitter: mesh_seed::SharedSplitMix64::new(opts.jitter_seed),
         acl: acl::AclConfig {
             enabled: opts.acl_default_allow.is_some(),
             default_allow: opts.acl_default_allow.unwrap_or(true),

@@ -6,7 +6,7 @@ pub struct Backoff {
     base: Duration,
     max: Duration,
     failures: u32,
-    state: u64,
+    rng: mesh_seed::SplitMix64,
 }
 
 impl Backoff {
@@ -21,7 +21,7 @@ impl Backoff {
             base,
             max: max.max(base),
             failures: 0,
-            state: seed,
+            rng: mesh_seed::SplitMix64::new(seed),
         }
     }
 
@@ -47,13 +47,8 @@ impl Backoff {
         self.failures
     }
 
-    /// splitmix64.
     fn random(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 }
 
