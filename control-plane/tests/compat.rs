@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn py_consul() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/py-consul");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-consul");
     if dir.join("consul").exists() {
         return dir;
     }
