@@ -455,11 +455,11 @@ pub fn gate(
         return Ok(passed);
     }
     let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
-    match crate::simulate::run(
+    match mesh_check::simulate(
         &loaded.state,
         None,
         repo,
-        &crate::simulate::SimArgs::default(),
+        &mesh_check::SimSettings::default(),
     ) {
         Ok(sim) if sim.failed() => Err(GateFailure::Simulation(lines(sim.summary()))),
         // The gate's own summary: what was checked, so a clean apply says why it went ahead.

@@ -1,7 +1,7 @@
 //! Renderings of a check result: text, JSON, Markdown (PR comments, step summaries), SARIF 2.1.0,
 //! JUnit XML and GitHub workflow annotations.
 
-use crate::check::{location, CheckResult};
+use mesh_check::{location, CheckResult};
 use mesh_diagnostics::{Code, Diagnostic, Severity};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -230,14 +230,14 @@ pub fn markdown(r: &CheckResult) -> String {
 
 /// The simulated rollout's transient breaks and openings first (what a reviewer must see), then
 /// the violations and the command that replays the run.
-pub fn simulation_markdown(out: &mut String, sim: &crate::simulate::Simulation) {
+pub fn simulation_markdown(out: &mut String, sim: &mesh_check::Simulation) {
     out.push_str("### Simulation\n\n");
     if let Some(why) = &sim.skipped {
         let _ = writeln!(out, "Skipped: {}.\n", md_escape(why));
         return;
     }
     for r in &sim.reports {
-        let (carried, refused) = crate::simulate::counts(r);
+        let (carried, refused) = mesh_check::counts(r);
         let _ = writeln!(
             out,
             "Seed `{}` (trace `{}`): {} declared edge(s) carried traffic over mTLS; {}/{} adversarial probes refused as expected; {} violation(s).\n",

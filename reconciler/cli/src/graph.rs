@@ -3,7 +3,7 @@
 //! allowed, dashed red: denied) and pairs an intention allows by name (thin grey). With a base,
 //! edges the change opened are bold green and edges it closed dotted red.
 
-use crate::check::CheckResult;
+use mesh_check::CheckResult;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

@@ -4,10 +4,10 @@
 //! intention in each cell's tooltip), the findings grouped by file, with a base the edges the
 //! change opened and closed, and the simulation when the result carries one.
 
-use crate::check::{location, CheckResult};
 use crate::check_report::{counts, verdict, xml_escape as esc};
 use mesh_analysis::graph::action_text;
 use mesh_analysis::{PairDecision, OTHER};
+use mesh_check::{location, CheckResult};
 use mesh_diagnostics::Diagnostic;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

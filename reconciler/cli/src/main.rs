@@ -4,7 +4,6 @@
 //! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
 
 mod apply;
-mod check;
 mod check_report;
 mod graph;
 mod html;
@@ -213,9 +212,9 @@ impl RepoArgs {
     /// diagnostics are printed and the exit code is returned instead.
     fn check(
         &self,
-        base: Option<&check::BaseSpec>,
-    ) -> Result<Result<check::CheckResult, ExitCode>> {
-        Ok(match check::run(&self.dir, base, &self.options())? {
+        base: Option<&mesh_check::BaseSpec>,
+    ) -> Result<Result<mesh_check::CheckResult, ExitCode>> {
+        Ok(match mesh_check::run(&self.dir, base, &self.options())? {
             Ok(r) => Ok(r),
             Err(loaded) => {
                 report::diagnostics(&loaded, ReportFormat::Text)?;
@@ -252,17 +251,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check(args) => {
             let base = match (&args.base, args.no_base) {
-                (Some(spec), _) => Some(check::BaseSpec::given(spec)),
+                (Some(spec), _) => Some(mesh_check::BaseSpec::given(spec)),
                 (None, true) => None,
-                (None, false) => match check::default_base(&args.repo.dir) {
-                    check::DefaultBase::MergeBase(spec) => {
+                (None, false) => match mesh_check::default_base(&args.repo.dir) {
+                    mesh_check::DefaultBase::MergeBase(spec) => {
                         eprintln!(
                             "mesh-gitops: base: {} (--base REV chooses another, --no-base none)",
                             spec.label
                         );
                         Some(spec)
                     }
-                    check::DefaultBase::None(why) => {
+                    mesh_check::DefaultBase::None(why) => {
                         eprintln!("mesh-gitops: base: none ({why})");
                         None
                     }
@@ -273,11 +272,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             if !args.no_sim {
-                result.simulation = Some(simulate::run(
+                result.simulation = Some(mesh_check::simulate(
                     &result.head.state,
                     result.base.as_ref().map(|b| &b.loaded.state),
                     &args.repo.dir.display().to_string(),
-                    &args.sim,
+                    &args.sim.settings(),
                 )?);
             }
             // Load warnings go to stderr; the result goes to stdout.
@@ -300,17 +299,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Simulate(args) => {
-            let base = args.base.as_deref().map(check::BaseSpec::given);
+            let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
             let result = match args.repo.check(base.as_ref())? {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
             report::diagnostics(&result.head, ReportFormat::Text)?;
-            let sim = simulate::run(
+            let sim = mesh_check::simulate(
                 &result.head.state,
                 result.base.as_ref().map(|b| &b.loaded.state),
                 &args.repo.dir.display().to_string(),
-                &args.sim,
+                &args.sim.settings(),
             )?;
             let out = match args.format {
                 SimFormat::Text => sim.summary(),
@@ -411,7 +410,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Graph(args) => {
-            let base = args.base.as_deref().map(check::BaseSpec::given);
+            let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
             let result = match args.repo.check(base.as_ref())? {
                 Ok(r) => r,
                 Err(code) => return Ok(code),

@@ -12,9 +12,9 @@
 //! intention allows by name thin grey. With a base, edges the change opened are green, edges it
 //! closed red dashed, and everything unchanged grey.
 
-use crate::check::CheckResult;
 use crate::check_report::xml_escape;
 use crate::graph::{self, Style};
+use mesh_check::CheckResult;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 

@@ -216,7 +216,7 @@ impl SourceConfig {
         let summary =
             String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned();
         let tree = commit.tree()?;
-        let files = crate::check::files_in_tree(&repo, tree, self.path.trim_matches('/'))
+        let files = mesh_check::files_in_tree(&repo, tree, self.path.trim_matches('/'))
             .with_context(|| format!("cannot read commit {oid}"))?;
         Ok((files, summary))
     }

@@ -1,28 +1,9 @@
-//! `mesh-gitops check`: load, validate, analyse, and with `--base` compare reachability with
-//! another state of the repository (a directory, or a git revision read from the object
-//! database without a checkout).
+//! The base of a comparison: a directory, a git revision, or the merge base a pull request
+//! changes; files read straight from git's object database.
 
-use anyhow::{bail, Context, Result};
-use mesh_analysis::{Analysis, ReachDiff};
-use mesh_diagnostics::{Diagnostic, SourceMap};
-use mesh_loader::{LoadOptions, Loaded, RepoFile};
-use std::path::{Path, PathBuf};
-
-/// The other side of a comparison.
-pub struct Base {
-    pub label: String,
-    pub loaded: Loaded,
-    pub analysis: Analysis,
-}
-
-pub struct CheckResult {
-    pub head: Loaded,
-    pub analysis: Analysis,
-    pub base: Option<Base>,
-    pub diff: Option<ReachDiff>,
-    /// The simulation, unless skipped (`--no-sim`).
-    pub simulation: Option<crate::simulate::Simulation>,
-}
+use crate::{CheckError, Result};
+use mesh_loader::RepoFile;
+use std::path::Path;
 
 /// What to compare with: a directory or git revision (`rev`), shown to users as `label`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,74 +78,33 @@ pub fn default_base(dir: &Path) -> DefaultBase {
     }
 }
 
-impl CheckResult {
-    pub fn failed(&self) -> bool {
-        self.analysis.has_errors() || self.simulation.as_ref().is_some_and(|s| s.failed())
-    }
-}
-
-/// Loads `dir` and, if given, the base; `Err` only for IO and git failures.
-pub fn run(
-    dir: &Path,
-    base: Option<&BaseSpec>,
-    options: &LoadOptions,
-) -> Result<Result<CheckResult, Loaded>> {
-    let head = mesh_loader::load_dir(dir, options);
-    if head.has_errors() {
-        return Ok(Err(head));
-    }
-    let analysis = mesh_analysis::analyze(&head.state, &head.guardrail_files);
-    let base = match base {
-        None => None,
-        Some(spec) => {
-            let loaded = load_base(dir, &spec.rev, options)?;
-            let analysis = mesh_analysis::analyze(&loaded.state, &loaded.guardrail_files);
-            Some(Base {
-                label: spec.label.clone(),
-                loaded,
-                analysis,
-            })
-        }
-    };
-    let diff = base
-        .as_ref()
-        .map(|b| mesh_analysis::diff(&b.analysis.graph, &analysis.graph));
-    Ok(Ok(CheckResult {
-        head,
-        analysis,
-        base,
-        diff,
-        simulation: None,
-    }))
-}
-
-/// A directory if one exists at `spec`, otherwise a revision of the git repository holding `dir`.
-fn load_base(dir: &Path, spec: &str, options: &LoadOptions) -> Result<Loaded> {
-    let as_dir = PathBuf::from(spec);
-    if as_dir.is_dir() {
-        return Ok(mesh_loader::load_dir(&as_dir, options));
-    }
-    let files = files_at_revision(dir, spec)?;
-    Ok(mesh_loader::load_files(files, options))
-}
-
 /// Every file under `dir` as it is in `rev`, read from the object database.
 pub fn files_at_revision(dir: &Path, rev: &str) -> Result<Vec<RepoFile>> {
-    let repo = git2::Repository::discover(dir)
-        .with_context(|| format!("--base {rev}: {} is not in a git repository", dir.display()))?;
+    let base = |what: String| {
+        move |source| CheckError::Base {
+            rev: rev.to_owned(),
+            what,
+            source,
+        }
+    };
+    let repo = git2::Repository::discover(dir).map_err(base(format!(
+        "{} is not in a git repository",
+        dir.display()
+    )))?;
     let object = repo
         .revparse_single(rev)
-        .with_context(|| format!("--base {rev}: no such revision"))?;
+        .map_err(base("no such revision".to_owned()))?;
     let tree = object
         .peel_to_tree()
-        .with_context(|| format!("--base {rev}: not a commit or tree"))?;
+        .map_err(base("not a commit or tree".to_owned()))?;
     let workdir = repo
         .workdir()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| repo.path().to_path_buf());
-    let abs_dir = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let abs_dir = dir.canonicalize().map_err(|source| CheckError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let workdir = workdir.canonicalize().unwrap_or(workdir);
     let prefix = abs_dir
         .strip_prefix(&workdir)
@@ -175,7 +115,10 @@ pub fn files_at_revision(dir: &Path, rev: &str) -> Result<Vec<RepoFile>> {
                 .join("/")
         })
         .unwrap_or_default();
-    files_in_tree(&repo, tree, &prefix).with_context(|| format!("--base {rev}"))
+    files_in_tree(&repo, tree, &prefix).map_err(|e| CheckError::InRevision {
+        rev: rev.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 /// Every configuration file under `prefix` (a `/`-separated directory, empty for the root) of
@@ -191,10 +134,12 @@ pub fn files_in_tree(
         tree
     } else {
         match tree.get_path(Path::new(prefix)) {
-            Ok(entry) => entry
-                .to_object(repo)?
-                .peel_to_tree()
-                .with_context(|| format!("{prefix} is not a directory"))?,
+            Ok(entry) => entry.to_object(repo)?.peel_to_tree().map_err(|source| {
+                CheckError::NotADirectory {
+                    prefix: prefix.to_owned(),
+                    source,
+                }
+            })?,
             // The repository did not exist at that revision: an empty one.
             Err(_) => return Ok(Vec::new()),
         }
@@ -227,18 +172,7 @@ pub fn files_in_tree(
         git2::TreeWalkResult::Ok
     })?;
     if let Some(e) = error {
-        bail!("cannot read a file: {e}");
+        return Err(CheckError::Blob(e));
     }
     Ok(files)
-}
-
-/// A finding's location, relative to the repository root.
-pub fn location(d: &Diagnostic, sources: &SourceMap) -> Option<(String, u32, u32, u32, u32)> {
-    let s = d.span?;
-    if s.file.0 as usize >= sources.len() {
-        return None;
-    }
-    let loc = sources.location(s);
-    let (el, ec) = sources.line_col(s.file, s.end);
-    Some((loc.file, loc.line, loc.column, el, ec))
 }

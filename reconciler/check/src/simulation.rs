@@ -1,0 +1,198 @@
+//! The simulation `check` runs by default and `simulate` runs alone: the repository's mesh in
+//! the deterministic simulator, and with a base, the planner's rollout from the base to the head
+//! while traffic flows.
+
+use crate::Result;
+use mesh_model::{ConfigEntry, DesiredState, EntryKind};
+use mesh_plan::{Action, ObservedEntry, PlanOptions};
+use mesh_sim::{RolloutStep, SimOptions, SimReport};
+use serde_json::{json, Value};
+
+/// Which seeds to run and under which faults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSettings {
+    /// The first seed (all randomness comes from it).
+    pub seed: u64,
+    /// How many seeds, starting at `seed`.
+    pub seeds: u64,
+    /// Faults on a schedule, in `mesh_sim::FaultSpec` syntax.
+    pub faults: Option<String>,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            seed: 1,
+            seeds: 1,
+            faults: None,
+        }
+    }
+}
+
+/// What the simulation found, for every seed of the sweep.
+pub struct Simulation {
+    pub reports: Vec<SimReport>,
+    /// Why there is no simulation (e.g. no service with a sidecar), when that is not a failure.
+    pub skipped: Option<String>,
+}
+
+impl Simulation {
+    pub fn failed(&self) -> bool {
+        self.reports.iter().any(|r| !r.passed())
+    }
+
+    /// The `simulation` object of `check --format json`: the first seed's report (seed,
+    /// trace_hash, probes, violations, ...) and, for a sweep, one line per seed.
+    pub fn to_json(&self) -> Value {
+        let Some(first) = self.reports.first() else {
+            return json!({ "skipped": self.skipped });
+        };
+        let mut v = serde_json::to_value(first).unwrap_or(Value::Null);
+        if self.reports.len() > 1 {
+            v["sweep"] = self
+                .reports
+                .iter()
+                .map(|r| json!({"seed": r.seed, "trace_hash": r.trace_hash, "violations": r.violations, "replay": r.replay}))
+                .collect();
+        }
+        v
+    }
+
+    /// A short block of text for `check`'s text and Markdown reports.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        if let Some(why) = &self.skipped {
+            let _ = writeln!(out, "simulation: skipped ({why})");
+            return out;
+        }
+        for r in &self.reports {
+            let (carried, refused) = counts(r);
+            let _ = writeln!(
+                out,
+                "simulation: seed {} trace {}: {} declared edge(s) carried traffic, {}/{} probes refused as expected, {} transient(s), {} violation(s)",
+                r.seed,
+                r.trace_hash.get(..16).unwrap_or(&r.trace_hash),
+                carried,
+                refused,
+                r.probes.len(),
+                r.transient.len(),
+                r.violations.len()
+            );
+            for t in &r.transient {
+                let _ = writeln!(
+                    out,
+                    "  {:?} {} -> {} after rollout step {} at {} ms",
+                    t.kind, t.source, t.destination, t.step, t.at_ms
+                );
+            }
+            for v in &r.violations {
+                let _ = writeln!(out, "  violation: {v}");
+            }
+            if !r.passed() {
+                let _ = writeln!(out, "  replay: {}", r.replay);
+            }
+        }
+        out
+    }
+}
+
+/// Declared edges that carried traffic, and probes that ended as expected.
+pub fn counts(r: &SimReport) -> (usize, usize) {
+    (
+        r.edges.iter().filter(|e| e.attempts > 0).count(),
+        r.probes.iter().filter(|p| p.outcome == p.expected).count(),
+    )
+}
+
+/// The rollout from `base` to `head` in the planner's order: every config entry of both sides
+/// counts as owned, so the plan is exactly the difference.
+pub fn rollout_steps(base: &DesiredState, head: &DesiredState) -> Vec<RolloutStep> {
+    let owner = "simulation";
+    let none = |_: &ConfigEntry| String::new();
+    let desired = mesh_plan::marked_entries(head, owner, &none);
+    let observed: Vec<ObservedEntry> = mesh_plan::marked_entries(base, owner, &none)
+        .into_iter()
+        .map(|entry| ObservedEntry {
+            entry,
+            modify_index: 1,
+        })
+        .collect();
+    let mut declared = mesh_plan::declared_edges(head);
+    declared.extend(mesh_plan::declared_edges(base));
+    declared.sort();
+    declared.dedup();
+    let opts = PlanOptions {
+        owner: owner.into(),
+        adopt: false,
+        allow_empty: true,
+    };
+    let Ok(plan) = mesh_plan::plan(
+        &desired,
+        &observed,
+        &declared,
+        head.settings.acl.default_intention_allows(),
+        &opts,
+    ) else {
+        return Vec::new();
+    };
+    plan.steps
+        .iter()
+        .filter_map(|s| {
+            let kind = EntryKind::parse(&s.kind)?;
+            let entry = match s.action {
+                Action::Delete => None,
+                _ => head.config_entry(kind.clone(), &s.name).cloned(),
+            };
+            Some(RolloutStep {
+                kind,
+                name: s.name.clone(),
+                entry,
+            })
+        })
+        .collect()
+}
+
+/// Node hosts at most; beyond that, service instances share hosts (each keeps its own agent
+/// cache, proxy and application ports).
+const MAX_NODE_HOSTS: usize = 32;
+
+/// Simulates `head` (from `base` when given) for every seed of the sweep.
+pub fn simulate(
+    head: &DesiredState,
+    base: Option<&DesiredState>,
+    repo: &str,
+    args: &SimSettings,
+) -> Result<Simulation> {
+    let faults = match &args.faults {
+        Some(spec) => mesh_sim::FaultSpec::parse(spec)?,
+        None => mesh_sim::FaultSpec::default(),
+    };
+    let steps = base.map(|b| rollout_steps(b, head)).unwrap_or_default();
+    let mut reports = Vec::new();
+    for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {
+        let opts = SimOptions {
+            seed,
+            faults: faults.clone(),
+            steps: steps.clone(),
+            repo: repo.to_owned(),
+            // turmoil's cost grows steeply with hosts: large meshes share node hosts.
+            max_nodes: Some(MAX_NODE_HOSTS),
+            ..SimOptions::default()
+        };
+        match mesh_sim::simulate(head, base, &opts) {
+            Ok(r) => reports.push(r),
+            Err(mesh_sim::SimError::NoServices) => {
+                return Ok(Simulation {
+                    reports: Vec::new(),
+                    skipped: Some("the repository declares no service with a sidecar".into()),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Simulation {
+        reports,
+        skipped: None,
+    })
+}
