@@ -282,8 +282,12 @@ fn parsed_policies(state: &DesiredState) -> BTreeMap<&str, PolicyRules> {
 /// A name that no exact rule can name, to probe prefix rules.
 const ANY_SERVICE: &str = "\u{1}any";
 
-fn identities(state: &DesiredState, g: &PolicyGraph, out: &mut Vec<Diagnostic>) -> Vec<Identity> {
-    let policies = parsed_policies(state);
+/// Policies that grant write on every service or every intention, whoever holds them.
+fn broad_policies(
+    state: &DesiredState,
+    policies: &BTreeMap<&str, PolicyRules>,
+    out: &mut Vec<Diagnostic>,
+) {
     for p in &state.acl.policies {
         let Some(rules) = policies.get(p.name.as_str()) else {
             continue;
@@ -313,6 +317,11 @@ fn identities(state: &DesiredState, g: &PolicyGraph, out: &mut Vec<Diagnostic>) 
             );
         }
     }
+}
+
+fn identities(state: &DesiredState, g: &PolicyGraph, out: &mut Vec<Diagnostic>) -> Vec<Identity> {
+    let policies = parsed_policies(state);
+    broad_policies(state, &policies, out);
     let role_rules = |links: &[AclLink]| -> Vec<PolicyRules> {
         links
             .iter()

@@ -277,56 +277,14 @@ pub fn parse_rules(text: &str, file: FileId, base: u32) -> Result<PolicyRules, V
                 ));
                 continue;
             };
-            let mut policy = None;
-            let mut intentions = None;
             let errors_before = errors.len();
-            for f in fields {
-                match f.key.as_str() {
-                    "policy" | "intentions" if matches!(f.value.kind, NodeKind::String(_)) => {
-                        let v = f.value.as_str().unwrap_or("");
-                        let level = AccessLevel::parse(v);
-                        let list_ok = resource == Resource::Key && f.key == "policy";
-                        match level {
-                            Some(AccessLevel::List) if !list_ok => errors.push(err(
-                                f.value.span,
-                                format!("Invalid {base_name} {} policy: {v:?}", if f.key == "intentions" { "intentions" } else { "" })
-                                    .replace("  ", " "),
-                                "\"list\" is valid only for key rules; use \"read\", \"write\" or \"deny\"",
-                            )),
-                            Some(l) => {
-                                if f.key == "policy" {
-                                    policy = Some(l)
-                                } else {
-                                    intentions = Some(l)
-                                }
-                            }
-                            None => errors.push(err(
-                                f.value.span,
-                                format!("Invalid {base_name} policy: {v:?}")
-                                    .replace("policy: ", if f.key == "intentions" { "intentions policy: " } else { "policy: " }),
-                                "the access level is \"read\", \"write\" or \"deny\"",
-                            )),
-                        }
-                    }
-                    "intentions" if resource != Resource::Service => {}
-                    _ => errors.push(err(
-                        f.key_span,
-                        format!("{key} {segment:?}: unknown field {:?}", f.key),
-                        if resource == Resource::Service {
-                            "service rules take `policy` and `intentions`"
-                        } else {
-                            "rules take `policy`"
-                        },
-                    )),
-                }
+            let (policy, intentions) = SegmentRule {
+                key,
+                base_name,
+                segment: &segment,
+                resource,
             }
-            if intentions.is_some() && resource != Resource::Service {
-                errors.push(err(
-                    body.span,
-                    format!("{key} {segment:?}: intentions apply only to service rules"),
-                    "remove `intentions`",
-                ));
-            }
+            .levels(body, fields, &err, &mut errors);
             let Some(level) = policy.or(intentions.map(|_| AccessLevel::Read)) else {
                 if intentions.is_none() && errors.len() == errors_before {
                     errors.push(err(
@@ -366,6 +324,82 @@ pub fn parse_rules(text: &str, file: FileId, base: u32) -> Result<PolicyRules, V
         Ok(rules)
     } else {
         Err(errors)
+    }
+}
+
+/// One rule's segment (`service "web" { ... }`): what its fields are checked against.
+struct SegmentRule<'a> {
+    key: &'a str,
+    base_name: &'a str,
+    segment: &'a str,
+    resource: Resource,
+}
+
+impl SegmentRule<'_> {
+    /// The `policy` and `intentions` levels of one segment's body; problems go to `errors`.
+    fn levels(
+        &self,
+        body: &Node,
+        fields: &[mesh_syntax::Entry],
+        err: &dyn Fn(Span, String, &str) -> Diagnostic,
+        errors: &mut Vec<Diagnostic>,
+    ) -> (Option<AccessLevel>, Option<AccessLevel>) {
+        let SegmentRule {
+            key,
+            base_name,
+            segment,
+            resource,
+        } = *self;
+        let mut policy = None;
+        let mut intentions = None;
+        for f in fields {
+            match f.key.as_str() {
+                "policy" | "intentions" if matches!(f.value.kind, NodeKind::String(_)) => {
+                    let v = f.value.as_str().unwrap_or("");
+                    let level = AccessLevel::parse(v);
+                    let list_ok = resource == Resource::Key && f.key == "policy";
+                    match level {
+                            Some(AccessLevel::List) if !list_ok => errors.push(err(
+                                f.value.span,
+                                format!("Invalid {base_name} {} policy: {v:?}", if f.key == "intentions" { "intentions" } else { "" })
+                                    .replace("  ", " "),
+                                "\"list\" is valid only for key rules; use \"read\", \"write\" or \"deny\"",
+                            )),
+                            Some(l) => {
+                                if f.key == "policy" {
+                                    policy = Some(l)
+                                } else {
+                                    intentions = Some(l)
+                                }
+                            }
+                            None => errors.push(err(
+                                f.value.span,
+                                format!("Invalid {base_name} policy: {v:?}")
+                                    .replace("policy: ", if f.key == "intentions" { "intentions policy: " } else { "policy: " }),
+                                "the access level is \"read\", \"write\" or \"deny\"",
+                            )),
+                        }
+                }
+                "intentions" if resource != Resource::Service => {}
+                _ => errors.push(err(
+                    f.key_span,
+                    format!("{key} {segment:?}: unknown field {:?}", f.key),
+                    if resource == Resource::Service {
+                        "service rules take `policy` and `intentions`"
+                    } else {
+                        "rules take `policy`"
+                    },
+                )),
+            }
+        }
+        if intentions.is_some() && resource != Resource::Service {
+            errors.push(err(
+                body.span,
+                format!("{key} {segment:?}: intentions apply only to service rules"),
+                "remove `intentions`",
+            ));
+        }
+        (policy, intentions)
     }
 }
 
