@@ -132,7 +132,26 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
         }
     };
 
-    // Safety.
+    safety(input, obs, &mut violations);
+    let edges = input
+        .edges
+        .iter()
+        .map(|(src, dst)| edge(input, obs, settled_from, (src, dst), &mut violations))
+        .collect();
+    probes(obs, &mut violations);
+    let transient = transients(input, obs, settled_from);
+    violations.sort();
+    violations.dedup();
+    Checked {
+        edges,
+        violations,
+        transient,
+    }
+}
+
+/// Safety: nothing without a valid certificate, nothing around the sidecar, and nothing the
+/// converged intentions deny reached an application.
+fn safety(input: &Input, obs: &Observations, violations: &mut Vec<String>) {
     let sets: BTreeMap<u64, IntentionSet> = input
         .history
         .iter()
@@ -179,98 +198,106 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
             ));
         }
     }
+}
 
-    // Edges: liveness and agreement with the static decisions.
-    let mut edges = Vec::new();
-    for (src, dst) in input.edges {
-        let d = input.graph.decide(src, dst);
-        let attempts: Vec<_> = obs
-            .attempts
-            .iter()
-            .filter(|a| a.source == *src && a.destination == *dst)
-            .collect();
-        let mut outcomes = BTreeMap::new();
-        for a in &attempts {
-            *outcomes.entry(a.outcome).or_insert(0) += 1;
-        }
-        let admitted = |a: &crate::obs::Attempt| a.outcome == Outcome::Allowed || a.l7_denied;
-        let settled: Vec<_> = attempts
-            .iter()
-            .filter(|a| a.at_ms >= settled_from + CONVERGED_MARGIN_MS)
-            .collect();
-        let converged_allowed = if settled.iter().any(|a| admitted(a)) {
-            Some(true)
-        } else if settled
-            .iter()
-            .any(|a| a.outcome == Outcome::DeniedByIntention)
-        {
-            Some(false)
-        } else {
-            None
-        };
-        // Liveness: once the faults are over, the edge succeeds within the bound. A later
-        // isolated failure is counted in the outcomes, not a liveness violation; an edge that
-        // fails again at the end is reported below.
-        let after: Vec<_> = attempts
-            .iter()
-            .filter(|a| a.at_ms >= input.last_event_ms)
-            .collect();
-        let first_success = after.iter().find(|a| admitted(a)).map(|a| a.at_ms);
-        let last_failed = after.last().is_some_and(|a| !admitted(a));
-        let ends_up = !input.service_down_at_end(src) && !input.service_down_at_end(dst);
-        if ends_up {
-            if let Some(c) = converged_allowed {
-                if c != d.allowed {
-                    violations.push(format!(
-                        "decision: {src} -> {dst} was {} once converged, the static analysis says {} ({})",
-                        if c { "admitted" } else { "denied" },
-                        if d.allowed { "allowed" } else { "denied" },
-                        d.reason
-                    ));
-                }
-            }
-            if d.allowed {
-                match first_success {
-                    Some(_) if last_failed => violations.push(format!(
-                        "liveness: {src} -> {dst} worked again after the last fault but its last call failed ({})",
-                        summary(&outcomes)
-                    )),
-                    Some(t) if t <= input.last_event_ms + input.liveness_bound_ms => {}
-                    Some(t) => violations.push(format!(
-                        "liveness: {src} -> {dst} succeeded only {} ms after the last fault (bound {} ms)",
-                        t - input.last_event_ms,
-                        input.liveness_bound_ms
-                    )),
-                    None => violations.push(format!(
-                        "liveness: {src} -> {dst} is allowed but still failed at the end, after {} ms ({})",
-                        input.last_event_ms,
-                        summary(&outcomes)
-                    )),
-                }
-            } else if converged_allowed.is_none() && !attempts.is_empty() {
+/// One declared edge: liveness once the faults are over, and agreement of the converged
+/// decision with the static analysis.
+fn edge(
+    input: &Input,
+    obs: &Observations,
+    settled_from: u64,
+    (src, dst): (&String, &String),
+    violations: &mut Vec<String>,
+) -> EdgeReport {
+    let d = input.graph.decide(src, dst);
+    let attempts: Vec<_> = obs
+        .attempts
+        .iter()
+        .filter(|a| a.source == *src && a.destination == *dst)
+        .collect();
+    let mut outcomes = BTreeMap::new();
+    for a in &attempts {
+        *outcomes.entry(a.outcome).or_insert(0) += 1;
+    }
+    let admitted = |a: &crate::obs::Attempt| a.outcome == Outcome::Allowed || a.l7_denied;
+    let settled: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.at_ms >= settled_from + CONVERGED_MARGIN_MS)
+        .collect();
+    let converged_allowed = if settled.iter().any(|a| admitted(a)) {
+        Some(true)
+    } else if settled
+        .iter()
+        .any(|a| a.outcome == Outcome::DeniedByIntention)
+    {
+        Some(false)
+    } else {
+        None
+    };
+    // Liveness: once the faults are over, the edge succeeds within the bound. A later
+    // isolated failure is counted in the outcomes, not a liveness violation; an edge that
+    // fails again at the end is reported below.
+    let after: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.at_ms >= input.last_event_ms)
+        .collect();
+    let first_success = after.iter().find(|a| admitted(a)).map(|a| a.at_ms);
+    let last_failed = after.last().is_some_and(|a| !admitted(a));
+    let ends_up = !input.service_down_at_end(src) && !input.service_down_at_end(dst);
+    if ends_up {
+        if let Some(c) = converged_allowed {
+            if c != d.allowed {
                 violations.push(format!(
-                    "decision: {src} -> {dst} never reached the destination's proxy once converged ({})",
-                    summary(&outcomes)
+                    "decision: {src} -> {dst} was {} once converged, the static analysis says {} ({})",
+                    if c { "admitted" } else { "denied" },
+                    if d.allowed { "allowed" } else { "denied" },
+                    d.reason
                 ));
             }
         }
-        edges.push(EdgeReport {
-            source: src.clone(),
-            destination: dst.clone(),
-            expected_allowed: d.allowed,
-            l7: d.l7,
-            attempts: attempts.len(),
-            outcomes,
-            denied_after_handshake: attempts
-                .iter()
-                .filter(|a| a.outcome == Outcome::DeniedByIntention && a.handshake)
-                .count(),
-            converged_allowed,
-            recovered_at_ms: first_success,
-        });
+        if d.allowed {
+            match first_success {
+                Some(_) if last_failed => violations.push(format!(
+                    "liveness: {src} -> {dst} worked again after the last fault but its last call failed ({})",
+                    summary(&outcomes)
+                )),
+                Some(t) if t <= input.last_event_ms + input.liveness_bound_ms => {}
+                Some(t) => violations.push(format!(
+                    "liveness: {src} -> {dst} succeeded only {} ms after the last fault (bound {} ms)",
+                    t - input.last_event_ms,
+                    input.liveness_bound_ms
+                )),
+                None => violations.push(format!(
+                    "liveness: {src} -> {dst} is allowed but still failed at the end, after {} ms ({})",
+                    input.last_event_ms,
+                    summary(&outcomes)
+                )),
+            }
+        } else if converged_allowed.is_none() && !attempts.is_empty() {
+            violations.push(format!(
+                "decision: {src} -> {dst} never reached the destination's proxy once converged ({})",
+                summary(&outcomes)
+            ));
+        }
     }
+    EdgeReport {
+        source: src.clone(),
+        destination: dst.clone(),
+        expected_allowed: d.allowed,
+        l7: d.l7,
+        attempts: attempts.len(),
+        outcomes,
+        denied_after_handshake: attempts
+            .iter()
+            .filter(|a| a.outcome == Outcome::DeniedByIntention && a.handshake)
+            .count(),
+        converged_allowed,
+        recovered_at_ms: first_success,
+    }
+}
 
-    // Probes.
+/// Probes that did not end as expected.
+fn probes(obs: &Observations, violations: &mut Vec<String>) {
     for p in &obs.probes {
         if p.outcome != p.expected {
             violations.push(format!(
@@ -284,8 +311,11 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
             ));
         }
     }
+}
 
-    // Rollout transients: between the first step and convergence on the last one.
+/// Rollout transients: breaks and openings between the first step and convergence on the
+/// last one.
+fn transients(input: &Input, obs: &Observations, settled_from: u64) -> Vec<Transient> {
     let mut transient = Vec::new();
     if let (Some(before), Some(&(first_ms, _))) = (input.before, input.applied_steps.first()) {
         let mut seen = BTreeSet::new();
@@ -322,14 +352,7 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
             }
         }
     }
-
-    violations.sort();
-    violations.dedup();
-    Checked {
-        edges,
-        violations,
-        transient,
-    }
+    transient
 }
 
 fn summary(outcomes: &BTreeMap<Outcome, usize>) -> String {
