@@ -3,8 +3,6 @@
 //! authorize), persisted in redb so an acknowledged write survives a crash. `mesh-gitops serve`
 //! runs it; the same state machine can run in memory.
 
-pub mod acl;
-mod catalog;
 pub mod env;
 pub mod http;
 pub mod store;
@@ -110,7 +108,7 @@ pub fn context(
         store,
         session_deadlines: Default::default(),
         jitter: mesh_seed::SharedSplitMix64::new(opts.jitter_seed),
-        acl: acl::AclConfig {
+        acl: http::auth::AclConfig {
             enabled: opts.acl_default_allow.is_some(),
             default_allow: opts.acl_default_allow.unwrap_or(true),
         },
@@ -139,15 +137,17 @@ fn bootstrap_from_file(ctx: &http::Ctx, path: &std::path::Path) -> Result<(), Se
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(err(e)),
     };
-    if ctx.store.lock().acl.bootstrapped.is_some() {
+    if ctx.store.read().acl.bootstrapped.is_some() {
         return Ok(());
     }
     let secret = existing.clone().unwrap_or_else(|| ctx.env.ids.next());
-    acl::bootstrap_token(ctx, Some(secret.clone())).map_err(|_| {
-        err(std::io::Error::other(
-            "the ACL system could not be bootstrapped",
-        ))
-    })?;
+    ctx.store
+        .acl_bootstrap(Some(secret.clone()), &ctx.env.ids, ctx.env.now())
+        .map_err(|_| {
+            err(std::io::Error::other(
+                "the ACL system could not be bootstrapped",
+            ))
+        })?;
     if existing.is_none() {
         use std::io::Write as _;
         let mut options = std::fs::OpenOptions::new();

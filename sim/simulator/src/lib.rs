@@ -517,18 +517,30 @@ fn plan_probes(
     params: &mesh_ca::CaParams,
     probe_at: Duration,
 ) -> Result<Vec<probe::ProbePlan>, SimError> {
+    let keys = &*ctx.env.keys;
+    ctx.store
+        .sign_out_of_band(|ca| sign_probes(state, graph, setup, opts, ca, keys, params, probe_at))
+        .map_err(|e| SimError::Sim(e.to_string()))?
+}
+
+/// [`plan_probes`] with the server's CA.
+#[allow(clippy::too_many_arguments)]
+fn sign_probes(
+    state: &DesiredState,
+    graph: &PolicyGraph,
+    setup: &Setup,
+    opts: &SimOptions,
+    ca: &mut mesh_ca::CaState,
+    keys: &dyn mesh_ca::KeyFactory,
+    params: &mesh_ca::CaParams,
+    probe_at: Duration,
+) -> Result<Vec<probe::ProbePlan>, SimError> {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX);
     // Certificates that must be valid when the probes run are issued for that moment, so that a
     // short leaf TTL cannot turn them into expired ones. They come from the server's CA directly
     // (its state, not its API: the probes are the adversary's, not an agent's).
     let at_probe = epoch + probe_at;
     let mut probe_plans = Vec::new();
-    let mut store = ctx.store.lock();
-    let ca = store
-        .ca
-        .as_mut()
-        .ok_or_else(|| SimError::Sim("the CA is not bootstrapped".into()))?;
-    let keys = &*ctx.env.keys;
     let foreign_keys = SeededKeys::new(opts.seed, "foreign-ca");
     let mut foreign =
         mesh_ca::CaState::bootstrap(&ca.cluster_id, params.clone(), epoch, &foreign_keys)?;
@@ -763,7 +775,7 @@ pub fn simulate(
     loaded.map_err(|e| SimError::Sim(e.to_string()))?;
     let trust_domain = ctx
         .store
-        .lock()
+        .read()
         .ca
         .as_ref()
         .map(|c| c.trust_domain.clone())

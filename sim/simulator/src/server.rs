@@ -66,7 +66,7 @@ impl ControlPlane {
     pub fn entries(&self) -> Vec<ServiceIntentions> {
         self.ctx
             .store
-            .lock()
+            .read()
             .config
             .values()
             .filter_map(|e| match &e.entry {
@@ -77,11 +77,11 @@ impl ControlPlane {
     }
 
     pub fn config_index(&self) -> u64 {
-        self.ctx.store.lock().table_index(Table::Config)
+        self.ctx.store.read().table_index(Table::Config)
     }
 
     pub fn roots_index(&self) -> u64 {
-        self.ctx.store.lock().table_index(Table::Ca)
+        self.ctx.store.read().table_index(Table::Ca)
     }
 
     /// Records the intentions after a write that changed the config entries' index.
@@ -103,8 +103,9 @@ impl ControlPlane {
     /// are deterministic; root IDs are certificate hashes (ECDSA signatures are randomized) and
     /// are kept out of the trace.
     fn log_new_leaves(&self, obs: &Obs) {
-        let store = self.ctx.store.lock();
+        // The leaf cache before the store, the order the leaf endpoint takes them in.
         let leaves = self.ctx.leaves.lock().unwrap_or_else(|p| p.into_inner());
+        let store = self.ctx.store.read();
         let mut new: Vec<_> = leaves
             .iter()
             .filter(|(_, c)| c.index > self.leaves_logged.get())

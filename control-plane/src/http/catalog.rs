@@ -1,15 +1,12 @@
 //! Catalog and agent registration with Consul's sidecar expansion, and Connect health
 //! (consul-semantics section 5).
 
-// As in `http`: helpers return the response to send as their error.
-#![allow(clippy::result_large_err)]
-
-use crate::http::{bool_body, json_at, text, Ctx};
-use crate::store::{catalog_key, Batch, CatalogService, Store, Table};
+use super::{bool_body, json_at, Answer, ApiError, Ctx};
+use crate::store::{CatalogService, Table, Written};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,43 +54,24 @@ fn meta(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn store_put(ctx: &Ctx, services: Vec<CatalogService>) -> Result<(), Response> {
-    ctx.store
-        .put_catalog(services)
-        .map(|_| ())
-        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
 /// `PUT /v1/agent/service/register`: registers the service and, for
 /// `Connect.SidecarService`, its `<id>-sidecar-proxy`.
-pub async fn agent_register(
+pub(super) async fn agent_register(
     State(ctx): State<Arc<Ctx>>,
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
     body: Bytes,
-) -> Response {
-    let caller = match crate::acl::caller(&ctx, &headers, &raw) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("Request decode failed: {e}"),
-            )
-        }
-    };
+) -> Answer {
+    let caller = super::auth::caller(&ctx, &headers, &raw)?;
+    let v = super::json_body(&body)?;
     let name = str_field(&v, &["Name", "name"]);
     if name.is_empty() {
-        return text(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "Invalid Service: Missing service name",
-        );
+        ));
     }
     if !caller.authz.service_write(&name) {
-        return crate::acl::denied(&caller, "service:write", &name);
+        return Err(super::auth::denied(&caller, "service:write", &name));
     }
     let id = Some(str_field(&v, &["ID", "id"]))
         .filter(|x| !x.is_empty())
@@ -129,30 +107,27 @@ pub async fn agent_register(
             .map(|p| str_field(p, &["DestinationServiceName"]))
             .unwrap_or_default();
         if dest.is_empty() || dest == "*" {
-            return text(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::bad_request(
                 "Invalid Service: Proxy.DestinationServiceName must be set for Connect proxy",
-            );
+            ));
         }
         if port == 0 {
-            return text(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::bad_request(
                 "Invalid Service: Port must be set for a Connect proxy",
-            );
+            ));
         }
     }
     let mut out = vec![svc];
     if let Some(sidecar) = field(&connect, &["SidecarService", "sidecar_service"]) {
         if field(sidecar, &["ID", "id"]).is_some() {
-            return text(
-                StatusCode::BAD_REQUEST,
+            return Err(ApiError::bad_request(
                 "A SidecarService cannot specify an ID as this is managed by the agent",
-            );
+            ));
         }
         let sid = format!("{id}-sidecar-proxy");
         let mut sport = port_field(sidecar, &["Port", "port"]);
         if sport == 0 {
-            let s = ctx.store.lock();
+            let s = ctx.store.read();
             // The same port is kept on re-registration.
             sport = match s.catalog.get(&(ctx.node.clone(), sid.clone())) {
                 Some(existing) => existing.port,
@@ -166,10 +141,9 @@ pub async fn agent_register(
                     match SIDECAR_PORTS.clone().find(|p| !used.contains(p)) {
                         Some(p) => p,
                         None => {
-                            return text(
-                                StatusCode::INTERNAL_SERVER_ERROR,
+                            return Err(ApiError::internal(
                                 "no port provided for sidecar_service and none left in the configured range [21000, 21255]",
-                            )
+                            ))
                         }
                     }
                 }
@@ -212,79 +186,53 @@ pub async fn agent_register(
             modify_index: 0,
         });
     }
-    match store_put(&ctx, out) {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(r) => r,
-    }
+    ctx.store.put_catalog(out)?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `PUT /v1/agent/service/deregister/:id`: the service and its sidecar.
-pub async fn agent_deregister(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
-    let mut s = ctx.store.lock();
-    let keys: Vec<(String, String)> = [id.clone(), format!("{id}-sidecar-proxy")]
-        .into_iter()
-        .map(|i| (ctx.node.clone(), i))
-        .filter(|k| s.catalog.contains_key(k))
-        .collect();
-    if keys.is_empty() {
-        return text(StatusCode::NOT_FOUND, format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."));
-    }
-    Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    for k in keys {
-        batch.delete(catalog_key(&k.0, &k.1), Table::Catalog);
-        s.catalog.remove(&k);
-    }
-    match ctx.store.commit(&mut s, batch) {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+pub(super) async fn agent_deregister(
+    State(ctx): State<Arc<Ctx>>,
+    Path(id): Path<String>,
+) -> Answer {
+    let ids = [id.clone(), format!("{id}-sidecar-proxy")];
+    match ctx.store.deregister(&ctx.node, Some(&ids))? {
+        Written::Unchanged => Err(ApiError::new(StatusCode::NOT_FOUND, format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."))),
+        _ => Ok(StatusCode::OK.into_response()),
     }
 }
 
 /// `PUT /v1/catalog/register`: no sidecar expansion, the port is required for proxies.
-pub async fn catalog_register(
+pub(super) async fn catalog_register(
     State(ctx): State<Arc<Ctx>>,
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
     body: Bytes,
-) -> Response {
-    let caller = match crate::acl::caller(&ctx, &headers, &raw) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("Request decode failed: {e}"),
-            )
-        }
-    };
+) -> Answer {
+    let caller = super::auth::caller(&ctx, &headers, &raw)?;
+    let v = super::json_body(&body)?;
     let node = str_field(&v, &["Node"]);
     if node.is_empty() {
-        return text(StatusCode::BAD_REQUEST, "Must provide node");
+        return Err(ApiError::bad_request("Must provide node"));
     }
     let Some(svc) = v.get("Service") else {
-        return bool_body(true);
+        return Ok(bool_body(true));
     };
     let name = str_field(svc, &["Service", "Name"]);
     if name.is_empty() {
-        return text(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "Must provide service name (Service.Service) with a valid Service.ID",
-        );
+        ));
     }
     if !caller.authz.service_write(&name) {
-        return crate::acl::denied(&caller, "service:write", &name);
+        return Err(super::auth::denied(&caller, "service:write", &name));
     }
     let kind = str_field(svc, &["Kind"]);
     let port = port_field(svc, &["Port"]);
     if kind == "connect-proxy" && port == 0 {
-        return text(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "Invalid service: Port must be set for a Connect proxy",
-        );
+        ));
     }
     let entry = CatalogService {
         node,
@@ -307,51 +255,28 @@ pub async fn catalog_register(
         create_index: 0,
         modify_index: 0,
     };
-    match store_put(&ctx, vec![entry]) {
-        Ok(()) => bool_body(true),
-        Err(r) => r,
-    }
+    ctx.store.put_catalog(vec![entry])?;
+    Ok(bool_body(true))
 }
 
-pub async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+pub(super) async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Answer {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let node = str_field(&v, &["Node"]);
     let id = str_field(&v, &["ServiceID"]);
-    let mut s = ctx.store.lock();
-    let keys: Vec<(String, String)> = s
-        .catalog
-        .keys()
-        .filter(|(n, i)| *n == node && (id.is_empty() || *i == id))
-        .cloned()
-        .collect();
-    if keys.is_empty() {
-        return bool_body(true);
-    }
-    Store::next_index(&mut s);
-    let mut batch = Batch::default();
-    for k in keys {
-        batch.delete(catalog_key(&k.0, &k.1), Table::Catalog);
-        s.catalog.remove(&k);
-    }
-    match ctx.store.commit(&mut s, batch) {
-        Ok(()) => bool_body(true),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    let ids = [id.clone()];
+    let only = (!id.is_empty()).then_some(&ids[..]);
+    ctx.store.deregister(&node, only)?;
+    Ok(bool_body(true))
 }
 
-pub async fn catalog_services(
+pub(super) async fn catalog_services(
     State(ctx): State<Arc<Ctx>>,
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Response {
-    let caller = match crate::acl::caller(&ctx, &headers, &raw) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
-        return r;
-    }
-    let s = ctx.store.lock();
+) -> Answer {
+    let caller = super::auth::caller(&ctx, &headers, &raw)?;
+    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
+    let s = ctx.store.read();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in s
         .catalog
@@ -365,7 +290,7 @@ pub async fn catalog_services(
             }
         }
     }
-    json_at(json!(out), s.table_index(Table::Catalog))
+    Ok(json_at(json!(out), s.table_index(Table::Catalog)))
 }
 
 fn catalog_json(c: &CatalogService) -> Value {
@@ -378,48 +303,44 @@ fn catalog_json(c: &CatalogService) -> Value {
     })
 }
 
-pub async fn catalog_service(
+pub(super) async fn catalog_service(
     State(ctx): State<Arc<Ctx>>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Response {
-    match crate::acl::caller(&ctx, &headers, &raw) {
-        Ok(c) if !c.authz.service_read(&name) => return json_at(Value::Array(Vec::new()), 1),
+) -> Answer {
+    match super::auth::caller(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.service_read(&name) => return Ok(json_at(Value::Array(Vec::new()), 1)),
         Ok(_) => {}
-        Err(r) => return r,
+        Err(r) => return Err(r),
     }
     // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
-    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
-        return r;
-    }
-    let s = ctx.store.lock();
+    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
+    let s = ctx.store.read();
     let list: Vec<Value> = s
         .catalog
         .values()
         .filter(|c| c.name == name)
         .map(catalog_json)
         .collect();
-    json_at(Value::Array(list), s.table_index(Table::Catalog))
+    Ok(json_at(Value::Array(list), s.table_index(Table::Catalog)))
 }
 
 /// Connect-capable endpoints of a service: its sidecar proxies and Connect-native instances.
-pub async fn health_connect(
+pub(super) async fn health_connect(
     State(ctx): State<Arc<Ctx>>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Response {
-    match crate::acl::caller(&ctx, &headers, &raw) {
-        Ok(c) if !c.authz.service_read(&name) => return json_at(Value::Array(Vec::new()), 1),
+) -> Answer {
+    match super::auth::caller(&ctx, &headers, &raw) {
+        Ok(c) if !c.authz.service_read(&name) => return Ok(json_at(Value::Array(Vec::new()), 1)),
         Ok(_) => {}
-        Err(r) => return r,
+        Err(r) => return Err(r),
     }
     // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
-    if let Err(r) = crate::http::block(&ctx, Table::Catalog, &crate::http::query(&raw)).await {
-        return r;
-    }
-    let s = ctx.store.lock();
+    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
+    let s = ctx.store.read();
     let list: Vec<Value> = s
         .catalog
         .values()
@@ -437,5 +358,5 @@ pub async fn health_connect(
             })
         })
         .collect();
-    json_at(Value::Array(list), s.table_index(Table::Catalog))
+    Ok(json_at(Value::Array(list), s.table_index(Table::Catalog)))
 }
