@@ -4,73 +4,28 @@
 
 mod common;
 
-use common::{copy_dir, root};
+use common::examples::expected_check_code;
+use common::serve::{Serve, ServeOpts};
+use common::{copy_example, example, examples, mesh_gitops, Run};
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 
-fn run_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONSUL_HTTP_ADDR")
-        .env_remove("CONSUL_HTTP_TOKEN")
-        .output()
-        .expect("the binary runs")
+fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    mesh_gitops(args).current_dir(cwd).run()
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-struct Serve(Child, String, Option<String>);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `mesh-gitops serve` on a free port; `extra` are more flags. With `--acl-default-policy`, the
-/// bootstrap token is kept in the state directory and returned.
+/// `mesh-gitops serve` on a free port, keeping its bootstrap token (when it has ACLs) in the
+/// state directory; `extra` are more flags.
 fn serve_with(state: &Path, extra: &[&str]) -> Serve {
-    let token_file = state.join("bootstrap-token");
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--bootstrap-token-file",
-        token_file.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-        .args(&args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    stderr.read_line(&mut line).unwrap();
-    // Keep draining the log so the server never blocks on a full pipe; keep it for inspection.
-    let log = state.join("serve.log");
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut l = String::new();
-        while stderr.read_line(&mut l).map(|n| n > 0).unwrap_or(false) {
-            all.push_str(&l);
-            l.clear();
-            let _ = std::fs::write(&log, &all);
-        }
-    });
-    let addr = line.split("http://").nth(1).unwrap().trim().to_owned();
-    let token = std::fs::read_to_string(&token_file)
-        .ok()
-        .map(|t| t.trim().to_owned());
-    Serve(child, format!("http://{addr}"), token)
+    Serve::start(
+        state,
+        ServeOpts {
+            bootstrap_token: true,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+            ..ServeOpts::default()
+        },
+    )
 }
 
 fn serve(state: &Path) -> Serve {
@@ -78,34 +33,8 @@ fn serve(state: &Path) -> Serve {
 }
 
 /// Runs the binary against a server, with its token and extra environment.
-fn run_against(cwd: &Path, server: &Serve, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
-    c.args(args)
-        .current_dir(cwd)
-        .env("CONSUL_HTTP_ADDR", &server.1)
-        .env_remove("CONSUL_HTTP_TOKEN");
-    if let Some(t) = &server.2 {
-        c.env("CONSUL_HTTP_TOKEN", t);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("the binary runs")
-}
-
-fn http_client(server: &Serve) -> reqwest::blocking::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(t) = &server.2 {
-        headers.insert("X-Consul-Token", t.parse().unwrap());
-    }
-    reqwest::blocking::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn run_against(cwd: &Path, server: &Serve, args: &[&str], env: &[(&str, &str)]) -> Run {
+    server.mesh_gitops(args).current_dir(cwd).envs(env).run()
 }
 
 /// The secrets the production example's tokens are created with.
@@ -119,23 +48,18 @@ const SECRETS: &[(&str, &str)] = &[
 #[test]
 fn apply_on_a_fresh_machine_uses_the_embedded_control_plane_and_is_idempotent() {
     let cwd = tempfile::tempdir().unwrap();
-    let example = root().join("examples/countdash");
+    let example = example("countdash");
     let ex = example.to_str().unwrap();
     let first = run_in(cwd.path(), &["apply", ex]);
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
     assert!(
-        stdout(&first).contains("+ service-intentions \"count-api\""),
+        first.stdout.contains("+ service-intentions \"count-api\""),
         "{}",
-        stdout(&first)
+        first.stdout
     );
     assert!(cwd.path().join(".mesh-gitops/state.redb").exists());
     // It says why it went ahead: the gate's check and simulation passed.
-    let said = stdout(&first);
+    let said = first.stdout;
     assert!(
         said.contains("check: pass (1 declared upstream(s)"),
         "{said}"
@@ -146,24 +70,24 @@ fn apply_on_a_fresh_machine_uses_the_embedded_control_plane_and_is_idempotent() 
     );
     let again = run_in(cwd.path(), &["apply", ex]);
     assert!(
-        stdout(&again).contains("Apply complete: 0 change(s)."),
+        again.stdout.contains("Apply complete: 0 change(s)."),
         "{}",
-        stdout(&again)
+        again.stdout
     );
     let plan = run_in(cwd.path(), &["plan", ex]);
-    assert_eq!(plan.status.code(), Some(0));
-    assert!(stdout(&plan).starts_with("No changes."));
+    assert_eq!(plan.code, Some(0));
+    assert!(plan.stdout.starts_with("No changes."));
 }
 
 #[test]
 fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries() {
     let state = tempfile::tempdir().unwrap();
     let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
-    let http = http_client(&server);
+    let http = server.client();
     // Someone else already manages cassandra-db's defaults by hand.
     let theirs = serde_json::json!({"Kind": "service-defaults", "Name": "cassandra-db", "Protocol": "http2"});
     assert_eq!(
-        http.put(format!("{}/v1/config", server.1))
+        http.put(format!("{}/v1/config", server.url()))
             .body(theirs.to_string())
             .send()
             .unwrap()
@@ -172,23 +96,18 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         "true"
     );
     let cwd = tempfile::tempdir().unwrap();
-    let prod = root().join("examples/production");
+    let prod = example("production");
     let p = prod.to_str().unwrap();
     let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
-    assert_eq!(plan.status.code(), Some(2));
-    let text = stdout(&plan);
+    assert_eq!(plan.code, Some(2));
+    let text = plan.stdout;
     assert!(text.contains("! service-defaults \"cassandra-db\": exists, differs from the repository and is not owned by mesh-gitops"), "{text}");
     let apply = run_against(cwd.path(), &server, &["apply", p], SECRETS);
-    assert_eq!(
-        apply.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&apply.stderr)
-    );
+    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
     let theirs_now: serde_json::Value = http
         .get(format!(
             "{}/v1/config/service-defaults/cassandra-db",
-            server.1
+            server.url()
         ))
         .send()
         .unwrap()
@@ -200,7 +119,7 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
     );
     // Drift: an owned entry edited through the API.
     let mut api: serde_json::Value = http
-        .get(format!("{}/v1/config/service-defaults/api", server.1))
+        .get(format!("{}/v1/config/service-defaults/api", server.url()))
         .send()
         .unwrap()
         .json()
@@ -209,7 +128,7 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
     assert_eq!(api["Meta"]["mesh-gitops-source"], "config/api.json");
     api["Protocol"] = "grpc".into();
     assert_eq!(
-        http.put(format!("{}/v1/config", server.1))
+        http.put(format!("{}/v1/config", server.url()))
             .body(api.to_string())
             .send()
             .unwrap()
@@ -223,8 +142,8 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         &["plan", p, "--format", "json"],
         SECRETS,
     );
-    assert_eq!(plan.status.code(), Some(2));
-    let v: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan.code, Some(2));
+    let v: serde_json::Value = plan.json();
     let step = &v["steps"][0];
     assert_eq!(
         (
@@ -242,20 +161,16 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         (Some("grpc"), Some("http"))
     );
     assert_eq!(
-        run_against(cwd.path(), &server, &["apply", p], SECRETS)
-            .status
-            .code(),
+        run_against(cwd.path(), &server, &["apply", p], SECRETS).code,
         Some(0)
     );
     assert_eq!(
-        run_against(cwd.path(), &server, &["plan", p], SECRETS)
-            .status
-            .code(),
+        run_against(cwd.path(), &server, &["plan", p], SECRETS).code,
         Some(0),
         "healed"
     );
     // Another owner's repository does not prune or take over these entries.
-    let k8s = root().join("examples/kubernetes");
+    let k8s = example("kubernetes");
     let other = run_against(
         cwd.path(),
         &server,
@@ -263,9 +178,9 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         SECRETS,
     );
     assert!(
-        stdout(&other).contains("owned by \"platform\""),
+        other.stdout.contains("owned by \"platform\""),
         "{}",
-        stdout(&other)
+        other.stdout
     );
 }
 
@@ -273,72 +188,61 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
 fn apply_is_gated_on_check_and_refuses_to_delete_everything() {
     let cwd = tempfile::tempdir().unwrap();
     let repo = cwd.path().join("repo");
-    copy_dir(&root().join("examples/dynamic-app"), &repo);
+    copy_example("dynamic-app", &repo);
     let r = repo.to_str().unwrap();
-    assert_eq!(run_in(cwd.path(), &["apply", r]).status.code(), Some(0));
+    assert_eq!(run_in(cwd.path(), &["apply", r]).code, Some(0));
     std::fs::remove_file(repo.join("intentions/mysql-server.hcl")).unwrap();
     let gated = run_in(cwd.path(), &["apply", r]);
-    assert_eq!(gated.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&gated.stderr);
+    assert_eq!(gated.code, Some(1));
+    let err = &gated.stderr;
     assert!(
         err.contains("error[E1001]") && err.contains("nothing applied: check fails"),
         "{err}"
     );
     // Skipping the gate: the plan would now delete every owned entry, which needs consent too.
     let skipped = run_in(cwd.path(), &["apply", r, "--skip-check"]);
-    assert_eq!(skipped.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&skipped.stderr);
+    assert_eq!(skipped.code, Some(1));
+    let err = &skipped.stderr;
     assert!(
         err.contains("WARNING: applying although check fails") && err.contains("--allow-empty"),
         "{err}"
     );
     let forced = run_in(cwd.path(), &["apply", r, "--skip-check", "--allow-empty"]);
-    assert_eq!(forced.status.code(), Some(0));
-    assert!(stdout(&forced).contains("- service-intentions \"mysql-server\""));
+    assert_eq!(forced.code, Some(0));
+    assert!(forced
+        .stdout
+        .contains("- service-intentions \"mysql-server\""));
 }
-
-const EXAMPLES: &[&str] = &[
-    "countdash",
-    "dynamic-app",
-    "web-socat",
-    "production",
-    "kubernetes",
-];
 
 #[test]
 fn every_example_applies_over_http_to_an_acl_enabled_server_and_replans_clean() {
-    for example in EXAMPLES {
+    for example in examples() {
         let state = tempfile::tempdir().unwrap();
         let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
         let cwd = tempfile::tempdir().unwrap();
-        let dir = root().join("examples").join(example);
+        let dir = common::example(&example);
         let d = dir.to_str().unwrap();
-        // web-socat fails `check` on purpose (its intention denies the declared upstream).
+        // An example failing `check` on purpose is applied past the gate.
         let mut args = vec!["apply", d];
-        if *example == "web-socat" {
+        if expected_check_code(&example) != 0 {
             args.push("--skip-check");
         }
         let first = run_against(cwd.path(), &server, &args, SECRETS);
-        assert_eq!(
-            first.status.code(),
-            Some(0),
-            "{example}: {}",
-            stderr(&first)
-        );
+        assert_eq!(first.code, Some(0), "{example}: {}", first.stderr);
         let plan = run_against(cwd.path(), &server, &["plan", d], SECRETS);
         assert_eq!(
-            plan.status.code(),
+            plan.code,
             Some(0),
             "{example}: {}{}",
-            stdout(&plan),
-            stderr(&plan)
+            plan.stdout,
+            plan.stderr
         );
-        assert!(stdout(&plan).starts_with("No changes."), "{example}");
+        assert!(plan.stdout.starts_with("No changes."), "{example}");
         let again = run_against(cwd.path(), &server, &args, SECRETS);
         assert!(
-            stdout(&again).contains("Apply complete: 0 change(s)."),
+            again.stdout.contains("Apply complete: 0 change(s)."),
             "{example}: {}",
-            stdout(&again)
+            again.stdout
         );
     }
 }
@@ -347,7 +251,7 @@ fn inventory(http: &reqwest::blocking::Client, server: &Serve, owner: &str) -> s
     let v: serde_json::Value = http
         .get(format!(
             "{}/v1/kv/mesh-gitops/{owner}/inventory?raw",
-            server.1
+            server.url()
         ))
         .send()
         .unwrap()
@@ -360,17 +264,17 @@ fn inventory(http: &reqwest::blocking::Client, server: &Serve, owner: &str) -> s
 fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_ever_shown() {
     let state = tempfile::tempdir().unwrap();
     let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
-    let bootstrap = server.2.clone().unwrap();
-    let http = http_client(&server);
+    let bootstrap = server.token.clone().unwrap();
+    let http = server.client();
     let cwd = tempfile::tempdir().unwrap();
-    let prod = root().join("examples/production");
+    let prod = example("production");
     let p = prod.to_str().unwrap();
     let mut outputs = Vec::new();
     // Someone created a policy named like ours, by hand, with other rules.
     let theirs =
         serde_json::json!({"Name": "web", "Rules": "node_prefix \"\" { policy = \"read\" }"});
     let created: serde_json::Value = http
-        .put(format!("{}/v1/acl/policy", server.1))
+        .put(format!("{}/v1/acl/policy", server.url()))
         .body(theirs.to_string())
         .send()
         .unwrap()
@@ -379,16 +283,16 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
     let their_id = created["ID"].as_str().unwrap().to_owned();
     let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
     assert!(
-        stdout(&plan).contains("! acl-policy \"web\": exists, differs from the repository and is not owned by mesh-gitops"),
+        plan.stdout.contains("! acl-policy \"web\": exists, differs from the repository and is not owned by mesh-gitops"),
         "{}",
-        stdout(&plan)
+        plan.stdout
     );
     outputs.push(plan);
     let apply = run_against(cwd.path(), &server, &["apply", p], SECRETS);
-    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
     outputs.push(apply);
     let still: serde_json::Value = http
-        .get(format!("{}/v1/acl/policy/{their_id}", server.1))
+        .get(format!("{}/v1/acl/policy/{their_id}", server.url()))
         .send()
         .unwrap()
         .json()
@@ -411,21 +315,21 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
             .to_owned(),
     );
     same["Description"] = "web may register itself and its sidecar, and read the catalog".into();
-    http.put(format!("{}/v1/acl/policy/{their_id}", server.1))
+    http.put(format!("{}/v1/acl/policy/{their_id}", server.url()))
         .body(same.to_string())
         .send()
         .unwrap();
     let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
     assert!(
-        stdout(&plan).contains("pass --adopt to take it over"),
+        plan.stdout.contains("pass --adopt to take it over"),
         "{}",
-        stdout(&plan)
+        plan.stdout
     );
     let adopt = run_against(cwd.path(), &server, &["apply", p, "--adopt"], SECRETS);
     assert!(
-        stdout(&adopt).contains("= acl-policy \"web\""),
+        adopt.stdout.contains("= acl-policy \"web\""),
         "{}",
-        stdout(&adopt)
+        adopt.stdout
     );
     outputs.push(adopt);
     let inv = inventory(&http, &server, "platform");
@@ -441,20 +345,20 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
     // Drift: the api policy's rules edited through the API, and a token deleted.
     let api_id = inv["objects"]["acl-policy/api"]["id"].as_str().unwrap();
     let mut api: serde_json::Value = http
-        .get(format!("{}/v1/acl/policy/{api_id}", server.1))
+        .get(format!("{}/v1/acl/policy/{api_id}", server.url()))
         .send()
         .unwrap()
         .json()
         .unwrap();
     api["Rules"] = "service_prefix \"\" { policy = \"write\" }".into();
-    http.put(format!("{}/v1/acl/policy/{api_id}", server.1))
+    http.put(format!("{}/v1/acl/policy/{api_id}", server.url()))
         .body(api.to_string())
         .send()
         .unwrap();
     let db_token = inv["objects"]["acl-token/cassandra-db"]["id"]
         .as_str()
         .unwrap();
-    http.delete(format!("{}/v1/acl/token/{db_token}", server.1))
+    http.delete(format!("{}/v1/acl/token/{db_token}", server.url()))
         .send()
         .unwrap();
     let plan = run_against(
@@ -463,8 +367,8 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
         &["plan", p, "--format", "json"],
         SECRETS,
     );
-    assert_eq!(plan.status.code(), Some(2));
-    let v: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan.code, Some(2));
+    let v: serde_json::Value = plan.json();
     let steps: Vec<(&str, &str, &str)> = v["steps"]
         .as_array()
         .unwrap()
@@ -495,13 +399,14 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
     outputs.push(plan);
     let text = run_against(cwd.path(), &server, &["plan", p], SECRETS);
     assert!(
-        stdout(&text).contains("~ Rules:\n          - service_prefix \"\" { policy = \"write\" }"),
+        text.stdout
+            .contains("~ Rules:\n          - service_prefix \"\" { policy = \"write\" }"),
         "{}",
-        stdout(&text)
+        text.stdout
     );
     outputs.push(text);
     let heal = run_against(cwd.path(), &server, &["apply", p], SECRETS);
-    assert_eq!(heal.status.code(), Some(0), "{}", stderr(&heal));
+    assert_eq!(heal.code, Some(0), "{}", heal.stderr);
     outputs.push(heal);
     let clean = run_against(
         cwd.path(),
@@ -509,11 +414,11 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
         &["plan", p, "--format", "json"],
         SECRETS,
     );
-    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    assert_eq!(clean.code, Some(0), "{}", clean.stdout);
     outputs.push(clean);
     // The web token carries the secret it was given, which no output, log or record shows.
     let tokens: serde_json::Value = http
-        .get(format!("{}/v1/acl/tokens", server.1))
+        .get(format!("{}/v1/acl/tokens", server.url()))
         .send()
         .unwrap()
         .json()
@@ -531,7 +436,7 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
     let log = std::fs::read_to_string(state.path().join("serve.log")).unwrap_or_default();
     for secret in [WEB_SECRET, API_SECRET, bootstrap.as_str()] {
         for o in &outputs {
-            assert!(!stdout(o).contains(secret) && !stderr(o).contains(secret));
+            assert!(!o.stdout.contains(secret) && !o.stderr.contains(secret));
         }
         assert!(!inv.contains(secret), "the inventory holds no secret");
         assert!(!log.contains(secret), "the server log holds no secret");
@@ -541,7 +446,7 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
         .unwrap()
         .to_owned();
     let token: serde_json::Value = http
-        .get(format!("{}/v1/acl/token/{web}", server.1))
+        .get(format!("{}/v1/acl/token/{web}", server.url()))
         .send()
         .unwrap()
         .json()
@@ -571,7 +476,7 @@ fn a_concurrent_writer_racing_the_apply_is_neither_lost_nor_overwritten() {
     let cwd = tempfile::tempdir().unwrap();
     let repo = cwd.path().join("repo");
     many_entries(&repo, 300);
-    let url = server.1.clone();
+    let url = server.url();
     // The racer creates (cas=0) every third entry, from the end, while the apply runs.
     let racer = std::thread::spawn(move || {
         let http = reqwest::blocking::Client::new();
@@ -592,14 +497,14 @@ fn a_concurrent_writer_racing_the_apply_is_neither_lost_nor_overwritten() {
     });
     let apply = run_against(cwd.path(), &server, &["apply", repo.to_str().unwrap()], &[]);
     let outcomes = racer.join().unwrap();
-    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
     let http = reqwest::blocking::Client::new();
     let mut theirs = 0;
     for (i, won) in outcomes {
         let e: serde_json::Value = http
             .get(format!(
                 "{}/v1/config/service-defaults/svc-{i:04}",
-                server.1
+                server.url()
             ))
             .send()
             .unwrap()
@@ -619,10 +524,10 @@ fn a_concurrent_writer_racing_the_apply_is_neither_lost_nor_overwritten() {
     // Whatever the racer won is reported, not taken.
     let plan = run_against(cwd.path(), &server, &["plan", repo.to_str().unwrap()], &[]);
     assert_eq!(
-        stdout(&plan).matches("is not owned by mesh-gitops").count(),
+        plan.stdout.matches("is not owned by mesh-gitops").count(),
         theirs,
         "{}",
-        stdout(&plan)
+        plan.stdout
     );
 }
 
@@ -635,25 +540,19 @@ fn apply_converges_through_injected_5xx_delays_and_dropped_connections() {
     );
     let cwd = tempfile::tempdir().unwrap();
     let repo = cwd.path().join("repo");
-    copy_dir(&root().join("examples/production"), &repo);
+    copy_example("production", &repo);
     many_entries(&repo.join("generated"), 60);
     let r = repo.to_str().unwrap();
     let apply = run_against(cwd.path(), &server, &["apply", r], SECRETS);
-    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
     let plan = run_against(cwd.path(), &server, &["plan", r], SECRETS);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
+    assert_eq!(plan.code, Some(0), "{}{}", plan.stdout, plan.stderr);
     // Retried creates that had in fact succeeded did not duplicate anything. (This read may
     // meet an injected fault too, so it retries.)
-    let http = http_client(&server);
+    let http = server.client();
     let tokens: serde_json::Value = (0..50)
         .find_map(|_| {
-            http.get(format!("{}/v1/acl/tokens", server.1))
+            http.get(format!("{}/v1/acl/tokens", server.url()))
                 .send()
                 .ok()?
                 .json()
@@ -679,7 +578,7 @@ fn killing_the_apply_at_random_points_then_rerunning_converges() {
     let server = serve_with(state.path(), &["--acl-default-policy", "deny"]);
     let cwd = tempfile::tempdir().unwrap();
     let repo = cwd.path().join("repo");
-    copy_dir(&root().join("examples/production"), &repo);
+    copy_example("production", &repo);
     many_entries(&repo.join("generated"), 150);
     let r = repo.to_str().unwrap();
     // Kill points from a fixed seed, spread over the apply's run time.
@@ -689,26 +588,25 @@ fn killing_the_apply_at_random_points_then_rerunning_converges() {
         x ^= x >> 7;
         x ^= x << 17;
         let delay = 30 + x % 400;
-        let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
-        c.args(["apply", r])
+        assert!(server.token.is_some(), "the server has ACLs");
+        let mut child = server
+            .mesh_gitops(&["apply", r])
             .current_dir(cwd.path())
-            .env("CONSUL_HTTP_ADDR", &server.1)
-            .env("CONSUL_HTTP_TOKEN", server.2.as_deref().unwrap())
+            .envs(SECRETS)
+            .command()
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in SECRETS {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().unwrap();
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
     }
     let last = run_against(cwd.path(), &server, &["apply", r], SECRETS);
-    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    assert_eq!(last.code, Some(0), "{}", last.stderr);
     let plan = run_against(cwd.path(), &server, &["plan", r], SECRETS);
-    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
-    let http = http_client(&server);
+    assert_eq!(plan.code, Some(0), "{}", plan.stdout);
+    let http = server.client();
     let inv = inventory(&http, &server, "platform");
     for (key, record) in inv["objects"].as_object().unwrap() {
         if key.starts_with("acl-") {
@@ -720,7 +618,7 @@ fn killing_the_apply_at_random_points_then_rerunning_converges() {
         }
     }
     let policies: serde_json::Value = http
-        .get(format!("{}/v1/acl/policies", server.1))
+        .get(format!("{}/v1/acl/policies", server.url()))
         .send()
         .unwrap()
         .json()

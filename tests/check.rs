@@ -4,42 +4,24 @@
 
 mod common;
 
-use common::{copy_dir, root};
+use common::git::Repo;
+use common::{copy_dir, copy_example, example, golden_mismatch, mesh_gitops, root, subdirs, Run};
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+fn run(args: &[&str]) -> Run {
+    mesh_gitops(args).run()
 }
 
 #[test]
 fn the_dynamic_app_scenario_fails_without_its_intention_and_passes_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/dynamic-app"), dir.path());
+    copy_example("dynamic-app", dir.path());
     let d = dir.path().to_str().unwrap();
     let out = run(&["check", d, "--format", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let v = json_of(&out);
+    out.assert_success();
+    let v = out.json();
     assert_eq!(v["verdict"], "pass");
     let edge = v["edges"]
         .as_array()
@@ -52,8 +34,8 @@ fn the_dynamic_app_scenario_fails_without_its_intention_and_passes_with_it() {
 
     std::fs::remove_file(dir.path().join("intentions/mysql-server.hcl")).unwrap();
     let out = run(&["check", d, "--format", "json"]);
-    assert_eq!(out.status.code(), Some(3));
-    let v = json_of(&out);
+    assert_eq!(out.code, Some(3));
+    let v = out.json();
     assert_eq!(v["verdict"], "fail");
     let f = v["findings"]
         .as_array()
@@ -73,7 +55,7 @@ fn the_dynamic_app_scenario_fails_without_its_intention_and_passes_with_it() {
 #[test]
 fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/dynamic-app"), dir.path());
+    copy_example("dynamic-app", dir.path());
     std::fs::create_dir_all(dir.path().join("policies")).unwrap();
     std::fs::write(
         dir.path().join("policies/database.hcl"),
@@ -81,7 +63,7 @@ fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
-    assert_eq!(run(&["check", d]).status.code(), Some(0));
+    assert_eq!(run(&["check", d]).code, Some(0));
 
     // Someone opens the database to everyone.
     std::fs::write(
@@ -95,8 +77,8 @@ fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
     )
     .unwrap();
     let out = run(&["check", d, "--format", "json"]);
-    assert_eq!(out.status.code(), Some(3));
-    let v = json_of(&out);
+    assert_eq!(out.code, Some(3));
+    let v = out.json();
     let findings = v["findings"].as_array().unwrap();
     let failed = findings
         .iter()
@@ -123,7 +105,7 @@ fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
     )
     .unwrap();
     std::fs::remove_file(dir.path().join("policies/database.hcl")).unwrap();
-    let v = json_of(&run(&["check", d, "--format", "json"]));
+    let v = run(&["check", d, "--format", "json"]).json();
     let pw = v["findings"]
         .as_array()
         .unwrap()
@@ -141,34 +123,9 @@ fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
         .unwrap()
         .contains("production/no-literal-secrets"));
     assert!(
-        !String::from_utf8_lossy(&run(&["check", d]).stdout).contains("super-duper-password"),
+        !run(&["check", d]).stdout.contains("super-duper-password"),
         "a secret is never printed"
     );
-}
-
-fn commit(repo: &git2::Repository, message: &str) {
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.update_all(["*"].iter(), None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::new(
-        "mesh-gitops test",
-        "test@example.com",
-        &git2::Time::new(1_700_000_000, 0),
-    )
-    .unwrap();
-    let parents: Vec<git2::Commit> = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_commit().ok())
-        .into_iter()
-        .collect();
-    let parents: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .unwrap();
 }
 
 /// A repository with a base commit and a head commit that removes an intention and adds a
@@ -176,7 +133,7 @@ fn commit(repo: &git2::Repository, message: &str) {
 #[test]
 fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
+    let git = Repo::init(dir.path());
     let mesh = dir.path().join("mesh");
     std::fs::create_dir_all(mesh.join("intentions")).unwrap();
     std::fs::write(
@@ -190,20 +147,15 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
     )
     .unwrap();
     std::fs::write(mesh.join("intentions/api.hcl"), "Kind = \"service-intentions\"\nName = \"api\"\nSources = [{ Name = \"web\", Action = \"allow\" }]\n").unwrap();
-    commit(&repo, "base");
+    git.commit("base");
     std::fs::remove_file(mesh.join("intentions/api.hcl")).unwrap();
     std::fs::write(mesh.join("intentions/db.hcl"), "Kind = \"service-intentions\"\nName = \"db\"\nSources = [\n  { Name = \"*\", Action = \"allow\" }\n]\n").unwrap();
-    commit(&repo, "head: drop web -> api, open db to everyone");
+    git.commit("head: drop web -> api, open db to everyone");
 
     let m = mesh.to_str().unwrap();
     let out = run(&["check", m, "--base", "HEAD~1", "--format", "json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json_of(&out);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let v = out.json();
     let pairs = |k: &str| -> Vec<(String, String)> {
         v["diff"][k]
             .as_array()
@@ -248,9 +200,7 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
         .iter()
         .any(|f| f["code"] == "E1001"));
 
-    let md =
-        String::from_utf8(run(&["check", m, "--base", "HEAD~1", "--format", "markdown"]).stdout)
-            .unwrap();
+    let md = run(&["check", m, "--base", "HEAD~1", "--format", "markdown"]).stdout;
     assert!(md.starts_with("## ❌ mesh-gitops check: fail"), "{md}");
     assert!(md.contains("| closed | `web` | `api` |"), "{md}");
     assert!(md.contains("| opened | `*` | `db` |"), "{md}");
@@ -260,8 +210,7 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
     );
 
     let sarif: serde_json::Value =
-        serde_json::from_slice(&run(&["check", m, "--base", "HEAD~1", "--format", "sarif"]).stdout)
-            .unwrap();
+        run(&["check", m, "--base", "HEAD~1", "--format", "sarif"]).json();
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     let r = results.iter().find(|r| r["ruleId"] == "W1004").unwrap();
     let region = &r["locations"][0]["physicalLocation"];
@@ -276,8 +225,7 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
 
     // GitHub annotations sit on the changed lines: the added wildcard and the upstream that
     // lost its intention.
-    let gh = String::from_utf8(run(&["check", m, "--base", "HEAD~1", "--format", "github"]).stdout)
-        .unwrap();
+    let gh = run(&["check", m, "--base", "HEAD~1", "--format", "github"]).stdout;
     assert!(
         gh.lines().any(
             |l| l.starts_with("::warning file=intentions/db.hcl,line=4,col=3,")
@@ -293,28 +241,25 @@ fn check_against_a_git_revision_reports_opened_and_closed_edges_and_locations() 
     );
 
     // A revision that does not exist is an error, not a silent pass.
-    assert_eq!(
-        run(&["check", m, "--base", "no-such-rev"]).status.code(),
-        Some(1)
-    );
+    assert_eq!(run(&["check", m, "--base", "no-such-rev"]).code, Some(1));
 }
 
 #[test]
 fn check_against_a_directory_and_the_line_formats() {
     let base = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/dynamic-app"), base.path());
+    copy_example("dynamic-app", base.path());
     let head = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/dynamic-app"), head.path());
+    copy_example("dynamic-app", head.path());
     std::fs::remove_file(head.path().join("intentions/mysql-server.hcl")).unwrap();
     let h = head.path().to_str().unwrap();
     let b = base.path().to_str().unwrap();
-    let text = String::from_utf8(run(&["check", h, "--base", b]).stdout).unwrap();
+    let text = run(&["check", h, "--base", b]).stdout;
     assert!(
         text.contains("- dynamic-app -> mysql-server closed"),
         "{text}"
     );
 
-    let gh = String::from_utf8(run(&["check", h, "--format", "github"]).stdout).unwrap();
+    let gh = run(&["check", h, "--format", "github"]).stdout;
     assert!(
         gh.lines().any(|l| l
             .starts_with("::error file=jobs/dynamic-app.nomad.hcl,line=36,col=13,")
@@ -322,7 +267,7 @@ fn check_against_a_directory_and_the_line_formats() {
         "{gh}"
     );
 
-    let junit = String::from_utf8(run(&["check", h, "--format", "junit"]).stdout).unwrap();
+    let junit = run(&["check", h, "--format", "junit"]).stdout;
     let doc = roxmltree::Document::parse(&junit).expect("JUnit output is XML");
     let suite = doc
         .descendants()
@@ -345,7 +290,7 @@ fn sarif_output_validates_against_the_2_1_0_schema() {
     let schema = sarif_schema();
     ensure_jsonschema();
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/web-socat"), dir.path());
+    copy_example("web-socat", dir.path());
     let out = run(&["check", dir.path().to_str().unwrap(), "--format", "sarif"]);
     let log = dir.path().join("check.sarif");
     std::fs::write(&log, &out.stdout).unwrap();
@@ -400,40 +345,20 @@ fn sarif_schema() -> PathBuf {
 /// the verdict.
 #[test]
 fn check_reports_are_pinned() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/data/check"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = subdirs(&root().join("tests/data/check"));
     assert!(dirs.len() >= 15);
     let mut failures = Vec::new();
     for dir in dirs {
         // --no-base: a clone of this project has origin/HEAD, and the pinned text has no diff.
         let out = run(&["check", dir.to_str().unwrap(), "--no-base"]);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stdout = &out.stdout;
         let failed = stdout.starts_with("check: FAIL");
         let expected_code = if failed { 3 } else { 0 };
-        if out.status.code() != Some(expected_code) {
-            failures.push(format!(
-                "{}: exit {:?}\n{stdout}",
-                dir.display(),
-                out.status.code()
-            ));
+        if out.code != Some(expected_code) {
+            failures.push(format!("{}: exit {:?}\n{stdout}", dir.display(), out.code));
             continue;
         }
-        let golden = dir.join("expected.stdout");
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&golden, &stdout).unwrap();
-            continue;
-        }
-        let want = std::fs::read_to_string(&golden).unwrap_or_default();
-        if want != stdout {
-            failures.push(format!(
-                "{} differs:\n--- expected\n{want}\n--- actual\n{stdout}",
-                golden.display()
-            ));
-        }
+        failures.extend(golden_mismatch(&dir.join("expected.stdout"), stdout));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -462,27 +387,26 @@ fn ensure_jsonschema() {
 
 #[test]
 fn graphs_show_declared_edges_and_what_a_change_opened_and_closed() {
-    let mermaid = String::from_utf8(
-        run(&["graph", root().join("examples/web-socat").to_str().unwrap()]).stdout,
-    )
-    .unwrap();
+    let mermaid = mesh_gitops(&["graph"])
+        .arg(example("web-socat"))
+        .run()
+        .stdout;
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
     assert!(
         mermaid.contains("n1 -. denied .-> n0"),
         "web -> socat is denied: {mermaid}"
     );
     let base = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/dynamic-app"), base.path());
+    copy_example("dynamic-app", base.path());
     let head = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/dynamic-app"), head.path());
+    copy_example("dynamic-app", head.path());
     std::fs::remove_file(head.path().join("intentions/mysql-server.hcl")).unwrap();
     let h = head.path().to_str().unwrap();
     let b = base.path().to_str().unwrap();
-    let dot = String::from_utf8(run(&["graph", h, "--base", b, "--format", "dot"]).stdout).unwrap();
+    let dot = run(&["graph", h, "--base", b, "--format", "dot"]).stdout;
     assert!(dot.starts_with("digraph mesh {"), "{dot}");
     assert!(dot.contains("\"dynamic-app\" -> \"mysql-server\" [color=\"#c62828\", style=dotted, penwidth=2.5, label=\"closed\"];"), "{dot}");
-    let md =
-        String::from_utf8(run(&["check", h, "--base", b, "--format", "markdown"]).stdout).unwrap();
+    let md = run(&["check", h, "--base", b, "--format", "markdown"]).stdout;
     assert!(md.contains("```mermaid\nflowchart LR\n"), "{md}");
 }
 
@@ -492,7 +416,8 @@ fn graphs_show_declared_edges_and_what_a_change_opened_and_closed() {
 #[test]
 fn check_defaults_to_the_merge_base_with_origin_head() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
+    let git = Repo::init(dir.path());
+    let repo = &git.repo;
     let mesh = dir.path().join("mesh");
     std::fs::create_dir_all(mesh.join("intentions")).unwrap();
     std::fs::write(
@@ -509,13 +434,11 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
         format!("Kind = \"service-intentions\"\nName = \"{dst}\"\nSources = [{{ Name = \"{src}\", Action = \"allow\" }}]\n")
     };
     std::fs::write(mesh.join("intentions/api.hcl"), allow("api", "web")).unwrap();
-    commit(&repo, "fork point");
-    let fork = repo.head().unwrap().peel_to_commit().unwrap().id();
+    let fork = git.commit("fork point");
 
     // The default branch moves on after the fork (api -> db opened there): not this change's.
     std::fs::write(mesh.join("intentions/db.hcl"), allow("db", "api")).unwrap();
-    commit(&repo, "main moves on");
-    let main_tip = repo.head().unwrap().peel_to_commit().unwrap().id();
+    let main_tip = git.commit("main moves on");
     repo.reference("refs/remotes/origin/main", main_tip, true, "fetch")
         .unwrap();
     repo.reference_symbolic(
@@ -533,11 +456,11 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
     let _ = std::fs::remove_file(mesh.join("intentions/db.hcl"));
     std::fs::remove_file(mesh.join("intentions/api.hcl")).unwrap();
     std::fs::write(mesh.join("intentions/db.hcl"), allow("db", "web")).unwrap();
-    commit(&repo, "the change");
+    git.commit("the change");
 
     let m = mesh.to_str().unwrap();
     let out = run(&["check", m, "--format", "json"]);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stderr = out.stderr.clone();
     let short = &fork.to_string()[..12];
     assert!(
         stderr.contains(&format!(
@@ -545,7 +468,7 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
         )),
         "{stderr}"
     );
-    let v = json_of(&out);
+    let v = out.json();
     assert_eq!(
         v["diff"]["base"],
         format!("{short} (merge base of HEAD and origin/main)")
@@ -555,7 +478,7 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
     assert_eq!(v["diff"]["opened"], serde_json::json!([["web", "db"]]));
 
     // The text report names the base too.
-    let text = String::from_utf8(run(&["check", m]).stdout).unwrap();
+    let text = run(&["check", m]).stdout;
     assert!(
         text.contains(&format!(
             "reachability since {short} (merge base of HEAD and origin/main):"
@@ -565,9 +488,9 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
 
     // --no-base compares with nothing; --base still wins.
     let out = run(&["check", m, "--no-base", "--format", "json"]);
-    assert!(json_of(&out).get("diff").is_none());
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("base:"));
-    let v = json_of(&run(&["check", m, "--base", "HEAD~1", "--format", "json"]));
+    assert!(out.json().get("diff").is_none());
+    assert!(!out.stderr.contains("base:"));
+    let v = run(&["check", m, "--base", "HEAD~1", "--format", "json"]).json();
     assert_eq!(v["diff"]["base"], "HEAD~1");
 
     // origin/HEAD pointing at a branch that does not exist: no base, and the reason.
@@ -576,8 +499,8 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
         .delete()
         .unwrap();
     let out = run(&["check", m, "--format", "json"]);
-    assert!(json_of(&out).get("diff").is_none());
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.json().get("diff").is_none());
+    let stderr = out.stderr.clone();
     assert!(
         stderr.contains("base: none (origin/HEAD points at origin/main, which does not exist)"),
         "{stderr}"
@@ -587,9 +510,9 @@ fn check_defaults_to_the_merge_base_with_origin_head() {
     let plain = tempfile::tempdir().unwrap();
     copy_dir(&mesh, plain.path());
     let out = run(&["check", plain.path().to_str().unwrap(), "--format", "json"]);
-    assert_eq!(out.status.code(), Some(3), "web's upstream api is denied");
-    assert!(json_of(&out).get("diff").is_none());
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.code, Some(3), "web's upstream api is denied");
+    assert!(out.json().get("diff").is_none());
+    let stderr = out.stderr.clone();
     assert!(
         stderr.contains("base: none (") && stderr.contains("is not in a git repository"),
         "{stderr}"

@@ -4,26 +4,17 @@
 
 mod common;
 
-use common::{copy_dir, root};
+use common::{assert_golden, copy_example, mesh_gitops, root, Run};
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 const SECRETS: &[(&str, &str)] = &[
     ("WEB_CONSUL_TOKEN", "6f1c2f0e-3b8a-4c55-9a41-7d0e5b2c9f10"),
     ("API_CONSUL_TOKEN", "0b9d4e7a-52c1-4f3e-8e6d-1a2b3c4d5e6f"),
 ];
 
-fn run(cwd: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
-    c.args(args)
-        .current_dir(cwd)
-        .env_remove("CONSUL_HTTP_ADDR")
-        .env_remove("CONSUL_HTTP_TOKEN");
-    for (k, v) in SECRETS {
-        c.env(k, v);
-    }
-    c.output().expect("the binary runs")
+fn run(cwd: &Path, args: &[&str]) -> Run {
+    mesh_gitops(args).current_dir(cwd).envs(SECRETS).run()
 }
 
 /// IDs are random UUIDs; everything else in a plan is deterministic.
@@ -57,35 +48,22 @@ fn redact_uuids(s: &str) -> String {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/data/plan").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(actual, expected, "{} differs", path.display());
+    assert_golden(&root().join("tests/data/plan").join(name), actual);
 }
 
 #[test]
 fn plan_text_and_json_are_stable() {
     let cwd = tempfile::tempdir().unwrap();
     let repo = cwd.path().join("production");
-    copy_dir(&root().join("examples/production"), &repo);
+    copy_example("production", &repo);
     let r = repo.to_str().unwrap();
     let create_text = run(cwd.path(), &["plan", r]);
-    assert_eq!(create_text.status.code(), Some(2));
-    golden("create.txt", &String::from_utf8_lossy(&create_text.stdout));
+    create_text.assert_code(2);
+    golden("create.txt", &create_text.stdout);
     let create_json = run(cwd.path(), &["plan", r, "--format", "json"]);
-    golden("create.json", &String::from_utf8_lossy(&create_json.stdout));
+    golden("create.json", &create_json.stdout);
     let applied = run(cwd.path(), &["apply", r]);
-    assert_eq!(
-        applied.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    applied.assert_success();
     // A change touching each kind of step: rules edited, an entry updated, a token removed.
     let web = repo.join("acl/web.hcl");
     let rules = std::fs::read_to_string(&web)
@@ -99,16 +77,10 @@ fn plan_text_and_json_are_stable() {
     std::fs::write(&api, timeout).unwrap();
     std::fs::remove_file(repo.join("acl/cassandra-db-token.yaml")).unwrap();
     let change_text = run(cwd.path(), &["plan", r]);
-    assert_eq!(change_text.status.code(), Some(2));
-    golden(
-        "change.txt",
-        &redact_uuids(&String::from_utf8_lossy(&change_text.stdout)),
-    );
+    change_text.assert_code(2);
+    golden("change.txt", &redact_uuids(&change_text.stdout));
     let change_json = run(cwd.path(), &["plan", r, "--format", "json"]);
-    golden(
-        "change.json",
-        &redact_uuids(&String::from_utf8_lossy(&change_json.stdout)),
-    );
+    golden("change.json", &redact_uuids(&change_json.stdout));
 }
 
 #[test]

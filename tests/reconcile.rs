@@ -6,86 +6,31 @@
 
 mod common;
 
-use common::root;
+use common::git::Repo;
+use common::serve::{Proc, Serve, ServeOpts};
+use common::{example, mesh_gitops};
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A child process killed on drop, with its stderr collected into a file.
-struct Proc {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// Spawns the binary, waits for the stderr line announcing its address, keeps draining stderr.
-fn spawn(args: &[&str], marker: &str, log: PathBuf, env: &[(&str, &str)]) -> Proc {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
-    c.args(args)
-        .env_remove("CONSUL_HTTP_ADDR")
-        .env_remove("CONSUL_HTTP_TOKEN")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().expect("the binary runs");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut addr = None;
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-        seen.push_str(&line);
-        if let Some(a) = line.split(marker).nth(1) {
-            addr = Some(a.trim().to_owned());
-            break;
-        }
-        line.clear();
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no address announced; stderr:\n{seen}"));
-    let path = log.clone();
-    std::thread::spawn(move || {
-        let mut all = seen;
-        let mut l = String::new();
-        while stderr.read_line(&mut l).map(|n| n > 0).unwrap_or(false) {
-            all.push_str(&l);
-            l.clear();
-            let _ = std::fs::write(&path, &all);
-        }
-    });
-    Proc { child, addr, log }
+/// `mesh-gitops serve` with its state in `dir/state`, logging at info into `log`.
+fn serve_at(dir: &Path, listen: &str, log: &str) -> Proc {
+    Serve::start(
+        &dir.join("state"),
+        ServeOpts {
+            listen: listen.into(),
+            env: vec![("RUST_LOG".into(), "info".into())],
+            log: Some(dir.join(log)),
+            ..ServeOpts::default()
+        },
+    )
+    .proc
 }
 
 fn serve(dir: &Path) -> Proc {
-    let state = dir.join("state");
-    spawn(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        "listening on http://",
-        dir.join("serve.log"),
-        &[],
-    )
+    serve_at(dir, "127.0.0.1:0", "serve.log")
 }
 
 fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -> Proc {
@@ -109,11 +54,10 @@ fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -
         cache.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    spawn(
-        &args,
+    Proc::spawn(
+        &mesh_gitops(&args).env("RUST_LOG", "info"),
         "reconciler listening on http://",
         dir.join(format!("reconcile-{id}.log")),
-        &[],
     )
 }
 
@@ -173,92 +117,13 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-/// A git repository on branch `main`, written to with git2.
-struct Repo {
-    dir: PathBuf,
-    repo: git2::Repository,
-}
-
-impl Repo {
-    fn init(dir: PathBuf) -> Repo {
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut opts = git2::RepositoryInitOptions::new();
-        opts.initial_head("main");
-        let repo = git2::Repository::init_opts(&dir, &opts).unwrap();
-        Repo { dir, repo }
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        let p = self.dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    fn tree(&self) -> git2::Oid {
-        let mut index = self.repo.index().unwrap();
-        index
-            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
-            .unwrap();
-        index.write().unwrap();
-        index.write_tree().unwrap()
-    }
-
-    fn parents(&self) -> Vec<git2::Commit<'_>> {
-        match self.repo.head() {
-            Ok(h) => vec![h.peel_to_commit().unwrap()],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Commits everything; returns the commit ID.
-    fn commit(&self, message: &str) -> String {
-        let tree = self.repo.find_tree(self.tree()).unwrap();
-        let sig = git2::Signature::now("test", "test@example.com").unwrap();
-        let parents = self.parents();
-        let parents: Vec<&git2::Commit> = parents.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .unwrap()
-            .to_string()
-    }
-
-    /// Commits everything with an SSH signature made by `key`.
-    fn commit_signed(&self, message: &str, key: &ssh_key::PrivateKey) -> String {
-        let tree = self.repo.find_tree(self.tree()).unwrap();
-        let sig = git2::Signature::now("test", "test@example.com").unwrap();
-        let parents = self.parents();
-        let parents: Vec<&git2::Commit> = parents.iter().collect();
-        let buffer = self
-            .repo
-            .commit_create_buffer(&sig, &sig, message, &tree, &parents)
-            .unwrap();
-        let content = std::str::from_utf8(&buffer).unwrap().to_owned();
-        let signature = key
-            .sign("git", ssh_key::HashAlg::Sha512, content.as_bytes())
-            .unwrap()
-            .to_pem(ssh_key::LineEnding::LF)
-            .unwrap();
-        let oid = self
-            .repo
-            .commit_signed(&content, &signature, Some("gpgsig"))
-            .unwrap();
-        let head = self.repo.head().unwrap();
-        let name = head.name().unwrap().to_owned();
-        self.repo
-            .reference(&name, oid, true, "signed commit")
-            .unwrap();
-        oid.to_string()
-    }
-}
-
 const SETTINGS: &str = "datacenter = \"dc1\"\nowner = \"team\"\n";
 const INTENTION_ALLOW: &str = "Kind = \"service-intentions\"\nName = \"count-api\"\nSources = [\n  { Name = \"count-dashboard\", Action = \"allow\" },\n]\n";
 const INTENTION_DENY: &str = "Kind = \"service-intentions\"\nName = \"count-api\"\nSources = [\n  { Name = \"count-dashboard\", Action = \"deny\" },\n]\n";
 
 /// The countdash example (a job whose dashboard declares count-api as an upstream).
 fn countdash(repo: &Repo) {
-    let job =
-        std::fs::read_to_string(root().join("examples/countdash/countdash.nomad.hcl")).unwrap();
+    let job = std::fs::read_to_string(example("countdash").join("countdash.nomad.hcl")).unwrap();
     repo.write("countdash.nomad.hcl", &job);
     repo.write("mesh-gitops.hcl", SETTINGS);
     repo.write("intentions/count-api.hcl", INTENTION_ALLOW);
@@ -277,9 +142,9 @@ fn applied(server: &Proc, rev: &str) -> Option<Value> {
 fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
-    let repo = Repo::init(dir.path().join("repo"));
+    let repo = Repo::init(&dir.path().join("repo"));
     countdash(&repo);
-    let c1 = repo.commit("countdash");
+    let c1 = repo.commit("countdash").to_string();
     let rec = reconcile(dir.path(), &server, &repo.dir, "one", &[]);
 
     // The first commit is applied.
@@ -295,7 +160,7 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
         "defaults/count-api.hcl",
         "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
     );
-    let c2 = repo.commit("count-api speaks http");
+    let c2 = repo.commit("count-api speaks http").to_string();
     let committed = Instant::now();
     wait_for("the second commit", Duration::from_secs(20), || {
         applied(&server, &c2)
@@ -330,7 +195,7 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
     // A commit failing the gate (the dashboard's declared upstream denied) is refused; Consul
     // stays at the second commit, and the status says why.
     repo.write("intentions/count-api.hcl", INTENTION_DENY);
-    let c3 = repo.commit("deny the dashboard");
+    let c3 = repo.commit("deny the dashboard").to_string();
     let s = wait_for("the refusal", Duration::from_secs(20), || {
         status(&server, "team").filter(|s| s["revision"] == c3.as_str())
     });
@@ -345,18 +210,9 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
     assert!(metric(&rec, "mesh_gitops_gate_failures_total") >= 1.0);
 
     // `mesh-gitops status` prints it, and exits 3 for a refusal.
-    let out = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-        .args([
-            "status",
-            "--consul",
-            &format!("http://{}", server.addr),
-            "--owner",
-            "team",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    let out = mesh_gitops(&["status", "--consul", &server.url(), "--owner", "team"]).run();
+    let text = &out.stdout;
+    assert_eq!(out.code, Some(3), "{text}");
     assert!(text.contains("refused"), "{text}");
     assert!(text.contains(&c2), "{text}");
 
@@ -366,7 +222,7 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
         "defaults/count-api.hcl",
         "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"tcp\"\n",
     );
-    let c4 = repo.commit("back to tcp");
+    let c4 = repo.commit("back to tcp").to_string();
     wait_for("the fourth commit", Duration::from_secs(20), || {
         applied(&server, &c4)
     });
@@ -411,9 +267,9 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
 fn only_the_leader_writes_and_a_standby_takes_over() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
-    let repo = Repo::init(dir.path().join("repo"));
+    let repo = Repo::init(&dir.path().join("repo"));
     countdash(&repo);
-    let c1 = repo.commit("countdash");
+    let c1 = repo.commit("countdash").to_string();
     let mut a = reconcile(dir.path(), &server, &repo.dir, "alpha", &[]);
     wait_for("alpha to apply", Duration::from_secs(20), || {
         applied(&server, &c1).filter(|s| s["leader"] == "alpha")
@@ -428,7 +284,7 @@ fn only_the_leader_writes_and_a_standby_takes_over() {
         "defaults/count-api.hcl",
         "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
     );
-    let c2 = repo.commit("count-api speaks http");
+    let c2 = repo.commit("count-api speaks http").to_string();
     wait_for("the second commit", Duration::from_secs(20), || {
         applied(&server, &c2)
     });
@@ -441,14 +297,13 @@ fn only_the_leader_writes_and_a_standby_takes_over() {
 
     // The leader dies without releasing anything; its session expires (2 x TTL) and beta
     // takes over, then applies the next commit.
-    let _ = a.child.kill();
-    let _ = a.child.wait();
+    a.kill();
     let killed = Instant::now();
     repo.write(
         "defaults/count-dashboard.hcl",
         "Kind = \"service-defaults\"\nName = \"count-dashboard\"\nProtocol = \"http\"\n",
     );
-    let c3 = repo.commit("count-dashboard speaks http");
+    let c3 = repo.commit("count-dashboard speaks http").to_string();
     let s = wait_for("beta to take over", Duration::from_secs(40), || {
         applied(&server, &c3).filter(|s| s["leader"] == "beta")
     });
@@ -477,9 +332,9 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
         ),
     )
     .unwrap();
-    let repo = Repo::init(dir.path().join("repo"));
+    let repo = Repo::init(&dir.path().join("repo"));
     countdash(&repo);
-    let c1 = repo.commit("unsigned");
+    let c1 = repo.commit("unsigned").to_string();
     let _rec = reconcile(
         dir.path(),
         &server,
@@ -504,7 +359,9 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
     assert!(intention_action(&server).is_none());
 
     repo.write("README.md", "signed by someone else\n");
-    let c2 = repo.commit_signed("signed by a stranger", &stranger);
+    let c2 = repo
+        .commit_signed("signed by a stranger", &stranger)
+        .to_string();
     let s = wait_for("the stranger's commit", Duration::from_secs(20), || {
         status(&server, "team").filter(|s| s["revision"] == c2.as_str())
     });
@@ -515,7 +372,9 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
     );
 
     repo.write("README.md", "signed\n");
-    let c3 = repo.commit_signed("signed by release", &trusted);
+    let c3 = repo
+        .commit_signed("signed by release", &trusted)
+        .to_string();
     wait_for("the signed commit", Duration::from_secs(20), || {
         applied(&server, &c3)
     });
@@ -526,9 +385,9 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
 fn without_self_heal_drift_is_reported_not_reverted() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
-    let repo = Repo::init(dir.path().join("repo"));
+    let repo = Repo::init(&dir.path().join("repo"));
     countdash(&repo);
-    let c1 = repo.commit("countdash");
+    let c1 = repo.commit("countdash").to_string();
     let rec = reconcile(
         dir.path(),
         &server,
@@ -584,7 +443,7 @@ fn without_self_heal_drift_is_reported_not_reverted() {
 fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
-    let repo = Repo::init(dir.path().join("repo"));
+    let repo = Repo::init(&dir.path().join("repo"));
     repo.write("mesh-gitops.hcl", SETTINGS);
     // Enough entries that applying them takes longer than the fetch interval.
     let many = |protocol: &str| {
@@ -596,7 +455,7 @@ fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
         }
     };
     many("tcp");
-    let c1 = repo.commit("1200 services");
+    let c1 = repo.commit("1200 services").to_string();
     let _rec = reconcile(dir.path(), &server, &repo.dir, "busy", &[]);
     // As soon as the first apply has started writing, a newer commit arrives.
     wait_for("the first writes", Duration::from_secs(60), || {
@@ -604,7 +463,7 @@ fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
             .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     });
     many("http");
-    let c2 = repo.commit("all http");
+    let c2 = repo.commit("all http").to_string();
     let s = wait_for("the newer commit", Duration::from_secs(120), || {
         applied(&server, &c2)
     });
@@ -632,9 +491,9 @@ fn consul_down_backs_off_and_the_loop_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve(dir.path());
     let addr = server.addr.clone();
-    let repo = Repo::init(dir.path().join("repo"));
+    let repo = Repo::init(&dir.path().join("repo"));
     countdash(&repo);
-    let c1 = repo.commit("countdash");
+    let c1 = repo.commit("countdash").to_string();
     let rec = reconcile(
         dir.path(),
         &server,
@@ -648,8 +507,7 @@ fn consul_down_backs_off_and_the_loop_recovers() {
 
     // Consul goes away: passes fail, each retry later than the last; cut off for longer than
     // the lock's TTL, the leader stops counting itself as one.
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    server.kill();
     // Structured logs: every line after the address is one JSON object.
     let delays = wait_for("two backoffs logged", Duration::from_secs(30), || {
         let delays: Vec<u64> = rec
@@ -670,24 +528,12 @@ fn consul_down_backs_off_and_the_loop_recovers() {
 
     // It comes back (same address, same state): the next commit is applied, and the status
     // remembers the failure.
-    let state = dir.path().join("state");
-    let server = spawn(
-        &[
-            "serve",
-            "--listen",
-            &addr,
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        "listening on http://",
-        dir.path().join("serve2.log"),
-        &[],
-    );
+    let server = serve_at(dir.path(), &addr, "serve2.log");
     repo.write(
         "defaults/count-api.hcl",
         "Kind = \"service-defaults\"\nName = \"count-api\"\nProtocol = \"http\"\n",
     );
-    let c2 = repo.commit("count-api speaks http");
+    let c2 = repo.commit("count-api speaks http").to_string();
     let s = wait_for(
         "the commit after the outage",
         Duration::from_secs(60),

@@ -3,42 +3,24 @@
 
 mod common;
 
-use common::{copy_dir, root};
+use common::{copy_example, golden_mismatch, mesh_gitops, root, Run};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the binary runs")
+fn run_in(dir: &Path, args: &[&str]) -> Run {
+    mesh_gitops(args).current_dir(dir).run()
 }
 
 /// `base/` is the dynamic-app example, `head/` the same without its intention (dynamic-app ->
 /// mysql-server closes). Relative paths keep labels, and so golden files, stable.
 fn dynamic_app_change() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(
-        &root().join("examples/dynamic-app"),
-        &dir.path().join("base"),
-    );
-    copy_dir(
-        &root().join("examples/dynamic-app"),
-        &dir.path().join("head"),
-    );
+    copy_example("dynamic-app", &dir.path().join("base"));
+    copy_example("dynamic-app", &dir.path().join("head"));
     std::fs::remove_file(dir.path().join("head/intentions/mysql-server.hcl")).unwrap();
     dir
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// The SVG must be well-formed XML in the SVG namespace, with one `g.node` per service.
@@ -58,19 +40,10 @@ fn check_svg(svg: &str, services: usize) {
 }
 
 fn compare_golden(name: &str, actual: &str, failures: &mut Vec<String>) {
-    let golden = root().join("tests/data/graph").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-        std::fs::write(&golden, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&golden).unwrap_or_default();
-    if want != actual {
-        failures.push(format!(
-            "{} differs (UPDATE_GOLDEN=1 regenerates it):\n--- expected\n{want}\n--- actual\n{actual}",
-            golden.display()
-        ));
-    }
+    failures.extend(golden_mismatch(
+        &root().join("tests/data/graph").join(name),
+        actual,
+    ));
 }
 
 /// `graph --format svg` is pinned byte for byte: the layout is deterministic.
@@ -80,10 +53,10 @@ fn svg_graphs_are_pinned() {
     let examples = root().join("examples");
     for (example, services) in [("web-socat", 2), ("production", 3)] {
         let out = run_in(&examples, &["graph", example, "--format", "svg"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-        let svg = stdout(&out);
-        check_svg(&svg, services);
-        compare_golden(&format!("{example}.svg"), &svg, &mut failures);
+        out.assert_success();
+        let svg = &out.stdout;
+        check_svg(svg, services);
+        compare_golden(&format!("{example}.svg"), svg, &mut failures);
     }
 
     // A fan-out, a fan-in, a cycle back to the front (drawn as an arc underneath), a denied
@@ -92,23 +65,23 @@ fn svg_graphs_are_pinned() {
         &root().join("tests/data/graph"),
         &["graph", "fan", "--format", "svg"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let svg = stdout(&out);
-    check_svg(&svg, 5);
+    out.assert_success();
+    let svg = &out.stdout;
+    check_svg(svg, 5);
     assert!(
         svg.contains("<path class=\"edge declared-denied\" data-from=\"db\" data-to=\"web\""),
         "{svg}"
     );
-    compare_golden("fan.svg", &svg, &mut failures);
+    compare_golden("fan.svg", svg, &mut failures);
 
     let change = dynamic_app_change();
     let out = run_in(
         change.path(),
         &["graph", "head", "--base", "base", "--format", "svg"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let svg = stdout(&out);
-    check_svg(&svg, 2);
+    out.assert_success();
+    let svg = &out.stdout;
+    check_svg(svg, 2);
     assert!(
         svg.contains(
             "<path class=\"edge closed\" data-from=\"dynamic-app\" data-to=\"mysql-server\""
@@ -116,14 +89,14 @@ fn svg_graphs_are_pinned() {
         "{svg}"
     );
     assert!(svg.contains("stroke-dasharray=\"7 4\""), "closed is dashed");
-    compare_golden("dynamic-app-diff.svg", &svg, &mut failures);
+    compare_golden("dynamic-app-diff.svg", svg, &mut failures);
 
     // The same input, the same bytes.
     let again = run_in(
         change.path(),
         &["graph", "head", "--base", "base", "--format", "svg"],
     );
-    assert_eq!(stdout(&again), svg);
+    assert_eq!(&again.stdout, svg);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -214,11 +187,11 @@ fn the_html_report_renders_in_a_headless_browser() {
         &root().join("examples"),
         &["check", "web-socat", "--no-base", "--format", "html"],
     );
-    assert_eq!(out.status.code(), Some(3), "web's upstream is denied");
-    let html = stdout(&out);
-    check_self_contained(&html);
+    assert_eq!(out.code, Some(3), "web's upstream is denied");
+    let html = &out.stdout;
+    check_self_contained(html);
     let file = dir.path().join("report.html");
-    std::fs::write(&file, &html).unwrap();
+    std::fs::write(&file, html).unwrap();
     let dom = dump_dom(&file);
 
     // The verdict comes first.
@@ -272,11 +245,11 @@ fn the_html_report_shows_what_a_change_opened_and_closed() {
         change.path(),
         &["check", "head", "--base", "base", "--format", "html"],
     );
-    assert_eq!(out.status.code(), Some(3));
-    let html = stdout(&out);
-    check_self_contained(&html);
+    out.assert_code(3);
+    let html = &out.stdout;
+    check_self_contained(html);
     let file = change.path().join("report.html");
-    std::fs::write(&file, &html).unwrap();
+    std::fs::write(&file, html).unwrap();
     let dom = dump_dom(&file);
     let diff = section(&dom, "diff");
     assert!(

@@ -1,31 +1,14 @@
 //! `mesh-gitops serve` keeps every acknowledged write across a SIGKILL: writes, kill -9,
 //! restart on the same state directory, and everything is there, the CA root included.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-fn start(state: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim()
-        .to_owned();
-    (child, format!("http://{addr}"))
+use common::serve::{Serve, ServeOpts};
+
+fn start(state: &std::path::Path) -> (Serve, String) {
+    let server = Serve::start(state, ServeOpts::default());
+    let url = server.url();
+    (server, url)
 }
 
 #[test]
@@ -60,8 +43,8 @@ fn acknowledged_writes_survive_sigkill() {
         assert_eq!(ok, "true");
     }
     // SIGKILL: no chance to flush anything.
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.proc.child.kill().unwrap();
+    server.proc.child.wait().unwrap();
 
     let (mut server, base) = start(dir.path());
     let list: serde_json::Value = client
@@ -114,6 +97,6 @@ fn acknowledged_writes_survive_sigkill() {
         .json()
         .unwrap();
     assert!(e2["ModifyIndex"].as_u64() > e["ModifyIndex"].as_u64());
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.proc.child.kill().unwrap();
+    server.proc.child.wait().unwrap();
 }

@@ -2,40 +2,47 @@
 
 mod common;
 
-use common::{copy_dir, root};
+use common::{copy_example, examples, mesh_gitops, Run};
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"));
-    c.args(args).env_remove("MESH_SIM_SEED");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("the binary runs")
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
+/// The binary, without `MESH_SIM_SEED` unless `env` sets it.
+fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    mesh_gitops(args).envs(env).run()
 }
 
 fn example(name: &str) -> String {
-    root().join("examples").join(name).display().to_string()
+    common::example(name).display().to_string()
 }
 
+/// Whether the example declares a service with a sidecar (or a native one), read from `show`.
+fn has_sidecars(name: &str) -> bool {
+    let v = run(&["show", &example(name), "--format", "json"], &[])
+        .assert_success()
+        .json();
+    v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["sidecar"] == true || s["native"] == true)
+}
+
+/// Every example with sidecars simulates; one without is skipped, and says why.
 #[test]
 fn examples_simulate_clean_with_every_probe_refused_for_its_reason() {
-    for name in ["countdash", "dynamic-app", "web-socat", "production"] {
-        let o = run(&["simulate", &example(name), "--format", "json"], &[]);
-        assert_eq!(o.status.code(), Some(0), "{name}");
-        let v = json(&o);
+    let mut simulated = Vec::new();
+    for name in examples() {
+        let o = run(&["simulate", &example(&name), "--format", "json"], &[]);
+        o.assert_success();
+        let v = o.json();
+        if !has_sidecars(&name) {
+            assert_eq!(
+                v["skipped"], "the repository declares no service with a sidecar",
+                "{name}"
+            );
+            continue;
+        }
+        simulated.push(name.clone());
         assert_eq!(v["violations"], serde_json::json!([]), "{name}");
         let probes = v["probes"].as_array().unwrap();
         assert!(!probes.is_empty(), "{name}");
@@ -48,21 +55,25 @@ fn examples_simulate_clean_with_every_probe_refused_for_its_reason() {
             }
         }
     }
+    assert!(
+        simulated.len() >= 4,
+        "expected the four seed examples with sidecars, found {simulated:?}"
+    );
 }
 
 #[test]
 fn without_its_intention_dynamic_app_is_denied_after_a_successful_handshake() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    copy_dir(&root().join("examples/dynamic-app"), &repo);
+    copy_example("dynamic-app", &repo);
     std::fs::remove_file(repo.join("intentions/mysql-server.hcl")).unwrap();
     let o = run(
         &["simulate", repo.to_str().unwrap(), "--format", "json"],
         &[],
     );
     // The simulation agrees with the static analysis (denied), so it is not a violation.
-    assert_eq!(o.status.code(), Some(0));
-    let v = json(&o);
+    o.assert_success();
+    let v = o.json();
     let edge = v["edges"]
         .as_array()
         .unwrap()
@@ -80,25 +91,17 @@ fn without_its_intention_dynamic_app_is_denied_after_a_successful_handshake() {
 #[test]
 fn the_seed_decides_the_trace_and_a_sweep_is_one_flag() {
     let ex = example("countdash");
-    let a = json(&run(
-        &["simulate", &ex, "--format", "json", "--seed", "7"],
-        &[],
-    ));
-    let b = json(&run(
+    let a = run(&["simulate", &ex, "--format", "json", "--seed", "7"], &[]).json();
+    let b = run(
         &["simulate", &ex, "--format", "json"],
         &[("MESH_SIM_SEED", "7")],
-    ));
+    )
+    .json();
     assert_eq!(a["seed"], 7);
     assert_eq!(a["trace_hash"], b["trace_hash"], "same seed, same trace");
-    let c = json(&run(
-        &["simulate", &ex, "--format", "json", "--seed", "8"],
-        &[],
-    ));
+    let c = run(&["simulate", &ex, "--format", "json", "--seed", "8"], &[]).json();
     assert_ne!(a["trace_hash"], c["trace_hash"]);
-    let sweep = json(&run(
-        &["simulate", &ex, "--format", "json", "--seeds", "3"],
-        &[],
-    ));
+    let sweep = run(&["simulate", &ex, "--format", "json", "--seeds", "3"], &[]).json();
     let seeds: Vec<u64> = sweep["sweep"]
         .as_array()
         .unwrap()
@@ -111,13 +114,13 @@ fn the_seed_decides_the_trace_and_a_sweep_is_one_flag() {
 #[test]
 fn check_runs_the_simulation_and_its_json_carries_it() {
     let ex = example("production");
-    let v = json(&run(&["check", &ex, "--format", "json"], &[]));
+    let v = run(&["check", &ex, "--format", "json"], &[]).json();
     let sim = &v["simulation"];
     assert_eq!(sim["seed"], 1);
     assert_eq!(sim["trace_hash"].as_str().unwrap().len(), 64);
     assert!(sim["probes"].as_array().unwrap().len() >= 10);
     assert_eq!(sim["violations"], serde_json::json!([]));
-    let skipped = json(&run(&["check", &ex, "--format", "json", "--no-sim"], &[]));
+    let skipped = run(&["check", &ex, "--format", "json", "--no-sim"], &[]).json();
     assert!(skipped.get("simulation").is_none());
 }
 
@@ -169,7 +172,7 @@ fn a_rollout_from_the_base_in_the_planners_order_breaks_nothing() {
         ],
         &[],
     );
-    let v = json(&o);
+    let v = o.json();
     assert_eq!(v["simulation"]["transient"], serde_json::json!([]), "{v:#}");
     assert_eq!(v["simulation"]["violations"], serde_json::json!([]));
     let md = run(
@@ -183,7 +186,7 @@ fn a_rollout_from_the_base_in_the_planners_order_breaks_nothing() {
         ],
         &[],
     );
-    assert!(String::from_utf8_lossy(&md.stdout).contains("### Simulation"));
+    assert!(md.stdout.contains("### Simulation"));
 }
 
 #[test]
@@ -198,8 +201,8 @@ fn a_failing_run_exits_3_and_prints_the_command_that_replays_it() {
         "partition=web/api@1s",
     ];
     let o = run(&args, &[]);
-    assert_eq!(o.status.code(), Some(3));
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    o.assert_code(3);
+    let text = o.stdout.clone();
     assert!(
         text.contains("liveness: web -> api is allowed but still failed at the end"),
         "{text}"
@@ -209,7 +212,7 @@ fn a_failing_run_exits_3_and_prints_the_command_that_replays_it() {
     assert!(text.contains(&replay), "{text}");
     // The replay gives the same run.
     let again = run(&args, &[]);
-    assert_eq!(text, String::from_utf8_lossy(&again.stdout));
+    assert_eq!(text, again.stdout);
     // Faults that heal: the same edge works again within the bound, with latency on every link.
     let healed = run(
         &[
@@ -222,10 +225,5 @@ fn a_failing_run_exits_3_and_prints_the_command_that_replays_it() {
         ],
         &[],
     );
-    assert_eq!(
-        healed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&healed.stdout)
-    );
+    healed.assert_success();
 }

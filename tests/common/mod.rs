@@ -1,7 +1,18 @@
-//! Helpers the end-to-end tests share.
+//! What the end-to-end tests share: running the binary, golden files, a running `serve`, git
+//! repositories made with git2, and the examples.
 
 // Each test file is its own crate and uses only some of these.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod examples;
+pub mod git;
+pub mod golden;
+pub mod run;
+pub mod serve;
+
+pub use examples::{copy_example, example, examples};
+pub use golden::{assert_golden, golden_mismatch};
+pub use run::{mesh_gitops, Run};
 
 use std::path::{Path, PathBuf};
 
@@ -22,4 +33,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// The subdirectories of `dir`, sorted.
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
 }

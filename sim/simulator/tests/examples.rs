@@ -21,7 +21,12 @@ fn run(name: &str, seed: u64, faults: &str) -> SimReport {
 
 #[test]
 fn every_example_simulates_without_violations() {
-    for name in ["countdash", "dynamic-app", "web-socat", "production"] {
+    let names = common::examples_with_sidecars();
+    assert!(
+        names.len() >= 4,
+        "expected the four seed examples with sidecars, found {names:?}"
+    );
+    for name in &names {
         let r = run(name, 7, "");
         assert!(r.violations.is_empty(), "{name}: {:#?}", r.violations);
         assert!(!r.edges.is_empty(), "{name}");

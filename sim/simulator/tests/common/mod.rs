@@ -15,6 +15,21 @@ pub fn example(name: &str) -> DesiredState {
     loaded.state
 }
 
+/// The examples (directories under `examples/` with a `mesh-gitops.hcl`) that declare a
+/// service with a sidecar, or a native one: what the simulator runs. Sorted.
+pub fn examples_with_sidecars() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .expect("the examples directory")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.join("mesh-gitops.hcl").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|name| example(name).services.iter().any(|s| s.sidecar || s.native))
+        .collect();
+    names.sort();
+    names
+}
+
 /// A service definition with upstreams `(destination, local port)`.
 pub fn service(name: &str, port: u16, upstreams: &[(&str, u16)]) -> String {
     let ups: Vec<String> = upstreams
