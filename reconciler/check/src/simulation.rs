@@ -6,7 +6,6 @@ use crate::Result;
 use mesh_model::{ConfigEntry, DesiredState, EntryKind};
 use mesh_plan::{Action, ObservedEntry, PlanOptions};
 use mesh_sim::{RolloutStep, SimOptions, SimReport};
-use serde_json::{json, Value};
 
 /// Which seeds to run and under which faults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +28,8 @@ impl Default for SimSettings {
     }
 }
 
-/// What the simulation found, for every seed of the sweep.
+/// What the simulation found, for every seed of the sweep. Data only: `mesh_report::simulation`
+/// renders it.
 pub struct Simulation {
     pub reports: Vec<SimReport>,
     /// Why there is no simulation (e.g. no service with a sidecar), when that is not a failure.
@@ -39,61 +39,6 @@ pub struct Simulation {
 impl Simulation {
     pub fn failed(&self) -> bool {
         self.reports.iter().any(|r| !r.passed())
-    }
-
-    /// The `simulation` object of `check --format json`: the first seed's report (seed,
-    /// trace_hash, probes, violations, ...) and, for a sweep, one line per seed.
-    pub fn to_json(&self) -> Value {
-        let Some(first) = self.reports.first() else {
-            return json!({ "skipped": self.skipped });
-        };
-        let mut v = serde_json::to_value(first).unwrap_or(Value::Null);
-        if self.reports.len() > 1 {
-            v["sweep"] = self
-                .reports
-                .iter()
-                .map(|r| json!({"seed": r.seed, "trace_hash": r.trace_hash, "violations": r.violations, "replay": r.replay}))
-                .collect();
-        }
-        v
-    }
-
-    /// A short block of text for `check`'s text and Markdown reports.
-    pub fn summary(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        if let Some(why) = &self.skipped {
-            let _ = writeln!(out, "simulation: skipped ({why})");
-            return out;
-        }
-        for r in &self.reports {
-            let (carried, refused) = counts(r);
-            let _ = writeln!(
-                out,
-                "simulation: seed {} trace {}: {} declared edge(s) carried traffic, {}/{} probes refused as expected, {} transient(s), {} violation(s)",
-                r.seed,
-                r.trace_hash.get(..16).unwrap_or(&r.trace_hash),
-                carried,
-                refused,
-                r.probes.len(),
-                r.transient.len(),
-                r.violations.len()
-            );
-            for t in &r.transient {
-                let _ = writeln!(
-                    out,
-                    "  {:?} {} -> {} after rollout step {} at {} ms",
-                    t.kind, t.source, t.destination, t.step, t.at_ms
-                );
-            }
-            for v in &r.violations {
-                let _ = writeln!(out, "  violation: {v}");
-            }
-            if !r.passed() {
-                let _ = writeln!(out, "  replay: {}", r.replay);
-            }
-        }
-        out
     }
 }
 

@@ -461,9 +461,14 @@ pub fn gate(
         repo,
         &mesh_check::SimSettings::default(),
     ) {
-        Ok(sim) if sim.failed() => Err(GateFailure::Simulation(lines(sim.summary()))),
+        Ok(sim) if sim.failed() => Err(GateFailure::Simulation(lines(
+            mesh_report::simulation::text::render(&sim),
+        ))),
         // The gate's own summary: what was checked, so a clean apply says why it went ahead.
-        Ok(sim) => Ok(format!("{passed}\n{}", sim.summary().trim_end())),
+        Ok(sim) => Ok(format!(
+            "{passed}\n{}",
+            mesh_report::simulation::text::render(&sim).trim_end()
+        )),
         Err(e) => Err(GateFailure::Simulation(vec![format!(
             "violation: the simulation could not run: {e}"
         )])),

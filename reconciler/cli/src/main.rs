@@ -4,15 +4,11 @@
 //! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
 
 mod apply;
-mod check_report;
-mod graph;
-mod html;
 mod reconcile;
 mod report;
 mod serve;
 mod show;
 mod simulate;
-mod svg;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -282,13 +278,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // Load warnings go to stderr; the result goes to stdout.
             report::diagnostics(&result.head, ReportFormat::Text)?;
             let out = match args.format {
-                CheckFormat::Text => check_report::text(&result),
-                CheckFormat::Json => format!("{:#}\n", check_report::json(&result)),
-                CheckFormat::Markdown => check_report::markdown(&result),
-                CheckFormat::Sarif => format!("{:#}\n", check_report::sarif(&result)),
-                CheckFormat::Junit => check_report::junit(&result),
-                CheckFormat::Github => check_report::github(&result),
-                CheckFormat::Html => html::report(&result),
+                CheckFormat::Text => mesh_report::check::text::render(&result),
+                CheckFormat::Json => mesh_report::check::json::render(&result),
+                CheckFormat::Markdown => mesh_report::check::markdown::render(&result),
+                CheckFormat::Sarif => mesh_report::check::sarif::render(&result),
+                CheckFormat::Junit => mesh_report::check::junit::render(&result),
+                CheckFormat::Github => mesh_report::check::github::render(&result),
+                CheckFormat::Html => mesh_report::check::html::render(&result),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
@@ -312,13 +308,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &args.sim.settings(),
             )?;
             let out = match args.format {
-                SimFormat::Text => sim.summary(),
-                SimFormat::Json => format!("{:#}\n", sim.to_json()),
-                SimFormat::Markdown => {
-                    let mut out = String::new();
-                    check_report::simulation_markdown(&mut out, &sim);
-                    out
-                }
+                SimFormat::Text => mesh_report::simulation::text::render(&sim),
+                SimFormat::Json => mesh_report::simulation::json::render(&sim),
+                SimFormat::Markdown => mesh_report::simulation::markdown::render(&sim),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
@@ -416,9 +408,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let out = match args.format {
-                GraphFormat::Dot => graph::dot(&result),
-                GraphFormat::Mermaid => graph::mermaid(&result),
-                GraphFormat::Svg => svg::render(&result),
+                GraphFormat::Dot => mesh_report::graph::dot::render(&result),
+                GraphFormat::Mermaid => mesh_report::graph::mermaid::render(&result),
+                GraphFormat::Svg => mesh_report::graph::svg::render(&result),
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;

@@ -12,8 +12,8 @@
 //! intention allows by name thin grey. With a base, edges the change opened are green, edges it
 //! closed red dashed, and everything unchanged grey.
 
-use crate::check_report::xml_escape;
-use crate::graph::{self, Style};
+use super::{label, Style};
+use crate::escape::xml as xml_escape;
 use mesh_check::CheckResult;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -32,14 +32,6 @@ const SWEEPS: usize = 4;
 /// Text width estimate at 13 px sans-serif: 7.5 px a character.
 fn text_width(s: &str) -> i64 {
     (s.chars().count() as i64 * 15 + 1) / 2
-}
-
-fn label(name: &str) -> &str {
-    if name == "*" {
-        "every other service"
-    } else {
-        name
-    }
 }
 
 /// One edge to draw.
@@ -333,13 +325,13 @@ fn legend_width(diff: bool) -> i64 {
 /// The SVG document for `r`'s graph (and its diff, if `r` has a base).
 pub fn render(r: &CheckResult) -> String {
     let diff = r.diff.is_some();
-    let names = graph::nodes(r);
+    let names = super::nodes(r);
     let id: BTreeMap<&str, usize> = names
         .iter()
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let styled = graph::edges(r);
+    let styled = super::edges(r);
     let edges: Vec<DrawEdge> = styled
         .iter()
         .filter(|((s, d), _)| s != d)

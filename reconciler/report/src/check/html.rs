@@ -1,15 +1,15 @@
 //! `check --format html`: the whole result as one self-contained HTML file (inline CSS and SVG,
 //! no script, nothing fetched), for a CI artifact or a browser. In order: the verdict, the
-//! graph (`svg`), the decision matrix (every source against every destination, the deciding
+//! graph (`graph::svg`), the decision matrix (every source against every destination, the deciding
 //! intention in each cell's tooltip), the findings grouped by file, with a base the edges the
-//! change opened and closed, and the simulation when the result carries one.
+//! change opened and closed, and the simulation (`simulation::html`).
 
-use crate::check_report::{counts, verdict, xml_escape as esc};
+use super::{base_errors, counts, verdict};
+use crate::escape::xml as esc;
 use mesh_analysis::graph::action_text;
 use mesh_analysis::{PairDecision, OTHER};
 use mesh_check::{location, CheckResult};
 use mesh_diagnostics::Diagnostic;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -57,7 +57,7 @@ tr.mismatch { background: #ffebee; }
 ";
 
 /// The report.
-pub fn report(r: &CheckResult) -> String {
+pub fn render(r: &CheckResult) -> String {
     let mut out = String::new();
     let v = verdict(r);
     let _ = write!(
@@ -71,13 +71,12 @@ pub fn report(r: &CheckResult) -> String {
     }
     out.push_str("<a href=\"#simulation\">Simulation</a></nav>\n");
     out.push_str("<section id=\"graph\">\n<h2>Reachability graph</h2>\n<div class=\"scroll\">\n");
-    out.push_str(&crate::svg::render(r));
+    out.push_str(&crate::graph::svg::render(r));
     out.push_str("</div>\n</section>\n");
     out.push_str(&matrix(r));
     out.push_str(&findings(r));
     out.push_str(&diff(r));
-    let sim = r.simulation.as_ref().map(|s| s.to_json());
-    out.push_str(&simulation(sim.as_ref()));
+    out.push_str(&crate::simulation::html::section(r.simulation.as_ref()));
     let _ = write!(
         out,
         "<footer><p class=\"muted\">mesh-gitops {}</p></footer>\n</main>\n</body>\n</html>\n",
@@ -309,12 +308,7 @@ fn diff(r: &CheckResult) -> String {
         "<section id=\"diff\">\n<h2>Opened and closed since <code>{}</code></h2>\n",
         esc(&base.label)
     );
-    let errors = base
-        .loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .count();
+    let errors = base_errors(base);
     if errors > 0 {
         let _ = writeln!(
             out,
@@ -358,141 +352,33 @@ fn diff(r: &CheckResult) -> String {
     out
 }
 
-/// A JSON value as text: strings as they are, anything else as compact JSON.
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// The "Simulation" section, from the simulator's result when the check result carries one:
-/// `seed`, `trace_hash`, `probes` (`source`, `destination`, `kind`, `outcome`, `expected`),
-/// `violations` (strings) and `transient` (anything), each rendered when present.
-pub fn simulation(sim: Option<&Value>) -> String {
-    let mut out = String::from("<section id=\"simulation\">\n<h2>Simulation</h2>\n");
-    let Some(sim) = sim else {
-        out.push_str("<p class=\"muted\">This result carries no simulation.</p>\n</section>\n");
-        return out;
-    };
-    let mut facts = Vec::new();
-    for (key, name) in [("seed", "seed"), ("trace_hash", "trace hash")] {
-        if let Some(v) = sim.get(key) {
-            facts.push(format!(
-                "<dt>{name}</dt><dd><code>{}</code></dd>",
-                esc(&value_text(v))
-            ));
-        }
-    }
-    if !facts.is_empty() {
-        let _ = writeln!(out, "<dl class=\"facts\">{}</dl>", facts.join(""));
-    }
-    if let Some(violations) = sim.get("violations").and_then(Value::as_array) {
-        if violations.is_empty() {
-            out.push_str("<h3>Violations</h3>\n<p>No violations.</p>\n");
-        } else {
-            out.push_str("<h3>Violations</h3>\n<ul class=\"violations\">\n");
-            for v in violations {
-                let _ = writeln!(out, "<li>{}</li>", esc(&value_text(v)));
-            }
-            out.push_str("</ul>\n");
-        }
-    }
-    if let Some(probes) = sim.get("probes").and_then(Value::as_array) {
-        let mismatches = probes
-            .iter()
-            .filter(|p| p.get("expected").is_some() && p.get("outcome") != p.get("expected"))
-            .count();
-        let _ = writeln!(
-            out,
-            "<h3>Probes</h3>\n<p>{}, {} not as expected.</p>",
-            plural(probes.len(), "probe", "probes"),
-            mismatches
-        );
-        out.push_str("<table class=\"probes\">\n<thead><tr><th>source</th><th>destination</th><th>kind</th><th>outcome</th><th>expected</th></tr></thead>\n<tbody>\n");
-        for p in probes {
-            let field = |k: &str| p.get(k).map(value_text).unwrap_or_default();
-            let mismatch = p.get("expected").is_some() && p.get("outcome") != p.get("expected");
-            let _ = writeln!(
-                out,
-                "<tr{}><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if mismatch { " class=\"mismatch\"" } else { "" },
-                esc(&field("source")),
-                esc(&field("destination")),
-                esc(&field("kind")),
-                esc(&field("outcome")),
-                esc(&field("expected"))
-            );
-        }
-        out.push_str("</tbody>\n</table>\n");
-    }
-    if let Some(transient) = sim.get("transient").and_then(Value::as_array) {
-        out.push_str("<h3>Transient</h3>\n");
-        if transient.is_empty() {
-            out.push_str("<p>Nothing transient.</p>\n");
-        } else {
-            out.push_str("<ul class=\"transient\">\n");
-            for t in transient {
-                let text = match t {
-                    Value::String(s) => esc(s),
-                    other => format!("<code>{}</code>", esc(&other.to_string())),
-                };
-                let _ = writeln!(out, "<li>{text}</li>");
-            }
-            out.push_str("</ul>\n");
-        }
-    }
-    out.push_str("</section>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::simulation;
-    use serde_json::json;
+    use super::render;
+    use crate::check::fixture::{api_opened, one_denied};
 
     #[test]
-    fn no_simulation_says_so() {
-        let html = simulation(None);
-        assert!(html.starts_with("<section id=\"simulation\">"));
-        assert!(html.contains("carries no simulation"));
+    fn the_matrix_frames_declared_upstreams_and_marks_the_opened_edge() {
+        let html = render(&api_opened());
+        assert!(html.contains("data-verdict=\"pass\""), "{html}");
+        // Row web, column api: allowed, declared, opened by the change.
+        assert!(
+            html.contains("<td class=\"allow declared opened\" title=\"web → api: allowed"),
+            "{html}"
+        );
+        assert!(html.contains("<section id=\"diff\">"));
+        assert!(html.contains("This result carries no simulation."));
     }
 
     #[test]
-    fn a_simulation_renders_every_field_escaped() {
-        let sim = json!({
-            "seed": 42,
-            "trace_hash": "9f86d081",
-            "probes": [
-                {"source": "web", "destination": "api", "kind": "tcp", "outcome": "allowed", "expected": "allowed"},
-                {"source": "evil", "destination": "db", "kind": "spoofed-cert", "outcome": "allowed", "expected": "denied"}
-            ],
-            "violations": ["evil -> db admitted <without> an intention"],
-            "transient": ["web -> api refused for 2 s during the rollout", {"at": 3}]
-        });
-        let html = simulation(Some(&sim));
+    fn a_denied_upstream_is_a_framed_red_cell_and_the_report_is_one_document() {
+        let html = render(&one_denied());
+        assert!(html.starts_with("<!DOCTYPE html>\n") && html.ends_with("</html>\n"));
         assert!(
-            html.contains("<dt>seed</dt><dd><code>42</code></dd>"),
+            html.contains("<td class=\"deny declared\" title=\"web → api: denied"),
             "{html}"
         );
-        assert!(html.contains("<code>9f86d081</code>"));
-        assert!(html.contains("2 probes, 1 not as expected."), "{html}");
-        assert!(
-            html.contains("<tr class=\"mismatch\"><td><code>evil</code>"),
-            "{html}"
-        );
-        assert!(html.contains("admitted &lt;without&gt; an intention"));
-        assert!(html.contains("refused for 2 s during the rollout"));
-        assert!(html.contains("<code>{&quot;at&quot;:3}</code>"), "{html}");
-    }
-
-    #[test]
-    fn absent_fields_are_left_out() {
-        let html = simulation(Some(&json!({"seed": 7})));
-        assert!(html.contains("<dt>seed</dt>"));
-        assert!(!html.contains("Probes"));
-        assert!(!html.contains("Violations"));
-        assert!(!html.contains("Transient"));
+        assert!(!html.contains("<section id=\"diff\">"));
+        assert!(!html.contains("<script"));
     }
 }

@@ -1,0 +1,77 @@
+//! The simulation `check` runs and `simulate` runs alone: every seed's `SimReport`, or why it
+//! was skipped.
+
+pub mod html;
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    use mesh_check::Simulation;
+    use mesh_sim::{Outcome, Probe, ProbeKind, SimReport, Transient, TransientKind};
+
+    /// One seed's report: `web -> api` carried traffic, one probe refused as expected, one
+    /// admitted that should not have been, and a break during the rollout.
+    pub(crate) fn report(seed: u64, violations: &[&str]) -> SimReport {
+        let probe = |source: &str, outcome, expected| Probe {
+            source: source.into(),
+            destination: "db".into(),
+            kind: ProbeKind::DeniedIdentity,
+            outcome,
+            expected,
+            handshake: true,
+            at_ms: 5000,
+            detail: String::new(),
+        };
+        SimReport {
+            seed,
+            trace_hash: "0123456789abcdef0123456789abcdef".into(),
+            duration_ms: 6000,
+            hosts: vec!["server".into(), "web-1".into()],
+            probes: vec![
+                probe(
+                    "web",
+                    Outcome::DeniedByIntention,
+                    Outcome::DeniedByIntention,
+                ),
+                probe("evil<x>", Outcome::Allowed, Outcome::DeniedByIntention),
+            ],
+            edges: vec![mesh_sim::EdgeReport {
+                source: "web".into(),
+                destination: "api".into(),
+                expected_allowed: true,
+                l7: false,
+                attempts: 3,
+                outcomes: [(Outcome::Allowed, 3)].into_iter().collect(),
+                denied_after_handshake: 0,
+                converged_allowed: Some(true),
+                recovered_at_ms: None,
+            }],
+            violations: violations.iter().map(|v| (*v).to_owned()).collect(),
+            transient: vec![Transient {
+                kind: TransientKind::Break,
+                source: "web".into(),
+                destination: "api".into(),
+                step: 1,
+                at_ms: 2500,
+            }],
+            replay: format!("mesh-gitops simulate repo --seed {seed}"),
+            trace: Vec::new(),
+        }
+    }
+
+    pub(crate) fn simulation(reports: Vec<SimReport>) -> Simulation {
+        Simulation {
+            reports,
+            skipped: None,
+        }
+    }
+
+    pub(crate) fn skipped() -> Simulation {
+        Simulation {
+            reports: Vec::new(),
+            skipped: Some("the repository declares no service with a sidecar".into()),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! `show`: the normalized desired state, as JSON or YAML.
+
+pub mod json;
+pub mod yaml;
