@@ -49,15 +49,15 @@ impl Ledger {
             EntryKind::parse(kind).is_none()
         });
         for e in &desired.entries {
-            let (kind, name) = (e.kind(), e.name());
+            let (kind, name) = (ObjectKind::ConfigEntry(e.kind()), e.name());
             if plan
                 .refused
                 .iter()
-                .any(|r| r.kind == kind.as_str() && r.name == name)
+                .any(|r| r.kind == kind && r.name == name)
             {
                 continue;
             }
-            self.set(&ObjectKind::ConfigEntry(kind), name, Record::default());
+            self.set(&kind, name, Record::default());
         }
     }
 

@@ -538,7 +538,7 @@ pub fn plan_acl(
                         });
                     } else {
                         refused.push(crate::Refusal {
-                            kind: d.kind.as_str().into(),
+                            kind: ObjectKind::Acl(d.kind),
                             name: d.name.clone(),
                             reason: if same {
                                 "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".into()

@@ -131,10 +131,10 @@ pub struct Step {
     pub root_rotation: bool,
 }
 
-/// An entry the plan leaves alone, and why.
+/// An object the plan leaves alone, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refusal {
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
     pub reason: String,
 }
@@ -261,7 +261,7 @@ pub fn plan(
                             (None, false) => "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".to_owned(),
                         };
                         plan.refused.push(Refusal {
-                            kind: k.0.as_str().to_owned(),
+                            kind: ObjectKind::ConfigEntry(k.0.clone()),
                             name: k.1.clone(),
                             reason,
                         });

@@ -167,7 +167,7 @@ fn options(adopt: bool) -> PlanOptions {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn applying_a_plan_converges(
