@@ -165,3 +165,84 @@ async fn stop_ends_the_apply_at_a_step_boundary_with_the_inventory_written() {
     let (report, _) = run(&loaded, &target, &config, &|| false).await;
     assert_eq!((report.writes, report.stopped), (2, false));
 }
+
+/// A repository with ACLs on (default deny): a policy, and a token linking it whose secret is
+/// read from `secret` (a `file:` source).
+fn acl_repo(dir: &Path, secret: &Path) -> mesh_loader::Loaded {
+    std::fs::write(
+        dir.join("mesh-gitops.hcl"),
+        "owner = \"unit\"\nacl {\n  enabled = true\n  default_policy = \"deny\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policy.hcl"),
+        "Kind = \"acl-policy\"\nName = \"web\"\nRules = <<EOF\nservice \"web\" {\n  policy = \"write\"\n}\nEOF\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("token.hcl"),
+        format!(
+            "Kind = \"acl-token\"\nName = \"web\"\nDescription = \"token for web\"\nPolicies = [{{ Name = \"web\" }}]\nSecretIDFrom = \"file:{}\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let loaded = mesh_loader::load_dir(dir, &Default::default());
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_objects_are_claimed_then_created_in_link_order_and_converge() {
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let secret = dir.path().join("web.secret");
+    std::fs::write(&secret, "6f1c2f0e-3b8a-4c55-9a41-7d0e5b2c9f10\n").unwrap();
+    let loaded = acl_repo(dir.path(), &secret);
+    let (target, config) = embedded(state.path(), &loaded).await;
+
+    let (report, seen) = run(&loaded, &target, &config, &|| false).await;
+    assert_eq!(seen, ["+ acl-policy web", "+ acl-token web"]);
+    assert_eq!(report.writes, 2);
+    // The token was created with the AccessorID claimed for it in the inventory.
+    let owned = inventory(&target).await.expect("the inventory is written");
+    let record = owned.get("acl-token", "web").expect("the token is owned");
+    assert!(!record.id.is_empty());
+    let token = target
+        .client
+        .acl_read(mesh_consul::AclType::Token, &record.id)
+        .await
+        .unwrap()
+        .expect("the token exists under its claimed AccessorID");
+    assert_eq!(token["Description"], "token for web");
+    // The secret went to Consul, never into what the client hands back.
+    assert!(token.get("SecretID").is_none());
+
+    let (report, seen) = run(&loaded, &target, &config, &|| false).await;
+    assert_eq!(report, ApplyReport::default(), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_stops_the_apply_before_anything_is_written() {
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let secret = dir.path().join("absent.secret");
+    let loaded = acl_repo(dir.path(), &secret);
+    let (target, config) = embedded(state.path(), &loaded).await;
+
+    let err = apply(&loaded, &target, &config, &|| false, &mut |_| {})
+        .await
+        .expect_err("the secret source is missing");
+    assert!(
+        matches!(&err, ApplyError::SecretUnreadable { path, .. } if path == &secret.display().to_string()),
+        "{err:?}"
+    );
+    assert!(inventory(&target).await.is_none(), "nothing was claimed");
+    let policies = target
+        .client
+        .acl_list(mesh_consul::AclType::Policy)
+        .await
+        .unwrap();
+    assert!(
+        policies.iter().all(|p| p["Name"] != "web"),
+        "nothing was written: {policies:?}"
+    );
+}
