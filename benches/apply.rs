@@ -1,28 +1,27 @@
-//! Plan and apply at scale against the embedded control plane, through the binary as users run
-//! it: a repository of 10,000 config entries applied from empty, planned again with nothing to
-//! change (wall time and the number of HTTP requests the plan made), then 1,000 of them changed
-//! and applied. `cargo bench --bench apply`; `MESH_BENCH_ENTRIES` changes the size.
+//! Plan and apply at scale through `mesh-apply` against the embedded control plane, started
+//! in-process as `apply` starts it: a repository of 10,000 config entries applied from empty,
+//! planned again with nothing to change (wall time and the number of HTTP requests the plan
+//! made), then 1,000 of them changed and applied. `cargo bench --bench apply`;
+//! `MESH_BENCH_ENTRIES` changes the size.
 
+use mesh_apply::{ApplyConfig, Target};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn run(cwd: &Path, args: &[&str]) -> (Output, Duration) {
+fn load(repo: &Path) -> mesh_loader::Loaded {
+    let loaded = mesh_loader::load_dir(repo, &Default::default());
+    assert!(!loaded.has_errors(), "the repository validates");
+    loaded
+}
+
+/// Loads and applies (without the gate, as `apply --skip-check`); the writes and the time.
+async fn apply(repo: &Path, target: &Target, config: &ApplyConfig) -> (usize, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_mesh-gitops"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CONSUL_HTTP_ADDR")
-        .output()
-        .expect("the binary runs");
-    let took = started.elapsed();
-    assert!(
-        matches!(out.status.code(), Some(0) | Some(2)),
-        "{:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out, took)
+    let loaded = load(repo);
+    let report = mesh_apply::apply(&loaded, target, config, &|| false, &mut |_| {})
+        .await
+        .expect("the apply succeeds");
+    (report.writes, started.elapsed())
 }
 
 fn write_repo(dir: &Path, n: usize, protocol_of: impl Fn(usize) -> &'static str) {
@@ -56,39 +55,54 @@ fn main() {
     let cwd = tempfile::tempdir().unwrap();
     let repo = cwd.path().join("repo");
     write_repo(&repo, n, |_| "tcp");
-    let r = repo.to_str().unwrap();
-    let (_, create) = run(cwd.path(), &["apply", r, "--skip-check"]);
-    println!(
-        "apply of {n} creates (empty control plane): {:.2} s",
-        create.as_secs_f64()
-    );
-    let mut best = Duration::MAX;
-    let mut stats = String::new();
-    for _ in 0..3 {
-        let (out, took) = run(cwd.path(), &["plan", r]);
-        assert_eq!(out.status.code(), Some(0), "the plan is a no-op");
-        best = best.min(took);
-        stats = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .find(|l| l.starts_with("read "))
-            .unwrap_or_default()
-            .to_owned();
-    }
-    println!(
-        "no-op plan of {n} entries (best of 3, whole process incl. loading): {:.3} s",
-        best.as_secs_f64()
-    );
-    println!("  {stats}");
-    // 1,000 changes: the first 1,000 service-defaults change protocol.
-    write_repo(&repo, n, |i| if i < 1_000 { "http" } else { "tcp" });
-    let (out, change) = run(cwd.path(), &["apply", r, "--skip-check"]);
-    let summary = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
-    println!(
-        "apply of 1,000 changes into {n} entries: {:.2} s ({summary})",
-        change.as_secs_f64()
-    );
+    let config = ApplyConfig {
+        state_dir: cwd.path().join(".mesh-gitops"),
+        ..ApplyConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let settings = load(&repo).state.settings.acl;
+        let target = mesh_apply::connect_with_env(&config, settings, &|_| None)
+            .await
+            .expect("the embedded control plane starts");
+        let (_, create) = apply(&repo, &target, &config).await;
+        println!(
+            "apply of {n} creates (empty control plane): {:.2} s",
+            create.as_secs_f64()
+        );
+        let mut best = Duration::MAX;
+        let mut stats = None;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let loaded = load(&repo);
+            let (plan, s) = mesh_apply::make_plan(&loaded, &target, &config)
+                .await
+                .expect("the plan succeeds");
+            assert!(plan.steps.is_empty(), "the plan is a no-op");
+            best = best.min(started.elapsed());
+            stats = Some(s);
+        }
+        println!(
+            "no-op plan of {n} entries (best of 3, incl. loading): {:.3} s",
+            best.as_secs_f64()
+        );
+        if let Some(s) = stats {
+            println!(
+                "  read {} object(s) with {} request(s); planned in {} ms",
+                s.objects,
+                s.requests,
+                s.elapsed.as_millis()
+            );
+        }
+        // 1,000 changes: the first 1,000 service-defaults change protocol.
+        write_repo(&repo, n, |i| if i < 1_000 { "http" } else { "tcp" });
+        let (writes, change) = apply(&repo, &target, &config).await;
+        println!(
+            "apply of 1,000 changes into {n} entries: {:.2} s ({writes} change(s))",
+            change.as_secs_f64()
+        );
+    });
 }

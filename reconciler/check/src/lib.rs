@@ -3,9 +3,11 @@
 //! read from the object database without a checkout), and simulate the mesh and its rollout.
 //! Results are data; rendering them is `mesh-report`'s work.
 
+pub mod gate;
 mod git;
 mod simulation;
 
+pub use gate::{gate, GateFailure, GatePass};
 pub use git::{default_base, files_at_revision, files_in_tree, BaseSpec, DefaultBase};
 pub use simulation::{counts, rollout_steps, simulate, SimSettings, Simulation};
 

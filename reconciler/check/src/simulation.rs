@@ -3,7 +3,7 @@
 //! while traffic flows.
 
 use crate::Result;
-use mesh_model::{ConfigEntry, DesiredState, EntryKind};
+use mesh_model::{ConfigEntry, DesiredState};
 use mesh_plan::{Action, ObservedEntry, PlanOptions};
 use mesh_sim::{RolloutStep, SimOptions, SimReport};
 
@@ -84,7 +84,7 @@ pub fn rollout_steps(base: &DesiredState, head: &DesiredState) -> Vec<RolloutSte
     plan.steps
         .iter()
         .filter_map(|s| {
-            let kind = EntryKind::parse(&s.kind)?;
+            let kind = s.kind.entry()?.clone();
             let entry = match s.action {
                 Action::Delete => None,
                 _ => head.config_entry(kind.clone(), &s.name).cloned(),

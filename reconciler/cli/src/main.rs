@@ -4,6 +4,7 @@
 //! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
 
 mod apply;
+mod gate;
 mod reconcile;
 mod report;
 mod serve;
@@ -15,6 +16,25 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The process's exit status, as `--help` documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Success: valid, no changes to plan, applied.
+    Ok = 0,
+    /// An error: invalid input, or a failure.
+    Error = 1,
+    /// `plan` found changes.
+    Changes = 2,
+    /// A policy violation: `check` or the simulation failed.
+    Violation = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "mesh-gitops", version, about, long_about = None)]
@@ -214,7 +234,7 @@ impl RepoArgs {
             Ok(r) => Ok(r),
             Err(loaded) => {
                 report::diagnostics(&loaded, ReportFormat::Text)?;
-                Err(ExitCode::from(1))
+                Err(Exit::Error.into())
             }
         })
     }
@@ -230,10 +250,10 @@ fn main() -> ExitCode {
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
             {
-                return ExitCode::SUCCESS;
+                return Exit::Ok.into();
             }
             eprintln!("mesh-gitops: {err:#}");
-            ExitCode::from(1)
+            Exit::Error.into()
         }
     }
 }
@@ -289,10 +309,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
             Ok(if result.failed() {
-                ExitCode::from(3)
+                Exit::Violation
             } else {
-                ExitCode::SUCCESS
-            })
+                Exit::Ok
+            }
+            .into())
         }
         Command::Simulate(args) => {
             let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
@@ -315,16 +336,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
             Ok(if sim.failed() {
-                ExitCode::from(3)
+                Exit::Violation
             } else {
-                ExitCode::SUCCESS
-            })
+                Exit::Ok
+            }
+            .into())
         }
         Command::Plan(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;
             if loaded.has_errors() {
-                return Ok(ExitCode::from(1));
+                return Ok(Exit::Error.into());
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -344,44 +366,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             eprintln!("{stats}");
             Ok(if plan.steps.is_empty() {
-                ExitCode::SUCCESS
+                Exit::Ok
             } else {
-                ExitCode::from(2)
-            })
+                Exit::Changes
+            }
+            .into())
         }
         Command::Apply(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;
-            // The gate `reconcile` shares: it validates, and the analysis `check` runs passes.
-            match apply::gate(
-                &loaded,
-                &args.repo.dir.display().to_string(),
-                !args.skip_check,
-            ) {
-                Ok(summary) => println!("{summary}"),
-                Err(apply::GateFailure::Invalid(_)) => {
-                    eprintln!("mesh-gitops: nothing applied: the repository does not validate");
-                    return Ok(ExitCode::from(1));
-                }
-                Err(apply::GateFailure::Check(findings)) => {
-                    for f in &findings {
-                        eprint!("{f}");
+            // The gate `reconcile` shares: it validates, the analysis `check` runs passes, and
+            // the simulation finds no violation.
+            let dir = args.repo.dir.display().to_string();
+            match mesh_check::gate(&loaded, &dir, !args.skip_check) {
+                Ok(pass) => println!("{}", gate::summary(&pass)),
+                Err(failure) => {
+                    if !gate::print_failure(&failure, &loaded, args.skip_check) {
+                        return Ok(Exit::Error.into());
                     }
-                    if !args.skip_check {
-                        eprintln!("mesh-gitops: nothing applied: check fails (run `mesh-gitops check` for the report, or pass --skip-check)");
-                        return Ok(ExitCode::from(1));
-                    }
-                    eprintln!("mesh-gitops: WARNING: applying although check fails (--skip-check)");
-                }
-                Err(apply::GateFailure::Simulation(lines)) => {
-                    for l in &lines {
-                        eprintln!("{l}");
-                    }
-                    if !args.skip_check {
-                        eprintln!("mesh-gitops: nothing applied: the simulation found violations (pass --skip-check to apply anyway)");
-                        return Ok(ExitCode::from(1));
-                    }
-                    eprintln!("mesh-gitops: WARNING: applying although the simulation found violations (--skip-check)");
                 }
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -396,10 +398,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     writeln!(out, "applying to {}", target.client.address())?;
                 }
-                apply::apply(&loaded, &target, &args.target, &mut out).await
+                apply::apply_with(&loaded, &target, &args.target, &mut out, &|| false).await
             })?;
-            writeln!(out, "Apply complete: {written} change(s).")?;
-            Ok(ExitCode::SUCCESS)
+            writeln!(out, "Apply complete: {} change(s).", written.writes)?;
+            Ok(Exit::Ok.into())
         }
         Command::Graph(args) => {
             let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
@@ -414,33 +416,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             use std::io::Write as _;
             std::io::stdout().lock().write_all(out.as_bytes())?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok.into())
         }
         Command::Serve(args) => {
             serve::run(args)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok.into())
         }
         Command::Reconcile(args) => {
             reconcile::run(*args)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok.into())
         }
         Command::Status(args) => reconcile::print_status(args),
         Command::Show(args) => {
             let loaded = args.repo.load();
             report::diagnostics(&loaded, ReportFormat::Text)?;
             if loaded.has_errors() {
-                return Ok(ExitCode::from(1));
+                return Ok(Exit::Error.into());
             }
             show::print(&loaded, args.format)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok.into())
         }
     }
 }
 
 fn exit_for(loaded: &mesh_loader::Loaded) -> ExitCode {
     if loaded.has_errors() {
-        ExitCode::from(1)
+        Exit::Error
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok
     }
+    .into()
 }

@@ -10,7 +10,7 @@
 //! fields (IDs, indexes, hashes, create times) dropped. SecretIDs never enter: the client strips
 //! them from every answer, and desired tokens only name where their secret comes from.
 
-use crate::{Action, Step};
+use crate::{Action, ObjectKind, Step};
 use mesh_model::{AclLink, AclPolicy, AclRole, AclToken, CaConfig, NodeIdentity, ServiceIdentity};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -431,7 +431,7 @@ pub fn needing_details<'o>(
 fn step(action: Action, kind: AclKind, name: &str, reason: String) -> Step {
     Step {
         action,
-        kind: kind.as_str().to_owned(),
+        kind: ObjectKind::Acl(kind),
         name: name.to_owned(),
         reason,
         before: None,
@@ -538,7 +538,7 @@ pub fn plan_acl(
                         });
                     } else {
                         refused.push(crate::Refusal {
-                            kind: d.kind.as_str().into(),
+                            kind: ObjectKind::Acl(d.kind),
                             name: d.name.clone(),
                             reason: if same {
                                 "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".into()
@@ -666,7 +666,7 @@ pub fn plan_ca(desired: Option<&CaConfig>, observed: Option<&ObservedCa>) -> Opt
     let Some(o) = observed else {
         return Some(Step {
             action: Action::Update,
-            kind: "ca-config".into(),
+            kind: ObjectKind::CaConfig,
             name: CA_NAME.into(),
             reason: "declared in the repository; Consul has no CA configuration yet".into(),
             before: None,
@@ -705,7 +705,7 @@ pub fn plan_ca(desired: Option<&CaConfig>, observed: Option<&ObservedCa>) -> Opt
     }
     Some(Step {
         action: Action::Update,
-        kind: "ca-config".into(),
+        kind: ObjectKind::CaConfig,
         name: CA_NAME.into(),
         reason,
         before: Some(json!({

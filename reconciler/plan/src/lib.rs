@@ -19,6 +19,7 @@ mod order;
 
 pub use order::{plan_all, PlanInput};
 
+use acl::AclKind;
 use mesh_model::{ConfigEntry, DesiredState, EntryKind, ServiceIntentions};
 use mesh_semantics::intention::IntentionSet;
 use serde::Serialize;
@@ -62,11 +63,60 @@ impl Action {
     }
 }
 
+/// The kind of Consul object a step writes. Plans, apply reports and the inventory spell it as
+/// Consul does (`service-intentions`, `acl-token`) and `ca-config` for the CA configuration.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ObjectKind {
+    ConfigEntry(EntryKind),
+    Acl(AclKind),
+    /// The Connect CA configuration, a cluster singleton named [`acl::CA_NAME`].
+    CaConfig,
+}
+
+impl ObjectKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ObjectKind::ConfigEntry(k) => k.as_str(),
+            ObjectKind::Acl(k) => k.as_str(),
+            ObjectKind::CaConfig => "ca-config",
+        }
+    }
+
+    /// The kind of a config-entry step, if it is one.
+    pub fn entry(&self) -> Option<&EntryKind> {
+        match self {
+            ObjectKind::ConfigEntry(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The kind of an ACL step, if it is one.
+    pub fn acl(&self) -> Option<AclKind> {
+        match self {
+            ObjectKind::Acl(k) => Some(*k),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// As a plain string, so `plan --format json` keeps Consul's spelling.
+impl Serialize for ObjectKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One write, with the index it must find (`cas`) so a concurrent change is never overwritten.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub action: Action,
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
     pub reason: String,
     pub before: Option<Value>,
@@ -81,10 +131,10 @@ pub struct Step {
     pub root_rotation: bool,
 }
 
-/// An entry the plan leaves alone, and why.
+/// An object the plan leaves alone, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refusal {
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
     pub reason: String,
 }
@@ -133,8 +183,8 @@ pub fn marked_entries(
         .collect()
 }
 
-fn key(e: &ConfigEntry) -> (String, String) {
-    (e.kind().as_str().to_owned(), e.name().to_owned())
+fn key(e: &ConfigEntry) -> (EntryKind, String) {
+    (e.kind(), e.name().to_owned())
 }
 
 fn owner_of(e: &ConfigEntry) -> Option<&str> {
@@ -161,7 +211,7 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
-    let observed_by: BTreeMap<(String, String), &ObservedEntry> =
+    let observed_by: BTreeMap<(EntryKind, String), &ObservedEntry> =
         observed.iter().map(|o| (key(&o.entry), o)).collect();
     let mut writes = Vec::new();
     let mut desired_keys = BTreeSet::new();
@@ -172,7 +222,7 @@ pub fn plan(
         match observed_by.get(&k) {
             None => writes.push(Step {
                 action: Action::Create,
-                kind: k.0.clone(),
+                kind: ObjectKind::ConfigEntry(k.0.clone()),
                 name: k.1.clone(),
                 reason: "declared in the repository, absent from Consul".into(),
                 before: None,
@@ -194,7 +244,7 @@ pub fn plan(
                     if same && opts.adopt {
                         writes.push(Step {
                             action: Action::Update,
-                            kind: k.0.clone(),
+                            kind: ObjectKind::ConfigEntry(k.0.clone()),
                             name: k.1.clone(),
                             reason: "adopted: identical to the repository, now marked as owned"
                                 .into(),
@@ -211,7 +261,7 @@ pub fn plan(
                             (None, false) => "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".to_owned(),
                         };
                         plan.refused.push(Refusal {
-                            kind: k.0.clone(),
+                            kind: ObjectKind::ConfigEntry(k.0.clone()),
                             name: k.1.clone(),
                             reason,
                         });
@@ -220,7 +270,7 @@ pub fn plan(
                 }
                 writes.push(Step {
                     action: Action::Update,
-                    kind: k.0.clone(),
+                    kind: ObjectKind::ConfigEntry(k.0.clone()),
                     name: k.1.clone(),
                     reason: "differs from the repository".into(),
                     before: Some(before),
@@ -242,7 +292,7 @@ pub fn plan(
         if owner_of(&o.entry) == Some(opts.owner.as_str()) && !desired_keys.contains(&k) {
             deletes.push(Step {
                 action: Action::Delete,
-                kind: k.0.clone(),
+                kind: ObjectKind::ConfigEntry(k.0.clone()),
                 name: k.1.clone(),
                 reason: "owned by mesh-gitops and no longer in the repository".into(),
                 before: Some(o.entry.to_json()),
@@ -256,8 +306,8 @@ pub fn plan(
     if owned_total > 0 && deletes.len() == owned_total && desired.is_empty() && !opts.allow_empty {
         return Err(PlanError::WouldDeleteEverything(owned_total));
     }
-    let order = |s: &Step| EntryKind::parse(&s.kind).map(|k| k.order()).unwrap_or(6);
-    let is_intentions = |s: &Step| s.kind == "service-intentions";
+    let order = |s: &Step| s.kind.entry().map(EntryKind::order).unwrap_or(6);
+    let is_intentions = |s: &Step| s.kind == ObjectKind::ConfigEntry(EntryKind::ServiceIntentions);
     let mut head: Vec<Step> = writes
         .iter()
         .filter(|s| !is_intentions(s))

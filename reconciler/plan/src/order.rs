@@ -10,7 +10,7 @@
 //! other change already in place.
 
 use crate::acl::{self, AclKind, DesiredAcl, Inventory, ObservedAcl, ObservedCa};
-use crate::{Action, ObservedEntry, Plan, PlanError, PlanOptions, Step};
+use crate::{Action, ObjectKind, ObservedEntry, Plan, PlanError, PlanOptions, Step};
 use mesh_model::{CaConfig, ConfigEntry};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
@@ -33,17 +33,17 @@ pub struct PlanInput<'a> {
 }
 
 fn phase(s: &Step) -> u8 {
-    match (AclKind::parse(&s.kind), s.action) {
-        _ if s.kind == "ca-config" => 4,
-        (Some(_), Action::Forget) => 3,
-        (Some(_), Action::Delete) => 2,
-        (Some(_), _) => 0,
-        (None, _) => 1,
+    match (&s.kind, s.action) {
+        (ObjectKind::CaConfig, _) => 4,
+        (ObjectKind::Acl(_), Action::Forget) => 3,
+        (ObjectKind::Acl(_), Action::Delete) => 2,
+        (ObjectKind::Acl(_), _) => 0,
+        (ObjectKind::ConfigEntry(_), _) => 1,
     }
 }
 
 fn acl_rank(s: &Step) -> usize {
-    let k = AclKind::parse(&s.kind).map(|k| k as usize).unwrap_or(0);
+    let k = s.kind.acl().map(|k| k as usize).unwrap_or(0);
     if s.action == Action::Delete {
         2 - k
     } else {
@@ -122,7 +122,7 @@ pub fn plan_all(input: &PlanInput<'_>, opts: &PlanOptions) -> Result<Plan, PlanE
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let k = AclKind::parse(&s.kind)?;
+            let k = s.kind.acl()?;
             Some(((k, s.name.as_str(), s.action == Action::Delete), i))
         })
         .collect();
@@ -132,7 +132,7 @@ pub fn plan_all(input: &PlanInput<'_>, opts: &PlanOptions) -> Result<Plan, PlanE
         .map(|d| ((d.kind, d.name.as_str()), d.links.as_slice()))
         .collect();
     for (i, s) in steps.iter().enumerate() {
-        let Some(kind) = AclKind::parse(&s.kind) else {
+        let Some(kind) = s.kind.acl() else {
             continue;
         };
         match s.action {

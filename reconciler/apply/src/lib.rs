@@ -1,0 +1,47 @@
+//! The apply engine behind `mesh-gitops plan`, `apply` and `reconcile`: config entries, ACL
+//! policies, roles and tokens, and the CA configuration, against Consul (`--consul` or the
+//! consul CLI's environment) or the embedded control plane started in-process.
+//!
+//! Reading is a handful of requests ([`observe`]): one list per config-entry kind, one per ACL
+//! object type (only when the repository or the inventory has ACL objects), the inventory, and
+//! the CA configuration when declared. Writing follows the plan's order; config entries carry
+//! `?cas=`, ACL objects and the CA configuration (whose API has no CAS) are re-read just before
+//! they are written and skipped into a re-plan if their ModifyIndex moved. The inventory is
+//! written with CAS, claims before creates, and always flushed, so a killed apply converges on
+//! the next run.
+//!
+//! Nothing here prints: [`apply`] reports what it does as [`ApplyEvent`]s and returns an
+//! [`ApplyReport`]; the caller renders both.
+
+mod engine;
+mod error;
+mod ledger;
+mod observe;
+mod secrets;
+mod steps;
+mod target;
+
+pub use engine::{apply, ApplyEvent, ApplyReport};
+pub use error::{AclListError, ApplyError, StepError};
+pub use observe::{make_plan, observe, plan_of, Desired, Observed, PlanStats};
+pub use target::{connect, connect_with_env, Target};
+
+use std::path::PathBuf;
+
+/// Where to apply, and what the plan may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyConfig {
+    /// Consul's address; else `CONSUL_HTTP_ADDR`; with neither, the embedded control plane.
+    pub consul: Option<String>,
+    /// The embedded control plane's state directory.
+    pub state_dir: PathBuf,
+    /// Take ownership of existing objects identical to the repository's.
+    pub adopt: bool,
+    /// Allow a plan that deletes every object mesh-gitops owns.
+    pub allow_empty: bool,
+}
+
+pub type Result<T, E = ApplyError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests;

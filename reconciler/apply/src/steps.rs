@@ -1,0 +1,208 @@
+//! Writing one plan's steps, in order. A step returns `false` when Consul moved under it (a
+//! CAS write answered `false`, an ACL object or the CA configuration whose index changed since
+//! it was read, a create that found its name taken): nothing is overwritten, the apply re-reads
+//! and re-plans.
+
+use crate::ledger::Ledger;
+use crate::observe::acl_type;
+use crate::{ApplyError, ApplyEvent, Desired, Result, StepError};
+use mesh_consul::{Client, ConsulError};
+use mesh_plan::acl::{AclKind, Inventory, Record, CA_NAME};
+use mesh_plan::{Action, ObjectKind, Plan, Step};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How a run of steps ended.
+pub(crate) enum Outcome {
+    Done,
+    /// The step at this position in the plan found Consul changed: re-read and re-plan.
+    Conflict(usize),
+    /// Asked to stop at a step boundary.
+    Stopped,
+}
+
+/// What the steps need besides the plan.
+pub(crate) struct StepContext<'a> {
+    pub desired: &'a Desired,
+    /// Secrets by inventory key, read before the first write.
+    pub secrets: &'a BTreeMap<String, String>,
+    pub client: &'a Client,
+}
+
+/// Runs the plan's steps until one conflicts or `stop` says so. Returns the writes made to
+/// Consul objects (inventory records are not counted).
+pub(crate) async fn run_steps(
+    plan: &Plan,
+    cx: &StepContext<'_>,
+    ledger: &mut Ledger,
+    stop: &(dyn Fn() -> bool + Sync),
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<(usize, Outcome)> {
+    let mut writes = 0;
+    for (i, step) in plan.steps.iter().enumerate() {
+        if stop() {
+            return Ok((writes, Outcome::Stopped));
+        }
+        let done = match &step.kind {
+            ObjectKind::Acl(kind) => acl_step(step, *kind, cx, ledger).await,
+            ObjectKind::CaConfig => ca_step(step, cx, ledger).await,
+            ObjectKind::ConfigEntry(_) => entry_step(step, cx).await,
+        }
+        .map_err(|source| ApplyError::Step {
+            kind: step.kind.clone(),
+            name: step.name.clone(),
+            source,
+        })?;
+        if !done {
+            return Ok((writes, Outcome::Conflict(i)));
+        }
+        if !matches!(step.action, Action::Record | Action::Forget) {
+            writes += 1;
+        }
+        events(ApplyEvent::Applied(step));
+    }
+    Ok((writes, Outcome::Done))
+}
+
+/// A config entry: written or deleted with `?cas=` (Consul's `ensureConfigEntryTxn` and
+/// `deleteConfigEntryTxn` in `agent/consul/state/config_entry.go` compare the ModifyIndex).
+async fn entry_step(step: &Step, cx: &StepContext<'_>) -> Result<bool, StepError> {
+    let kind = step.kind.entry().ok_or(StepError::NotDeclared)?;
+    Ok(match step.action {
+        Action::Create | Action::Update => {
+            let entry = cx
+                .desired
+                .entries
+                .iter()
+                .find(|d| &d.kind() == kind && d.name() == step.name)
+                .ok_or(StepError::NotDeclared)?;
+            cx.client.put_config_entry(entry, Some(step.cas)).await?
+        }
+        Action::Delete => {
+            cx.client
+                .delete_config_entry(kind.as_str(), &step.name, Some(step.cas))
+                .await?
+        }
+        Action::Record | Action::Forget => true,
+    })
+}
+
+fn modify_index(v: &Value) -> u64 {
+    v.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// One ACL step. `Ok(false)` when the object moved since it was read (no CAS in Consul's ACL
+/// API, so the index is checked just before the write) or a create found the name taken.
+async fn acl_step(
+    step: &Step,
+    kind: AclKind,
+    cx: &StepContext<'_>,
+    ledger: &mut Ledger,
+) -> Result<bool, StepError> {
+    let (t, client) = (acl_type(kind), cx.client);
+    let d = cx
+        .desired
+        .acl
+        .iter()
+        .find(|d| d.kind == kind && d.name == step.name);
+    match step.action {
+        Action::Create => {
+            let d = d.ok_or(StepError::NotDeclared)?;
+            let mut body = d.request.clone();
+            if kind == AclKind::Token {
+                let id = ledger
+                    .record(&step.kind, &step.name)
+                    .map(|r| r.id.clone())
+                    .filter(|id| !id.is_empty())
+                    .ok_or(StepError::Unclaimed)?;
+                body["AccessorID"] = Value::String(id);
+                let key = Inventory::key(step.kind.as_str(), &step.name);
+                if let Some(secret) = cx.secrets.get(&key) {
+                    body["SecretID"] = Value::String(secret.clone());
+                }
+            }
+            let answer = match client.acl_write(t, None, &body).await {
+                Ok(a) => a,
+                // A retried create that had succeeded, or a racing writer: re-plan.
+                Err(ConsulError::Status { body, .. }) if body.contains("already") => {
+                    return Ok(false)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let record = Record {
+                id: answer[kind.id_field()].as_str().unwrap_or("").to_owned(),
+                modify_index: modify_index(&answer),
+                body: Some(d.body.clone()),
+            };
+            ledger.set(&step.kind, &step.name, record);
+            Ok(true)
+        }
+        Action::Update => {
+            let d = d.ok_or(StepError::NotDeclared)?;
+            let id = step.id.clone().ok_or(StepError::NoId("update"))?;
+            match client.acl_read(t, &id).await? {
+                Some(v) if modify_index(&v) == step.cas => {}
+                _ => return Ok(false),
+            }
+            let mut body = d.request.clone();
+            body[kind.id_field()] = Value::String(id.clone());
+            let answer = client.acl_write(t, Some(&id), &body).await?;
+            let record = Record {
+                id,
+                modify_index: modify_index(&answer),
+                body: Some(d.body.clone()),
+            };
+            ledger.set(&step.kind, &step.name, record);
+            Ok(true)
+        }
+        Action::Delete => {
+            let id = step.id.clone().ok_or(StepError::NoId("delete"))?;
+            match client.acl_read(t, &id).await? {
+                Some(v) if modify_index(&v) == step.cas => {}
+                Some(_) => return Ok(false),
+                None => {
+                    ledger.remove(&step.kind, &step.name);
+                    return Ok(true);
+                }
+            }
+            client.acl_delete(t, &id).await?;
+            ledger.remove(&step.kind, &step.name);
+            Ok(true)
+        }
+        Action::Record => {
+            let record = Record {
+                id: step.id.clone().unwrap_or_default(),
+                modify_index: step.cas,
+                body: step.after.clone(),
+            };
+            ledger.set(&step.kind, &step.name, record);
+            Ok(true)
+        }
+        Action::Forget => {
+            ledger.remove(&step.kind, &step.name);
+            Ok(true)
+        }
+    }
+}
+
+/// The CA configuration: no CAS in Consul's API (`CAConfigurationSet` in
+/// `agent/consul/connect_ca_endpoint.go`), so its index is compared just before the write.
+async fn ca_step(
+    step: &Step,
+    cx: &StepContext<'_>,
+    ledger: &mut Ledger,
+) -> Result<bool, StepError> {
+    let c = cx.desired.ca.as_ref().ok_or(StepError::NotDeclared)?;
+    let now = cx.client.ca_configuration().await?;
+    if now.as_ref().map(modify_index).unwrap_or(0) != step.cas {
+        return Ok(false);
+    }
+    let mut body = mesh_plan::acl::ca_request(c);
+    let key = Inventory::key(ObjectKind::CaConfig.as_str(), CA_NAME);
+    if let Some(token) = cx.secrets.get(&key) {
+        body["Config"]["Token"] = Value::String(token.clone());
+    }
+    cx.client.put_ca_configuration(&body).await?;
+    ledger.set(&ObjectKind::CaConfig, CA_NAME, Record::default());
+    Ok(true)
+}
