@@ -4,6 +4,7 @@
 //! opened and closed.
 
 pub mod dot;
+mod layout;
 pub mod mermaid;
 pub mod svg;
 
