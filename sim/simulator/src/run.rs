@@ -343,14 +343,14 @@ fn schedule(
         let n = actions.len();
         match f {
             Fault::Partition { a, b, from, until } => {
-                let (x, y) = partition_sides(a, b, &setup)?;
+                let (x, y) = partition_sides(a, b, setup)?;
                 actions.push((*from, n, Action::Partition(x.clone(), y.clone())));
                 if let Some(u) = until {
                     actions.push((*u, n + 1, Action::Repair(x, y)));
                 }
             }
             Fault::Crash { host, at, restart } => {
-                let hs = group(host, &setup)
+                let hs = group(host, setup)
                     .ok_or_else(|| SimError::Faults(format!("unknown host {host:?} to crash")))?;
                 actions.push((*at, n, Action::Crash(hs.clone())));
                 if let Some(r) = restart {
@@ -430,7 +430,7 @@ fn down_groups(opts: &SimOptions, setup: &Setup) -> Vec<(Vec<String>, u64, Optio
         .faults
         .iter()
         .filter_map(|f| match f {
-            Fault::Crash { host, at, restart } => group(host, &setup).map(|hs| {
+            Fault::Crash { host, at, restart } => group(host, setup).map(|hs| {
                 (
                     hs,
                     at.as_millis() as u64,
