@@ -265,159 +265,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             report::diagnostics(&loaded, args.format)?;
             Ok(exit_for(&loaded))
         }
-        Command::Check(args) => {
-            let base = match (&args.base, args.no_base) {
-                (Some(spec), _) => Some(mesh_check::BaseSpec::given(spec)),
-                (None, true) => None,
-                (None, false) => match mesh_check::default_base(&args.repo.dir) {
-                    mesh_check::DefaultBase::MergeBase(spec) => {
-                        eprintln!(
-                            "mesh-gitops: base: {} (--base REV chooses another, --no-base none)",
-                            spec.label
-                        );
-                        Some(spec)
-                    }
-                    mesh_check::DefaultBase::None(why) => {
-                        eprintln!("mesh-gitops: base: none ({why})");
-                        None
-                    }
-                },
-            };
-            let mut result = match args.repo.check(base.as_ref())? {
-                Ok(r) => r,
-                Err(code) => return Ok(code),
-            };
-            if !args.no_sim {
-                result.simulation = Some(mesh_check::simulate(
-                    &result.head.state,
-                    result.base.as_ref().map(|b| &b.loaded.state),
-                    &args.repo.dir.display().to_string(),
-                    &args.sim.settings(),
-                )?);
-            }
-            // Load warnings go to stderr; the result goes to stdout.
-            report::diagnostics(&result.head, ReportFormat::Text)?;
-            let out = match args.format {
-                CheckFormat::Text => mesh_report::check::text::render(&result),
-                CheckFormat::Json => mesh_report::check::json::render(&result),
-                CheckFormat::Markdown => mesh_report::check::markdown::render(&result),
-                CheckFormat::Sarif => mesh_report::check::sarif::render(&result),
-                CheckFormat::Junit => mesh_report::check::junit::render(&result),
-                CheckFormat::Github => mesh_report::check::github::render(&result),
-                CheckFormat::Html => mesh_report::check::html::render(&result),
-            };
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(out.as_bytes())?;
-            Ok(if result.failed() {
-                Exit::Violation
-            } else {
-                Exit::Ok
-            }
-            .into())
-        }
-        Command::Simulate(args) => {
-            let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
-            let result = match args.repo.check(base.as_ref())? {
-                Ok(r) => r,
-                Err(code) => return Ok(code),
-            };
-            report::diagnostics(&result.head, ReportFormat::Text)?;
-            let sim = mesh_check::simulate(
-                &result.head.state,
-                result.base.as_ref().map(|b| &b.loaded.state),
-                &args.repo.dir.display().to_string(),
-                &args.sim.settings(),
-            )?;
-            let out = match args.format {
-                SimFormat::Text => mesh_report::simulation::text::render(&sim),
-                SimFormat::Json => mesh_report::simulation::json::render(&sim),
-                SimFormat::Markdown => mesh_report::simulation::markdown::render(&sim),
-            };
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(out.as_bytes())?;
-            Ok(if sim.failed() {
-                Exit::Violation
-            } else {
-                Exit::Ok
-            }
-            .into())
-        }
-        Command::Plan(args) => {
-            let loaded = args.repo.load();
-            report::diagnostics(&loaded, ReportFormat::Text)?;
-            if loaded.has_errors() {
-                return Ok(Exit::Error.into());
-            }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let (plan, stats) = runtime.block_on(async {
-                let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
-                apply::make_plan(&loaded, &target, &args.target).await
-            })?;
-            let mut out = std::io::stdout().lock();
-            use std::io::Write as _;
-            match args.format {
-                ReportFormat::Text => out.write_all(mesh_plan::render_text(&plan).as_bytes())?,
-                ReportFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, &plan)?;
-                    writeln!(out)?;
-                }
-            }
-            eprintln!("{stats}");
-            Ok(if plan.steps.is_empty() {
-                Exit::Ok
-            } else {
-                Exit::Changes
-            }
-            .into())
-        }
-        Command::Apply(args) => {
-            let loaded = args.repo.load();
-            report::diagnostics(&loaded, ReportFormat::Text)?;
-            // The gate `reconcile` shares: it validates, the analysis `check` runs passes, and
-            // the simulation finds no violation.
-            let dir = args.repo.dir.display().to_string();
-            match mesh_check::gate(&loaded, &dir, !args.skip_check) {
-                Ok(pass) => println!("{}", gate::summary(&pass)),
-                Err(failure) => {
-                    if !gate::print_failure(&failure, &loaded, args.skip_check) {
-                        return Ok(Exit::Error.into());
-                    }
-                }
-            }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let mut out = std::io::stdout().lock();
-            use std::io::Write as _;
-            let written = runtime.block_on(async {
-                let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
-                if let Some(n) = apply::state_dir_note(&target, &args.target.state_dir) {
-                    writeln!(out, "applying to {} {n}", target.client.address())?;
-                } else {
-                    writeln!(out, "applying to {}", target.client.address())?;
-                }
-                apply::apply_with(&loaded, &target, &args.target, &mut out, &|| false).await
-            })?;
-            writeln!(out, "Apply complete: {} change(s).", written.writes)?;
-            Ok(Exit::Ok.into())
-        }
-        Command::Graph(args) => {
-            let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
-            let result = match args.repo.check(base.as_ref())? {
-                Ok(r) => r,
-                Err(code) => return Ok(code),
-            };
-            let out = match args.format {
-                GraphFormat::Dot => mesh_report::graph::dot::render(&result),
-                GraphFormat::Mermaid => mesh_report::graph::mermaid::render(&result),
-                GraphFormat::Svg => mesh_report::graph::svg::render(&result),
-            };
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(out.as_bytes())?;
-            Ok(Exit::Ok.into())
-        }
+        Command::Check(args) => check_command(args),
+        Command::Simulate(args) => simulate_command(args),
+        Command::Plan(args) => plan_command(args),
+        Command::Apply(args) => apply_command(args),
+        Command::Graph(args) => graph_command(args),
         Command::Serve(args) => {
             serve::run(args)?;
             Ok(Exit::Ok.into())
@@ -427,16 +279,176 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(Exit::Ok.into())
         }
         Command::Status(args) => reconcile::print_status(args),
-        Command::Show(args) => {
-            let loaded = args.repo.load();
-            report::diagnostics(&loaded, ReportFormat::Text)?;
-            if loaded.has_errors() {
-                return Ok(Exit::Error.into());
+        Command::Show(args) => show_command(args),
+    }
+}
+
+fn check_command(args: CheckArgs) -> Result<ExitCode> {
+    let base = match (&args.base, args.no_base) {
+        (Some(spec), _) => Some(mesh_check::BaseSpec::given(spec)),
+        (None, true) => None,
+        (None, false) => match mesh_check::default_base(&args.repo.dir) {
+            mesh_check::DefaultBase::MergeBase(spec) => {
+                eprintln!(
+                    "mesh-gitops: base: {} (--base REV chooses another, --no-base none)",
+                    spec.label
+                );
+                Some(spec)
             }
-            show::print(&loaded, args.format)?;
-            Ok(Exit::Ok.into())
+            mesh_check::DefaultBase::None(why) => {
+                eprintln!("mesh-gitops: base: none ({why})");
+                None
+            }
+        },
+    };
+    let mut result = match args.repo.check(base.as_ref())? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    if !args.no_sim {
+        result.simulation = Some(mesh_check::simulate(
+            &result.head.state,
+            result.base.as_ref().map(|b| &b.loaded.state),
+            &args.repo.dir.display().to_string(),
+            &args.sim.settings(),
+        )?);
+    }
+    // Load warnings go to stderr; the result goes to stdout.
+    report::diagnostics(&result.head, ReportFormat::Text)?;
+    let out = match args.format {
+        CheckFormat::Text => mesh_report::check::text::render(&result),
+        CheckFormat::Json => mesh_report::check::json::render(&result),
+        CheckFormat::Markdown => mesh_report::check::markdown::render(&result),
+        CheckFormat::Sarif => mesh_report::check::sarif::render(&result),
+        CheckFormat::Junit => mesh_report::check::junit::render(&result),
+        CheckFormat::Github => mesh_report::check::github::render(&result),
+        CheckFormat::Html => mesh_report::check::html::render(&result),
+    };
+    use std::io::Write as _;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if result.failed() {
+        Exit::Violation
+    } else {
+        Exit::Ok
+    }
+    .into())
+}
+
+fn simulate_command(args: SimulateArgs) -> Result<ExitCode> {
+    let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
+    let result = match args.repo.check(base.as_ref())? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    report::diagnostics(&result.head, ReportFormat::Text)?;
+    let sim = mesh_check::simulate(
+        &result.head.state,
+        result.base.as_ref().map(|b| &b.loaded.state),
+        &args.repo.dir.display().to_string(),
+        &args.sim.settings(),
+    )?;
+    let out = match args.format {
+        SimFormat::Text => mesh_report::simulation::text::render(&sim),
+        SimFormat::Json => mesh_report::simulation::json::render(&sim),
+        SimFormat::Markdown => mesh_report::simulation::markdown::render(&sim),
+    };
+    use std::io::Write as _;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if sim.failed() {
+        Exit::Violation
+    } else {
+        Exit::Ok
+    }
+    .into())
+}
+
+fn plan_command(args: PlanArgs) -> Result<ExitCode> {
+    let loaded = args.repo.load();
+    report::diagnostics(&loaded, ReportFormat::Text)?;
+    if loaded.has_errors() {
+        return Ok(Exit::Error.into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (plan, stats) = runtime.block_on(async {
+        let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
+        apply::make_plan(&loaded, &target, &args.target).await
+    })?;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    match args.format {
+        ReportFormat::Text => out.write_all(mesh_plan::render_text(&plan).as_bytes())?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &plan)?;
+            writeln!(out)?;
         }
     }
+    eprintln!("{stats}");
+    Ok(if plan.steps.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Changes
+    }
+    .into())
+}
+
+fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
+    let loaded = args.repo.load();
+    report::diagnostics(&loaded, ReportFormat::Text)?;
+    // The gate `reconcile` shares: it validates, the analysis `check` runs passes, and
+    // the simulation finds no violation.
+    let dir = args.repo.dir.display().to_string();
+    match mesh_check::gate(&loaded, &dir, !args.skip_check) {
+        Ok(pass) => println!("{}", gate::summary(&pass)),
+        Err(failure) => {
+            if !gate::print_failure(&failure, &loaded, args.skip_check) {
+                return Ok(Exit::Error.into());
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    let written = runtime.block_on(async {
+        let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
+        if let Some(n) = apply::state_dir_note(&target, &args.target.state_dir) {
+            writeln!(out, "applying to {} {n}", target.client.address())?;
+        } else {
+            writeln!(out, "applying to {}", target.client.address())?;
+        }
+        apply::apply_with(&loaded, &target, &args.target, &mut out, &|| false).await
+    })?;
+    writeln!(out, "Apply complete: {} change(s).", written.writes)?;
+    Ok(Exit::Ok.into())
+}
+
+fn graph_command(args: GraphArgs) -> Result<ExitCode> {
+    let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
+    let result = match args.repo.check(base.as_ref())? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let out = match args.format {
+        GraphFormat::Dot => mesh_report::graph::dot::render(&result),
+        GraphFormat::Mermaid => mesh_report::graph::mermaid::render(&result),
+        GraphFormat::Svg => mesh_report::graph::svg::render(&result),
+    };
+    use std::io::Write as _;
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(Exit::Ok.into())
+}
+
+fn show_command(args: ShowArgs) -> Result<ExitCode> {
+    let loaded = args.repo.load();
+    report::diagnostics(&loaded, ReportFormat::Text)?;
+    if loaded.has_errors() {
+        return Ok(Exit::Error.into());
+    }
+    show::print(&loaded, args.format)?;
+    Ok(Exit::Ok.into())
 }
 
 fn exit_for(loaded: &mesh_loader::Loaded) -> ExitCode {
