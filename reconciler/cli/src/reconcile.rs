@@ -118,49 +118,80 @@ fn default_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+impl ReconcileArgs {
+    fn check(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        if self.consul.is_none() && env("CONSUL_HTTP_ADDR").is_none_or(|v| v.is_empty()) {
+            anyhow::bail!("reconcile needs Consul: pass --consul URL or set CONSUL_HTTP_ADDR");
+        }
+        if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&self.lock_ttl) {
+            anyhow::bail!("--lock-ttl must be between 10s and 24h");
+        }
+        if self.interval < Duration::from_millis(100) {
+            anyhow::bail!("--interval must be at least 100ms");
+        }
+        Ok(())
+    }
+
+    /// The keys of `--trusted-keys`, with `--require-signed`.
+    fn trusted(&self) -> Result<Option<Vec<signing::Signer>>> {
+        match (&self.trusted_keys, self.require_signed) {
+            (Some(file), true) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let keys = signing::parse_allowed_signers(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                if keys.is_empty() {
+                    anyhow::bail!("{} has no key trusted for git", file.display());
+                }
+                Ok(Some(keys))
+            }
+            (_, false) => Ok(None),
+            (None, true) => anyhow::bail!("--require-signed needs --trusted-keys FILE"),
+        }
+    }
+
+    fn source(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<GitSource> {
+        let url = match std::path::Path::new(&self.source).canonicalize() {
+            Ok(p) if p.is_dir() => p.to_string_lossy().into_owned(),
+            _ => self.source.clone(),
+        };
+        Ok(GitSource {
+            cache_dir: self.cache_dir.join(source::cache_name(&url)),
+            url,
+            branch: self.branch.clone(),
+            path: self.path.clone(),
+            credentials: source::Credentials::from_env(
+                self.git_password_file.as_deref(),
+                self.git_ssh_key.as_deref(),
+                env,
+            )?,
+        })
+    }
+
+    fn config(&self, trusted: Option<Vec<signing::Signer>>) -> mesh_reconcile::Config {
+        mesh_reconcile::Config {
+            id: self.id.clone().unwrap_or_else(default_id),
+            owner: self.owner.clone(),
+            self_heal: !self.no_self_heal,
+            interval: self.interval,
+            pass_timeout: self.pass_timeout,
+            lock_ttl: self.lock_ttl,
+            load: mesh_loader::LoadOptions {
+                nomad_vars: self.vars.iter().cloned().collect(),
+            },
+            trusted,
+        }
+    }
+}
+
 pub fn run(args: ReconcileArgs) -> Result<()> {
     init_logs(args.log_format);
     let env = |k: &str| std::env::var(k).ok();
-    if args.consul.is_none() && env("CONSUL_HTTP_ADDR").is_none_or(|v| v.is_empty()) {
-        anyhow::bail!("reconcile needs Consul: pass --consul URL or set CONSUL_HTTP_ADDR");
-    }
-    if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&args.lock_ttl) {
-        anyhow::bail!("--lock-ttl must be between 10s and 24h");
-    }
-    if args.interval < Duration::from_millis(100) {
-        anyhow::bail!("--interval must be at least 100ms");
-    }
-    let trusted = match (&args.trusted_keys, args.require_signed) {
-        (Some(file), true) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let keys = signing::parse_allowed_signers(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            if keys.is_empty() {
-                anyhow::bail!("{} has no key trusted for git", file.display());
-            }
-            Some(keys)
-        }
-        (_, false) => None,
-        (None, true) => anyhow::bail!("--require-signed needs --trusted-keys FILE"),
-    };
+    args.check(&env)?;
+    let trusted = args.trusted()?;
     let config = mesh_consul::ClientConfig::from_env(args.consul.as_deref(), &env)?;
     let client = Arc::new(mesh_consul::Client::new(config)?);
-    let url = match std::path::Path::new(&args.source).canonicalize() {
-        Ok(p) if p.is_dir() => p.to_string_lossy().into_owned(),
-        _ => args.source.clone(),
-    };
-    let source = Arc::new(GitSource {
-        cache_dir: args.cache_dir.join(source::cache_name(&url)),
-        url,
-        branch: args.branch.clone(),
-        path: args.path.clone(),
-        credentials: source::Credentials::from_env(
-            args.git_password_file.as_deref(),
-            args.git_ssh_key.as_deref(),
-            &env,
-        )?,
-    });
+    let source = Arc::new(args.source(&env)?);
     let applier = Arc::new(ConsulApplier {
         target: Target {
             client: client.clone(),
@@ -173,18 +204,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             allow_empty: args.allow_empty,
         },
     });
-    let config = mesh_reconcile::Config {
-        id: args.id.clone().unwrap_or_else(default_id),
-        owner: args.owner.clone(),
-        self_heal: !args.no_self_heal,
-        interval: args.interval,
-        pass_timeout: args.pass_timeout,
-        lock_ttl: args.lock_ttl,
-        load: mesh_loader::LoadOptions {
-            nomad_vars: args.vars.iter().cloned().collect(),
-        },
-        trusted,
-    };
+    let config = args.config(trusted);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

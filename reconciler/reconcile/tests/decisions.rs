@@ -4,6 +4,7 @@
 
 use mesh_loader::{Loaded, RepoFile};
 use mesh_plan::{Action, Plan, Step};
+use mesh_reconcile::signing::{self, Signer};
 use mesh_reconcile::{
     drive, Applied, Applier, Clock, CommitFiles, Config, Effects, Inputs, Next, Reconciler, Shared,
     Signed, Source, SourceError, Status, StatusSink,
@@ -284,6 +285,10 @@ struct Rig {
 type Loop = Reconciler<Commits, Consul, Sink, TestClock>;
 
 fn rig(self_heal: bool) -> (Rig, Loop) {
+    rig_trusting(self_heal, None)
+}
+
+fn rig_trusting(self_heal: bool, trusted: Option<Vec<Signer>>) -> (Rig, Loop) {
     let (head, head_rx) = watch::channel(None);
     let (leader, leader_rx) = watch::channel(false);
     let (stop, stop_rx) = watch::channel(false);
@@ -305,7 +310,7 @@ fn rig(self_heal: bool) -> (Rig, Loop) {
         pass_timeout: Duration::from_secs(300),
         lock_ttl: Duration::from_secs(15),
         load: Default::default(),
-        trusted: None,
+        trusted,
     };
     let rig = Rig {
         head,
@@ -739,4 +744,56 @@ async fn a_pass_is_the_same_whatever_woke_it() {
     assert_eq!(by_drift, by_leader);
     assert_eq!(by_drift, by_timer);
     assert_eq!(by_drift.1, "healed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_trusted_keys_only_commits_signed_by_one_are_applied() {
+    use ssh_key::private::{Ed25519Keypair, PrivateKey};
+    let alice = PrivateKey::from(Ed25519Keypair::from_seed(&[1; 32]));
+    let mallory = PrivateKey::from(Ed25519Keypair::from_seed(&[2; 32]));
+    let line = format!(
+        "alice@example.com {}\n",
+        alice.public_key().to_openssh().unwrap()
+    );
+    let (rig, mut r) = rig_trusting(true, Some(signing::parse_allowed_signers(&line).unwrap()));
+    rig.leader.send_replace(true);
+    let sign = |key: &PrivateKey, rev: &str| {
+        let data = format!("tree of {rev}").into_bytes();
+        let signature = key
+            .sign("git", ssh_key::HashAlg::Sha512, &data)
+            .unwrap()
+            .to_pem(ssh_key::LineEnding::LF)
+            .unwrap()
+            .into_bytes();
+        rig.commits
+            .signed
+            .lock()
+            .unwrap()
+            .insert(rev.to_owned(), Signed { signature, data });
+    };
+
+    rig.commit(1, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "refused");
+    assert_eq!(
+        r.status().reason,
+        "the commit is not signed (--require-signed)"
+    );
+
+    sign(&mallory, &rev(2));
+    rig.commit(2, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "refused");
+    assert_eq!(
+        r.status().reason,
+        "signature: signed by a key that is not trusted"
+    );
+    assert_eq!(rig.applies(), 0);
+
+    sign(&alice, &rev(3));
+    let c3 = rig.commit(3, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "applied");
+    assert_eq!(r.status().applied_revision, c3);
+    assert_eq!(rig.metric("mesh_gitops_gate_failures_total"), 2.0);
 }
