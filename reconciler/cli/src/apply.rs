@@ -6,7 +6,7 @@ use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport, PlanStats};
 use mesh_plan::Plan;
 use std::path::{Path, PathBuf};
 
-pub use mesh_apply::{Desired, Target};
+pub use mesh_apply::Target;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TargetArgs {

@@ -4,13 +4,81 @@
 //! Credentials come from the environment or files and go straight to libgit2; they are never
 //! logged, and the URL is shown with any user-info replaced (`https://***@host/...`).
 
-use anyhow::{Context, Result};
 use mesh_loader::RepoFile;
 use std::path::{Path, PathBuf};
 
+/// Where the loop's commits come from. Every method may block (git, disk, network); the loop
+/// calls them off the async workers.
+pub trait Source: Send + Sync + 'static {
+    /// The source for logs and the status, without credentials.
+    fn shown(&self) -> String;
+    /// The branch followed.
+    fn branch(&self) -> &str;
+    /// Fetches the branch; returns the ID of the commit it points at.
+    fn fetch(&self) -> Result<String, SourceError>;
+    /// A fetched commit's files (under the repository's root) and summary line.
+    fn read(&self, rev: &str) -> Result<CommitFiles, SourceError>;
+    /// A fetched commit's signature and the bytes it signs; `None` if it is not signed.
+    fn signature(&self, rev: &str) -> Result<Option<Signed>, SourceError>;
+}
+
+/// One commit's content.
+pub struct CommitFiles {
+    pub summary: String,
+    pub files: Vec<RepoFile>,
+}
+
+/// A commit's signature (armored) and the data it signs (the commit without `gpgsig`).
+pub struct Signed {
+    pub signature: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+/// Why the source cannot be fetched or read. Messages never hold a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A git operation failed; `what` says which.
+    #[error("{what}")]
+    Git {
+        what: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    CacheDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The fetch failed; `message` is libgit2's, scrubbed of the URL's credentials.
+    #[error("cannot fetch {branch} from {url}: {message}")]
+    Fetch {
+        branch: String,
+        url: String,
+        message: String,
+    },
+    #[error("cannot read commit {rev}")]
+    Tree {
+        rev: String,
+        #[source]
+        source: mesh_check::CheckError,
+    },
+    #[error("cannot read the git password file {}", path.display())]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn git(what: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
+    let what = what.into();
+    move |source| SourceError::Git { what, source }
+}
+
 /// Where and how to fetch.
 #[derive(Clone)]
-pub struct SourceConfig {
+pub struct GitSource {
     /// The remote: a URL (`https://`, `ssh://`, `git@host:path`) or a local directory.
     pub url: String,
     pub branch: String,
@@ -52,17 +120,15 @@ impl Credentials {
         password_file: Option<&Path>,
         ssh_key: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Credentials> {
+    ) -> Result<Credentials, SourceError> {
         let var = |k: &str| env(k).filter(|v| !v.is_empty());
         let password_file = password_file
             .map(Path::to_path_buf)
             .or_else(|| var("MESH_GITOPS_GIT_PASSWORD_FILE").map(PathBuf::from));
         let password = match password_file {
-            Some(file) => Some(
-                std::fs::read_to_string(&file)
-                    .with_context(|| {
-                        format!("cannot read the git password file {}", file.display())
-                    })?
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|source| SourceError::PasswordFile { path, source })?
                     .trim()
                     .to_owned(),
             ),
@@ -101,36 +167,31 @@ pub fn cache_name(url: &str) -> String {
     format!("{h:016x}")
 }
 
-impl SourceConfig {
+impl GitSource {
     fn remote_ref(&self) -> String {
         format!("refs/remotes/origin/{}", self.branch)
     }
 
-    fn open(&self) -> Result<git2::Repository> {
+    fn open(&self) -> Result<git2::Repository, SourceError> {
+        let dir = self.cache_dir.display();
         if self.cache_dir.join("HEAD").exists() {
-            return git2::Repository::open_bare(&self.cache_dir).with_context(|| {
-                format!(
-                    "cannot open the cache repository {}",
-                    self.cache_dir.display()
-                )
-            });
+            return git2::Repository::open_bare(&self.cache_dir)
+                .map_err(git(format!("cannot open the cache repository {dir}")));
         }
-        std::fs::create_dir_all(&self.cache_dir)
-            .with_context(|| format!("cannot create {}", self.cache_dir.display()))?;
-        git2::Repository::init_bare(&self.cache_dir).with_context(|| {
-            format!(
-                "cannot create the cache repository {}",
-                self.cache_dir.display()
-            )
-        })
+        std::fs::create_dir_all(&self.cache_dir).map_err(|source| SourceError::CacheDir {
+            path: self.cache_dir.clone(),
+            source,
+        })?;
+        git2::Repository::init_bare(&self.cache_dir)
+            .map_err(git(format!("cannot create the cache repository {dir}")))
     }
 
     /// Fetches the branch; returns the commit it points at. Blocking.
-    pub fn fetch(&self) -> Result<git2::Oid> {
+    pub fn fetch_oid(&self) -> Result<git2::Oid, SourceError> {
         let repo = self.open()?;
         let mut remote = repo
             .remote_anonymous(&self.url)
-            .with_context(|| format!("invalid git source {}", redacted(&self.url)))?;
+            .map_err(git(format!("invalid git source {}", redacted(&self.url))))?;
         let creds = self.credentials.clone();
         let mut attempts = 0u32;
         let mut callbacks = git2::RemoteCallbacks::new();
@@ -176,21 +237,25 @@ impl SourceConfig {
         let refspec = format!("+refs/heads/{b}:{}", self.remote_ref(), b = self.branch);
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| anyhow::anyhow!("{}", self.scrub(e.message())))
-            .with_context(|| {
-                format!("cannot fetch {} from {}", self.branch, redacted(&self.url))
+            .map_err(|e| SourceError::Fetch {
+                branch: self.branch.clone(),
+                url: redacted(&self.url),
+                message: self.scrub(e.message()),
             })?;
-        let reference = repo.find_reference(&self.remote_ref()).with_context(|| {
-            format!(
+        let reference = repo
+            .find_reference(&self.remote_ref())
+            .map_err(git(format!(
                 "the branch {} does not exist in {}",
                 self.branch,
                 redacted(&self.url)
-            )
-        })?;
+            )))?;
         reference
             .peel_to_commit()
             .map(|c| c.id())
-            .with_context(|| format!("{} does not point at a commit", self.remote_ref()))
+            .map_err(git(format!(
+                "{} does not point at a commit",
+                self.remote_ref()
+            )))
     }
 
     /// A libgit2 message without the URL's credentials or the password, should it quote them.
@@ -206,28 +271,55 @@ impl SourceConfig {
         }
         m
     }
+}
 
-    /// The repository's files at a fetched commit, and its summary line. Blocking.
-    pub fn files_at(&self, oid: git2::Oid) -> Result<(Vec<RepoFile>, String)> {
+fn oid(rev: &str) -> Result<git2::Oid, SourceError> {
+    git2::Oid::from_str(rev).map_err(git(format!("invalid commit ID {rev:?}")))
+}
+
+impl Source for GitSource {
+    fn shown(&self) -> String {
+        redacted(&self.url)
+    }
+
+    fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    fn fetch(&self) -> Result<String, SourceError> {
+        self.fetch_oid().map(|oid| oid.to_string())
+    }
+
+    fn read(&self, rev: &str) -> Result<CommitFiles, SourceError> {
+        let oid = oid(rev)?;
         let repo = self.open()?;
         let commit = repo
             .find_commit(oid)
-            .with_context(|| format!("commit {oid} is not in the cache"))?;
+            .map_err(git(format!("commit {oid} is not in the cache")))?;
         let summary =
             String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned();
-        let tree = commit.tree()?;
-        let files = mesh_check::files_in_tree(&repo, tree, self.path.trim_matches('/'))
-            .with_context(|| format!("cannot read commit {oid}"))?;
-        Ok((files, summary))
+        let tree = commit
+            .tree()
+            .map_err(git(format!("cannot read the tree of commit {oid}")))?;
+        let files = mesh_check::files_in_tree(&repo, tree, self.path.trim_matches('/')).map_err(
+            |source| SourceError::Tree {
+                rev: oid.to_string(),
+                source,
+            },
+        )?;
+        Ok(CommitFiles { summary, files })
     }
 
-    /// The commit's signature and the data it signs; `None` if it is not signed. Blocking.
-    pub fn signature(&self, oid: git2::Oid) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn signature(&self, rev: &str) -> Result<Option<Signed>, SourceError> {
+        let oid = oid(rev)?;
         let repo = self.open()?;
         match repo.extract_signature(&oid, None) {
-            Ok((sig, data)) => Ok(Some((sig.to_vec(), data.to_vec()))),
+            Ok((sig, data)) => Ok(Some(Signed {
+                signature: sig.to_vec(),
+                data: data.to_vec(),
+            })),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(anyhow::anyhow!("cannot read the signature of {oid}: {e}")),
+            Err(e) => Err(git(format!("cannot read the signature of {oid}"))(e)),
         }
     }
 }

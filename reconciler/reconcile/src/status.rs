@@ -17,6 +17,51 @@ pub fn status_key(owner: &str) -> String {
     format!("mesh-gitops/{owner}/status")
 }
 
+/// Where the status record is kept: the loop reads the last leader's record when it takes
+/// over, and writes its own after every pass it makes as leader.
+pub trait StatusSink: Send + Sync {
+    /// The record another leader left, if there is a readable one.
+    fn read(&self) -> impl std::future::Future<Output = Option<Status>>;
+    /// Writes the record; `true` once it is stored (failures are logged, and the next pass
+    /// tries again).
+    fn write(&self, status: &Status) -> impl std::future::Future<Output = bool>;
+}
+
+/// The status record in Consul KV, at [`status_key`].
+pub struct KvStatus {
+    pub client: Arc<mesh_consul::Client>,
+    pub key: String,
+}
+
+impl StatusSink for KvStatus {
+    async fn read(&self) -> Option<Status> {
+        let (bytes, _) = self.client.kv_get(&self.key).await.ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    async fn write(&self, status: &Status) -> bool {
+        let key = &self.key;
+        let body = match serde_json::to_vec_pretty(status) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode the status");
+                return false;
+            }
+        };
+        match self.client.kv_put(key, &body, None).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(%key, "the status was not written");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "cannot write the status");
+                false
+            }
+        }
+    }
+}
+
 /// The KV key of an owner's leader lock.
 pub fn leader_key(owner: &str) -> String {
     format!("mesh-gitops/{owner}/leader")
@@ -113,9 +158,8 @@ pub fn short(rev: &str) -> &str {
 }
 
 /// Seconds since the epoch.
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+pub fn unix_time(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
 }
@@ -169,8 +213,9 @@ impl Metrics {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
-    pub fn applied(&self, revision: &str) {
-        self.lock().last_applied = Some((revision.to_owned(), unix_now()));
+    /// `revision` was applied (or found in sync) at `at`.
+    pub fn applied(&self, revision: &str, at: SystemTime) {
+        self.lock().last_applied = Some((revision.to_owned(), unix_time(at)));
     }
     pub fn pass(&self, result: &str, took: Duration) {
         let mut m = self.lock();
@@ -307,7 +352,8 @@ fn escape(s: &str) -> String {
 /// What the HTTP listener reads.
 pub struct Shared {
     pub metrics: Metrics,
-    pub client: Arc<mesh_consul::Client>,
+    /// The count of requests sent to Consul (retries included).
+    pub requests: Box<dyn Fn() -> u64 + Send + Sync>,
     pub leader: AtomicBool,
     /// The loop finished a pass as leader, or stands by with a live session.
     pub ready: AtomicBool,
@@ -318,8 +364,28 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn beat(&self) {
-        self.heartbeat.store(unix_now() as u64, Ordering::Relaxed);
+    /// Fresh: not leading, not ready, the heartbeat at `now`.
+    pub fn new(
+        requests: Box<dyn Fn() -> u64 + Send + Sync>,
+        stall_after: Duration,
+        now: SystemTime,
+    ) -> Shared {
+        let s = Shared {
+            metrics: Metrics::default(),
+            requests,
+            leader: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+            heartbeat: AtomicU64::new(0),
+            stall_after,
+        };
+        s.beat(now);
+        s
+    }
+
+    /// The loop turned at `now`.
+    pub fn beat(&self, now: SystemTime) {
+        self.heartbeat
+            .store(unix_time(now) as u64, Ordering::Relaxed);
     }
 }
 
@@ -336,8 +402,8 @@ pub async fn serve(
             "/healthz",
             get(
                 |axum::extract::State(s): axum::extract::State<Arc<Shared>>| async move {
-                    let age =
-                        (unix_now() as u64).saturating_sub(s.heartbeat.load(Ordering::Relaxed));
+                    let now = unix_time(SystemTime::now()) as u64;
+                    let age = now.saturating_sub(s.heartbeat.load(Ordering::Relaxed));
                     if age <= s.stall_after.as_secs() {
                         (StatusCode::OK, "ok\n".to_owned())
                     } else {
@@ -371,7 +437,7 @@ pub async fn serve(
                             "text/plain; version=0.0.4",
                         )],
                         s.metrics
-                            .render(s.client.requests(), s.leader.load(Ordering::Relaxed)),
+                            .render((s.requests)(), s.leader.load(Ordering::Relaxed)),
                     )
                 },
             ),
@@ -419,7 +485,7 @@ mod tests {
     #[test]
     fn metrics_render_as_prometheus_text() {
         let m = Metrics::default();
-        m.applied("abc\"d");
+        m.applied("abc\"d", SystemTime::now());
         m.pass("applied", Duration::from_millis(30));
         m.drift();
         let text = m.render(7, true);

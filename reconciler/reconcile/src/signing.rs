@@ -15,8 +15,38 @@ pub struct Signer {
     pub key: PublicKey,
 }
 
+/// Why an allowed-signers file cannot be read; every variant names the line (1-based).
+#[derive(Debug, thiserror::Error)]
+pub enum SignersError {
+    #[error("line {0}: no public key")]
+    NoKey(usize),
+    #[error("line {0}: expected `principals [options] keytype key`")]
+    Shape(usize),
+    #[error("line {0}: cert-authority keys are not supported")]
+    CertAuthority(usize),
+    #[error("line {line}: invalid public key: {error}")]
+    InvalidKey { line: usize, error: ssh_key::Error },
+}
+
+/// Why a commit's signature is not trusted (the reason a refusal records).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Untrusted {
+    #[error("the signature is not text")]
+    NotText,
+    #[error("the commit is signed, but not with an SSH key (GPG and X.509 signatures are not supported)")]
+    NotSsh,
+    #[error("unreadable SSH signature: {0}")]
+    Unreadable(String),
+    #[error("the signature is for the namespace {0:?}, not \"git\"")]
+    Namespace(String),
+    #[error("signed by a key that is not trusted")]
+    UnknownKey,
+    #[error("the signature does not verify: the commit was altered or the signature forged")]
+    Forged,
+}
+
 /// Parses an allowed-signers file; errors name the line.
-pub fn parse_allowed_signers(text: &str) -> Result<Vec<Signer>, String> {
+pub fn parse_allowed_signers(text: &str) -> Result<Vec<Signer>, SignersError> {
     let mut out = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -25,23 +55,17 @@ pub fn parse_allowed_signers(text: &str) -> Result<Vec<Signer>, String> {
         }
         let tokens = tokens(line);
         let Some(at) = tokens.iter().position(|t| is_key_type(t)) else {
-            return Err(format!("line {}: no public key", n + 1));
+            return Err(SignersError::NoKey(n + 1));
         };
         if at == 0 || at + 1 >= tokens.len() {
-            return Err(format!(
-                "line {}: expected `principals [options] keytype key`",
-                n + 1
-            ));
+            return Err(SignersError::Shape(n + 1));
         }
         let options = &tokens[1..at];
         if options
             .iter()
             .any(|o| o.eq_ignore_ascii_case("cert-authority"))
         {
-            return Err(format!(
-                "line {}: cert-authority keys are not supported",
-                n + 1
-            ));
+            return Err(SignersError::CertAuthority(n + 1));
         }
         if let Some(ns) = options.iter().find_map(|o| {
             o.strip_prefix("namespaces=")
@@ -52,7 +76,7 @@ pub fn parse_allowed_signers(text: &str) -> Result<Vec<Signer>, String> {
             }
         }
         let key = PublicKey::from_openssh(&format!("{} {}", tokens[at], tokens[at + 1]))
-            .map_err(|e| format!("line {}: invalid public key: {e}", n + 1))?;
+            .map_err(|error| SignersError::InvalidKey { line: n + 1, error })?;
         out.push(Signer {
             principals: tokens[0].clone(),
             key,
@@ -95,30 +119,26 @@ fn is_key_type(t: &str) -> bool {
 
 /// Verifies a commit signature over `signed` (the commit without its `gpgsig` header); returns
 /// the signer's principals, or why the commit is not trusted.
-pub fn verify(signature: &[u8], signed: &[u8], trusted: &[Signer]) -> Result<String, String> {
-    let text =
-        std::str::from_utf8(signature).map_err(|_| "the signature is not text".to_owned())?;
+pub fn verify(signature: &[u8], signed: &[u8], trusted: &[Signer]) -> Result<String, Untrusted> {
+    let text = std::str::from_utf8(signature).map_err(|_| Untrusted::NotText)?;
     if !text
         .trim_start()
         .starts_with("-----BEGIN SSH SIGNATURE-----")
     {
-        return Err("the commit is signed, but not with an SSH key (GPG and X.509 signatures are not supported)".into());
+        return Err(Untrusted::NotSsh);
     }
-    let sig =
-        SshSig::from_pem(text.trim()).map_err(|e| format!("unreadable SSH signature: {e}"))?;
+    let sig = SshSig::from_pem(text.trim()).map_err(|e| Untrusted::Unreadable(e.to_string()))?;
     if sig.namespace() != "git" {
-        return Err(format!(
-            "the signature is for the namespace {:?}, not \"git\"",
-            sig.namespace()
-        ));
+        return Err(Untrusted::Namespace(sig.namespace().to_owned()));
     }
     let signer = trusted
         .iter()
         .find(|s| s.key.key_data() == sig.public_key())
-        .ok_or_else(|| "signed by a key that is not trusted".to_owned())?;
-    signer.key.verify("git", signed, &sig).map_err(|_| {
-        "the signature does not verify: the commit was altered or the signature forged".to_owned()
-    })?;
+        .ok_or(Untrusted::UnknownKey)?;
+    signer
+        .key
+        .verify("git", signed, &sig)
+        .map_err(|_| Untrusted::Forged)?;
     Ok(signer.principals.clone())
 }
 
@@ -157,15 +177,19 @@ mod tests {
         );
         assert!(verify(&sign(&alice, "git", msg), b"tampered", &trusted)
             .unwrap_err()
+            .to_string()
             .contains("does not verify"));
         assert!(verify(&sign(&mallory, "git", msg), msg, &trusted)
             .unwrap_err()
+            .to_string()
             .contains("not trusted"));
         assert!(verify(&sign(&alice, "file", msg), msg, &trusted)
             .unwrap_err()
+            .to_string()
             .contains("namespace"));
         assert!(verify(b"-----BEGIN PGP SIGNATURE-----\n", msg, &trusted)
             .unwrap_err()
+            .to_string()
             .contains("not with an SSH key"));
         assert!(verify(b"-----BEGIN SSH SIGNATURE-----\ngarbage\n", msg, &trusted).is_err());
     }
@@ -174,9 +198,11 @@ mod tests {
     fn allowed_signers_errors_name_the_line() {
         assert!(parse_allowed_signers("alice ssh-ed25519 AAAA!!\n")
             .unwrap_err()
+            .to_string()
             .starts_with("line 1"));
         assert!(parse_allowed_signers("\njust-a-name\n")
             .unwrap_err()
+            .to_string()
             .starts_with("line 2"));
         assert!(parse_allowed_signers("").unwrap().is_empty());
         // A key limited to another namespace is not trusted for git.

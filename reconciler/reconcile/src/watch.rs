@@ -3,7 +3,7 @@
 //! (not only its index, which on some servers moves with any write to the table) differs from
 //! the last one; the loop then plans, and a non-empty plan for an unchanged commit is drift.
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use mesh_consul::Client;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -16,15 +16,22 @@ use tokio::task::JoinHandle;
 /// How long one blocking query waits at most.
 pub const WAIT: Duration = Duration::from_secs(300);
 
-/// The running watchers, by the path they watch.
-#[derive(Default)]
+/// What the loop asks of its watchers: watch exactly these paths (none: stop watching).
+pub trait Watches {
+    fn set(&mut self, paths: &[String]);
+}
+
+/// The running watchers, by the path they watch; each sends the path it watches on `tx`
+/// when the answer changes.
 pub struct Watchers {
+    client: Arc<Client>,
+    tx: mpsc::Sender<String>,
     running: BTreeMap<String, JoinHandle<()>>,
 }
 
-impl Watchers {
-    /// Makes the set of watched paths exactly `paths`.
-    pub fn set(&mut self, paths: &[String], client: &Arc<Client>, tx: &mpsc::Sender<String>) {
+impl Watches for Watchers {
+    fn set(&mut self, paths: &[String]) {
+        let (client, tx) = (&self.client, &self.tx);
         self.running.retain(|p, h| {
             let keep = paths.contains(p);
             if !keep {
@@ -37,6 +44,16 @@ impl Watchers {
                 let handle = tokio::spawn(watch(client.clone(), p.clone(), tx.clone()));
                 self.running.insert(p.clone(), handle);
             }
+        }
+    }
+}
+
+impl Watchers {
+    pub fn new(client: Arc<Client>, tx: mpsc::Sender<String>) -> Watchers {
+        Watchers {
+            client,
+            tx,
+            running: BTreeMap::new(),
         }
     }
 

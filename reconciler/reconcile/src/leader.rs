@@ -5,7 +5,7 @@
 //! so a replica cut off from Consul stops writing before another can take over. Standbys
 //! watch the lock with a blocking query and try again when it is free.
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use mesh_consul::Client;
 use std::sync::Arc;
 use std::time::Duration;

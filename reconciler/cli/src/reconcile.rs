@@ -1,0 +1,374 @@
+//! `mesh-gitops reconcile` and `mesh-gitops status`: the arguments, turned into the loop's
+//! configuration (`mesh_reconcile::Config`), the wiring of the loop to git, Consul, the
+//! signals and the HTTP listener, and the loop's `Applier`: the gate and the apply engine
+//! `mesh-gitops apply` uses.
+
+use crate::apply::{self, Target, TargetArgs};
+use anyhow::{Context, Result};
+use mesh_loader::Loaded;
+use mesh_reconcile::{signing, source, status, Applied, GitSource, Shared, Status};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch as channel;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReconcileArgs {
+    /// The git repository: an https or ssh URL, or a local directory.
+    #[arg(long, value_name = "URL|DIR")]
+    source: String,
+    /// The branch to follow.
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// The repository's root inside the git tree (empty: the top).
+    #[arg(long, value_name = "SUBDIR", default_value = "")]
+    path: String,
+    /// How often to fetch, and to compare Consul with git even without a change.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    interval: Duration,
+    /// Consul's address (else CONSUL_HTTP_ADDR); the token comes from CONSUL_HTTP_TOKEN(_FILE).
+    #[arg(long, value_name = "URL")]
+    consul: Option<String>,
+    /// The owner whose objects this reconciler manages (default: `owner` in the first commit's
+    /// mesh-gitops.hcl). It names the lock, the inventory and the status in Consul KV.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Report drift (changes made outside git) without reverting it.
+    #[arg(long)]
+    no_self_heal: bool,
+    /// Take ownership of existing objects identical to the repository's.
+    #[arg(long)]
+    adopt: bool,
+    /// Allow a commit that deletes every object mesh-gitops owns.
+    #[arg(long)]
+    allow_empty: bool,
+    /// Where /healthz, /readyz and /metrics are served (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// Log format (to stderr; the level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// The leader session's TTL (10s to 24h); a dead leader is replaced within 2 x TTL.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    lock_ttl: Duration,
+    /// This replica's name in the lock and the status (default: hostname-pid).
+    #[arg(long)]
+    id: Option<String>,
+    /// Where fetched repositories are cached.
+    #[arg(long, default_value = ".mesh-gitops/reconcile")]
+    cache_dir: PathBuf,
+    /// Apply only head commits with an SSH signature by a key in --trusted-keys.
+    #[arg(long, requires = "trusted_keys")]
+    require_signed: bool,
+    /// The trusted keys, in git's allowed-signers format.
+    #[arg(long, value_name = "FILE")]
+    trusted_keys: Option<PathBuf>,
+    /// The longest a pass may take; an apply stops at the next step boundary after it.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pass_timeout: Duration,
+    /// A Nomad job variable, `name=value` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::parse_var)]
+    vars: Vec<(String, String)>,
+    /// The git password or token, from a file (else MESH_GITOPS_GIT_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    git_password_file: Option<PathBuf>,
+    /// The SSH private key for ssh sources (else MESH_GITOPS_GIT_SSH_KEY, else the agent).
+    #[arg(long, value_name = "FILE")]
+    git_ssh_key: Option<PathBuf>,
+}
+
+/// Go-style durations: `1m`, `1s`, `500ms`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    mesh_semantics::ca_config::parse_duration(s)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    // A second initialisation (tests) is not an error worth failing for.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn default_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "mesh-gitops".into());
+    format!("{host}-{}", std::process::id())
+}
+
+impl ReconcileArgs {
+    fn check(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        if self.consul.is_none() && env("CONSUL_HTTP_ADDR").is_none_or(|v| v.is_empty()) {
+            anyhow::bail!("reconcile needs Consul: pass --consul URL or set CONSUL_HTTP_ADDR");
+        }
+        if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&self.lock_ttl) {
+            anyhow::bail!("--lock-ttl must be between 10s and 24h");
+        }
+        if self.interval < Duration::from_millis(100) {
+            anyhow::bail!("--interval must be at least 100ms");
+        }
+        Ok(())
+    }
+
+    /// The keys of `--trusted-keys`, with `--require-signed`.
+    fn trusted(&self) -> Result<Option<Vec<signing::Signer>>> {
+        match (&self.trusted_keys, self.require_signed) {
+            (Some(file), true) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let keys = signing::parse_allowed_signers(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                if keys.is_empty() {
+                    anyhow::bail!("{} has no key trusted for git", file.display());
+                }
+                Ok(Some(keys))
+            }
+            (_, false) => Ok(None),
+            (None, true) => anyhow::bail!("--require-signed needs --trusted-keys FILE"),
+        }
+    }
+
+    fn source(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<GitSource> {
+        let url = match std::path::Path::new(&self.source).canonicalize() {
+            Ok(p) if p.is_dir() => p.to_string_lossy().into_owned(),
+            _ => self.source.clone(),
+        };
+        Ok(GitSource {
+            cache_dir: self.cache_dir.join(source::cache_name(&url)),
+            url,
+            branch: self.branch.clone(),
+            path: self.path.clone(),
+            credentials: source::Credentials::from_env(
+                self.git_password_file.as_deref(),
+                self.git_ssh_key.as_deref(),
+                env,
+            )?,
+        })
+    }
+
+    fn config(&self, trusted: Option<Vec<signing::Signer>>) -> mesh_reconcile::Config {
+        mesh_reconcile::Config {
+            id: self.id.clone().unwrap_or_else(default_id),
+            owner: self.owner.clone(),
+            self_heal: !self.no_self_heal,
+            interval: self.interval,
+            pass_timeout: self.pass_timeout,
+            lock_ttl: self.lock_ttl,
+            load: mesh_loader::LoadOptions {
+                nomad_vars: self.vars.iter().cloned().collect(),
+            },
+            trusted,
+        }
+    }
+}
+
+pub fn run(args: ReconcileArgs) -> Result<()> {
+    init_logs(args.log_format);
+    let env = |k: &str| std::env::var(k).ok();
+    args.check(&env)?;
+    let trusted = args.trusted()?;
+    let config = mesh_consul::ClientConfig::from_env(args.consul.as_deref(), &env)?;
+    let client = Arc::new(mesh_consul::Client::new(config)?);
+    let source = Arc::new(args.source(&env)?);
+    let applier = Arc::new(ConsulApplier {
+        target: Target {
+            client: client.clone(),
+            embedded: false,
+        },
+        args: TargetArgs {
+            consul: args.consul.clone(),
+            state_dir: PathBuf::new(),
+            adopt: args.adopt,
+            allow_empty: args.allow_empty,
+        },
+    });
+    let config = args.config(trusted);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        // Scripts and tests read the address from this line.
+        eprintln!(
+            "mesh-gitops: reconciler listening on http://{}",
+            listener.local_addr()?
+        );
+        let (stop_tx, stop_rx) = channel::channel(false);
+        tokio::spawn(signals(stop_tx));
+        let requests = client.clone();
+        let shared = Arc::new(Shared::new(
+            Box::new(move || requests.requests()),
+            args.interval * 3 + args.pass_timeout + Duration::from_secs(30),
+            SystemTime::now(),
+        ));
+        let http = tokio::spawn(status::serve(
+            listener,
+            shared.clone(),
+            until(stop_rx.clone()),
+        ));
+        let result = mesh_reconcile::run(config, source, applier, client, shared, stop_rx).await;
+        let _ = http.await;
+        tracing::info!("stopped");
+        Ok(result?)
+    })
+}
+
+/// Resolves when `rx` turns true (or its sender is gone).
+async fn until(mut rx: channel::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// SIGTERM or SIGINT asks the loop to stop after its current step; a second one exits at once.
+async fn signals(stop: channel::Sender<bool>) {
+    for n in 0.. {
+        if let Err(e) = wait_signal().await {
+            tracing::warn!(error = %e, "cannot listen for signals; stop the process with SIGKILL");
+            // Keep the sender: a dropped one would read as a change forever.
+            std::future::pending::<()>().await;
+        }
+        if n == 0 {
+            tracing::info!("stopping: the current step finishes, then the lock is released");
+            stop.send_replace(true);
+        } else {
+            tracing::warn!("second signal: exiting now; the next apply converges");
+            std::process::exit(130);
+        }
+    }
+}
+
+async fn wait_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+/// The loop's effects on Consul: the gate, the plan and the apply of `mesh-gitops apply`.
+struct ConsulApplier {
+    target: Target,
+    args: TargetArgs,
+}
+
+impl mesh_reconcile::Applier for ConsulApplier {
+    type Error = anyhow::Error;
+
+    fn gate(&self, loaded: &Loaded) -> std::result::Result<(), String> {
+        let Err(failure) = apply::gate(loaded, ".", true) else {
+            return Ok(());
+        };
+        let mut reason = failure.to_string();
+        if let apply::GateFailure::Invalid(_) = failure {
+            if let Some(d) = loaded.diagnostics.iter().find(|d| d.is_error()) {
+                let first = mesh_diagnostics::render_text(d, &loaded.sources);
+                reason = format!("{reason}: {}", first.lines().next().unwrap_or("").trim());
+            }
+        }
+        Err(reason)
+    }
+
+    async fn plan(&self, loaded: &Loaded) -> Result<mesh_plan::Plan> {
+        Ok(apply::make_plan(loaded, &self.target, &self.args).await?.0)
+    }
+
+    async fn apply(
+        &self,
+        loaded: &Loaded,
+        stop: &(dyn Fn() -> bool + Sync),
+        log: &mut Vec<String>,
+    ) -> Result<Applied> {
+        let mut out = Vec::new();
+        let result = apply::apply_with(loaded, &self.target, &self.args, &mut out, stop).await;
+        log.extend(String::from_utf8_lossy(&out).lines().map(str::to_owned));
+        let report = result?;
+        Ok(Applied {
+            writes: report.writes,
+            conflicts: report.conflicts,
+            stopped: report.stopped,
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Consul's address (else CONSUL_HTTP_ADDR).
+    #[arg(long, value_name = "URL")]
+    consul: Option<String>,
+    /// The owner whose reconciler to ask about.
+    #[arg(long, default_value = "mesh-gitops")]
+    owner: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::ReportFormat::Text)]
+    format: crate::ReportFormat,
+}
+
+/// `mesh-gitops status`: prints the status the leader keeps in KV. Exit 0 when the last pass
+/// applied or found Consul in sync, 1 without a status, 3 when it refused, failed or drifted.
+pub fn print_status(args: StatusArgs) -> Result<std::process::ExitCode> {
+    let env = |k: &str| std::env::var(k).ok();
+    let config = mesh_consul::ClientConfig::from_env(args.consul.as_deref(), &env)?;
+    let client = mesh_consul::Client::new(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let key = status::status_key(&args.owner);
+    let found = runtime.block_on(client.kv_get(&key))?;
+    let Some((bytes, _)) = found else {
+        eprintln!(
+            "mesh-gitops: no status at {key} in {} (is a reconciler running for owner {:?}?)",
+            client.address(),
+            args.owner
+        );
+        return Ok(std::process::ExitCode::from(1));
+    };
+    let s: Status = serde_json::from_slice(&bytes)
+        .with_context(|| format!("the status at {key} is unreadable"))?;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        crate::ReportFormat::Text => out.write_all(s.render().as_bytes())?,
+        crate::ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &s)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(
+        if matches!(s.result.as_str(), "applied" | "in-sync" | "healed") {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(3)
+        },
+    )
+}

@@ -1,0 +1,619 @@
+//! The loop's decisions. A [`Reconciler`] turns once per wake-up: it reads its inputs as they
+//! are now (the head commit, the leader flag, the stop flag; never which one woke it), runs a
+//! pass when it leads and one is due, and says when it wants to turn again. Its effects go
+//! through [`Source`], [`Applier`], [`StatusSink`] and [`Clock`].
+
+use crate::applier::Applier;
+use crate::backoff::Backoff;
+use crate::clock::Clock;
+use crate::signing::{self, Signer};
+use crate::source::Source;
+use crate::status::{self, Event, Shared, Status, StatusSink};
+use crate::{chain, ReconcileError};
+use mesh_loader::Loaded;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The loop's inputs, read level by level: the newest head commit fetched, whether this replica
+/// holds the leader lock, whether it is asked to stop, and whether the election holds a session
+/// (a standby with one is ready).
+#[derive(Clone)]
+pub struct Inputs {
+    pub head: watch::Receiver<Option<String>>,
+    pub leader: watch::Receiver<bool>,
+    pub stop: watch::Receiver<bool>,
+    pub session: Arc<AtomicBool>,
+}
+
+impl Inputs {
+    fn head(&self) -> Option<String> {
+        self.head.borrow().clone()
+    }
+    fn leading(&self) -> bool {
+        *self.leader.borrow()
+    }
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// The loop's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This replica's name in the lock and the status.
+    pub id: String,
+    /// The owner whose objects are managed; `None`: the first commit's.
+    pub owner: Option<String>,
+    /// Revert drift (else only report it).
+    pub self_heal: bool,
+    /// How often to fetch, and to compare Consul with git without a change.
+    pub interval: Duration,
+    /// The longest a pass may take.
+    pub pass_timeout: Duration,
+    /// The leader session's TTL.
+    pub lock_ttl: Duration,
+    pub load: mesh_loader::LoadOptions,
+    /// With `Some`, only commits signed by one of these keys are applied.
+    pub trusted: Option<Vec<Signer>>,
+}
+
+/// The effects a [`Reconciler`] has on the world.
+pub struct Effects<S, A, K, C> {
+    pub source: Arc<S>,
+    pub applier: Arc<A>,
+    pub sink: K,
+    pub clock: Arc<C>,
+}
+
+/// A commit that passed the gate.
+struct Commit {
+    rev: String,
+    loaded: Loaded,
+}
+
+/// How a pass ended, as the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassResult {
+    Idle,
+    InSync,
+    Applied,
+    Refused,
+    Drift,
+    Healed,
+    Interrupted,
+    Failed,
+}
+
+impl PassResult {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PassResult::Idle => "idle",
+            PassResult::InSync => "in-sync",
+            PassResult::Applied => "applied",
+            PassResult::Refused => "refused",
+            PassResult::Drift => "drift",
+            PassResult::Healed => "healed",
+            PassResult::Interrupted => "interrupted",
+            PassResult::Failed => "failed",
+        }
+    }
+}
+
+/// What the loop does after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// It was asked to stop.
+    Stop,
+    /// Turn again at once: a newer commit arrived during the pass.
+    Again,
+    /// Turn when an input changes, or at this time (the resync interval or the backoff).
+    Wait(Instant),
+}
+
+/// The outcome of one turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub next: Next,
+    /// The Consul paths to watch for drift from now on (empty: none); `None`: unchanged.
+    pub watch: Option<Vec<String>>,
+}
+
+pub struct Reconciler<S, A, K, C> {
+    id: String,
+    owner: String,
+    self_heal: bool,
+    interval: Duration,
+    pass_timeout: Duration,
+    load: mesh_loader::LoadOptions,
+    trusted: Option<Vec<Signer>>,
+    source: Arc<S>,
+    applier: Arc<A>,
+    sink: K,
+    clock: Arc<C>,
+    shared: Arc<Shared>,
+    inputs: Inputs,
+    was_leading: bool,
+    /// The newest head considered (gated), whatever the outcome.
+    seen: Option<String>,
+    /// Gated, not yet applied.
+    pending: Option<Commit>,
+    /// The state Consul is kept at.
+    applied: Option<Commit>,
+    status: Status,
+    written: Option<Status>,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    /// The objects the plan refused to touch when the applied commit was last applied.
+    refused: Vec<String>,
+    /// The drift last counted.
+    last_drift: String,
+}
+
+impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
+    /// A reconciler for `owner`, with nothing applied yet.
+    pub fn new(
+        config: &Config,
+        owner: String,
+        effects: Effects<S, A, K, C>,
+        shared: Arc<Shared>,
+        inputs: Inputs,
+    ) -> Self {
+        Reconciler {
+            status: Status {
+                leader: config.id.clone(),
+                source: effects.source.shown(),
+                ..Status::default()
+            },
+            id: config.id.clone(),
+            owner,
+            self_heal: config.self_heal,
+            interval: config.interval,
+            pass_timeout: config.pass_timeout,
+            load: config.load.clone(),
+            trusted: config.trusted.clone(),
+            source: effects.source,
+            applier: effects.applier,
+            sink: effects.sink,
+            clock: effects.clock,
+            shared,
+            inputs,
+            was_leading: false,
+            seen: None,
+            pending: None,
+            applied: None,
+            written: None,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            retry_at: None,
+            refused: Vec::new(),
+            last_drift: String::new(),
+        }
+    }
+
+    /// The status record as this replica knows it.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The inputs it reads (clones, for waiting on their changes).
+    pub fn inputs(&self) -> &Inputs {
+        &self.inputs
+    }
+
+    pub fn clock(&self) -> &Arc<C> {
+        &self.clock
+    }
+
+    /// One turn: notes a change of leadership, runs a pass if this replica leads and a new
+    /// head or the retry time calls for one, and says when to turn again.
+    pub async fn turn(&mut self) -> Turn {
+        self.shared.beat(self.clock.wall());
+        if self.inputs.stopping() {
+            return Turn {
+                next: Next::Stop,
+                watch: None,
+            };
+        }
+        let mut watch = None;
+        let leading = self.inputs.leading();
+        self.shared.leader.store(leading, Ordering::Relaxed);
+        if leading && !self.was_leading {
+            tracing::info!(id = %self.id, "leading: this replica writes");
+            self.adopt_status().await;
+            self.retry_at = None;
+        } else if !leading && self.was_leading {
+            tracing::info!(id = %self.id, "standing by");
+            watch = Some(Vec::new());
+        }
+        self.was_leading = leading;
+        let new_head = self.inputs.head() != self.seen;
+        let now = self.clock.now();
+        if leading && (new_head || self.retry_at.is_none_or(|t| now >= t)) {
+            if let Some(paths) = self.pass().await {
+                watch = Some(paths);
+            }
+        } else if !leading {
+            let session = self.inputs.session.load(Ordering::Relaxed);
+            self.shared.ready.store(session, Ordering::Relaxed);
+        }
+        if self.inputs.head() != self.seen && leading && self.retry_at.is_none() {
+            return Turn {
+                next: Next::Again,
+                watch,
+            };
+        }
+        let wake = self
+            .retry_at
+            .unwrap_or_else(|| self.clock.now() + self.interval);
+        Turn {
+            next: Next::Wait(wake),
+            watch,
+        }
+    }
+
+    /// Continues the status history another leader left.
+    async fn adopt_status(&mut self) {
+        if let Some(previous) = self.sink.read().await {
+            // Ours (perhaps from a time Consul could not be written) and the last leader's.
+            let mut history = previous.history;
+            for e in std::mem::take(&mut self.status.history) {
+                if !history.contains(&e) {
+                    history.push(e);
+                }
+            }
+            history.sort_by(|a, b| b.time.cmp(&a.time));
+            history.truncate(status::HISTORY);
+            self.status.history = history;
+            if self.status.applied_revision.is_empty() {
+                self.status.applied_revision = previous.applied_revision;
+                self.status.applied_time = previous.applied_time;
+            }
+        }
+        self.written = None;
+    }
+
+    fn event(&mut self, revision: &str, result: &str, reason: String) {
+        let same = self.status.revision == revision
+            && self.status.result == result
+            && self.status.reason == reason;
+        if same {
+            return;
+        }
+        match result {
+            "failed" | "refused" | "drift" => {
+                tracing::warn!(revision = %revision, result, reason = %reason, "reconcile")
+            }
+            _ => tracing::info!(revision = %revision, result, reason = %reason, "reconcile"),
+        }
+        self.status.record(Event {
+            revision: revision.to_owned(),
+            result: result.to_owned(),
+            reason,
+            time: status::rfc3339(self.clock.wall()),
+        });
+    }
+
+    fn stale(&self, head: &Option<String>) -> bool {
+        self.inputs.head() != *head || self.inputs.stopping() || !self.inputs.leading()
+    }
+
+    /// A pass, then its bookkeeping: the backoff, the metrics, the status record, readiness.
+    /// Returns the paths to watch for drift of the commit Consul is (to be) kept at.
+    async fn pass(&mut self) -> Option<Vec<String>> {
+        let started = self.clock.now();
+        let result = self.pass_inner(started).await;
+        match result {
+            PassResult::Failed => {
+                let d = self.backoff.next();
+                tracing::info!(
+                    retry_in_ms = d.as_millis() as u64,
+                    failures = self.backoff.failures(),
+                    "backing off"
+                );
+                self.retry_at = Some(self.clock.now() + d);
+            }
+            _ => {
+                self.backoff.reset();
+                self.retry_at = None;
+            }
+        }
+        if result != PassResult::Idle {
+            let took = self.clock.now().saturating_duration_since(started);
+            self.shared.metrics.pass(result.as_str(), took);
+        }
+        if self.inputs.leading() {
+            self.write_status().await;
+            if result != PassResult::Failed {
+                self.shared.ready.store(true, Ordering::Relaxed);
+            }
+        }
+        let c = self.pending.as_ref().or(self.applied.as_ref())?;
+        Some(watched_paths(&c.loaded, &self.owner))
+    }
+
+    async fn write_status(&mut self) {
+        if self.written.as_ref() == Some(&self.status) {
+            return;
+        }
+        if self.sink.write(&self.status).await {
+            self.written = Some(self.status.clone());
+        }
+    }
+
+    /// Loads, verifies and gates a commit. `Ok(Err(reason))`: refused.
+    async fn consider(&self, rev: &str) -> Result<Result<Commit, String>, ReconcileError> {
+        let (source, applier) = (self.source.clone(), self.applier.clone());
+        let (trusted, load) = (self.trusted.clone(), self.load.clone());
+        let owner = self.owner.clone();
+        let rev = rev.to_owned();
+        let verdict = move || -> Result<Result<Commit, String>, ReconcileError> {
+            if let Some(keys) = &trusted {
+                match source.signature(&rev)? {
+                    None => return Ok(Err("the commit is not signed (--require-signed)".into())),
+                    Some(signed) => match signing::verify(&signed.signature, &signed.data, keys) {
+                        Ok(who) => {
+                            tracing::info!(revision = %rev, signer = %who, "signature verified")
+                        }
+                        Err(why) => return Ok(Err(format!("signature: {why}"))),
+                    },
+                }
+            }
+            let commit = source.read(&rev)?;
+            let loaded = mesh_loader::load_files(commit.files, &load);
+            if let Err(reason) = applier.gate(&loaded) {
+                return Ok(Err(reason));
+            }
+            if loaded.state.settings.owner != owner {
+                return Ok(Err(format!(
+                    "the owner changed from {owner:?} to {:?}; a reconciler serves one owner (restart it with --owner)",
+                    loaded.state.settings.owner
+                )));
+            }
+            tracing::debug!(revision = %rev, summary = %commit.summary, "the commit passed the gate");
+            Ok(Ok(Commit { rev, loaded }))
+        };
+        tokio::task::spawn_blocking(verdict).await?
+    }
+
+    /// The gate for a new head, then plan and apply (or heal). Long because it is the loop's
+    /// one decision table: each outcome and the event it records sit side by side.
+    async fn pass_inner(&mut self, started: Instant) -> PassResult {
+        let head = self.inputs.head();
+        if let Some(h) = head.as_ref().filter(|h| self.seen.as_ref() != Some(*h)) {
+            match self.consider(h).await {
+                _ if self.stale(&head) => {
+                    tracing::info!(revision = %h, "a newer commit arrived; dropping the stale one");
+                    return PassResult::Interrupted;
+                }
+                Ok(Ok(commit)) => self.pending = Some(commit),
+                Ok(Err(reason)) => {
+                    self.shared.metrics.gate_failure();
+                    let kept = self
+                        .applied
+                        .as_ref()
+                        .map(|c| status::short(&c.rev).to_owned())
+                        .or_else(|| {
+                            Some(self.status.applied_revision.clone()).filter(|r| !r.is_empty())
+                        })
+                        .map(|r| format!("; keeping {}", status::short(&r)))
+                        .unwrap_or_default();
+                    self.event(h, "refused", format!("{reason}{kept}"));
+                    self.seen = head.clone();
+                    // A refused commit replaces no pending one: keep converging to the last good.
+                    self.pending = None;
+                    return PassResult::Refused;
+                }
+                Err(e) => {
+                    self.event(h, "failed", chain(&e));
+                    return PassResult::Failed;
+                }
+            }
+            self.seen = head.clone();
+        }
+        let (is_new, rev) = match (&self.pending, &self.applied) {
+            (Some(c), _) => (true, c.rev.clone()),
+            (None, Some(c)) => (false, c.rev.clone()),
+            (None, None) => return PassResult::Idle,
+        };
+        let loaded = match &self.pending {
+            Some(c) => &c.loaded,
+            None => match &self.applied {
+                Some(c) => &c.loaded,
+                None => return PassResult::Idle,
+            },
+        };
+        let clock = self.clock.clone();
+        let plan_deadline = clock.now() + self.pass_timeout;
+        let planned = tokio::select! {
+            p = self.applier.plan(loaded) => Some(p),
+            _ = clock.sleep_until(plan_deadline) => None,
+        };
+        let plan = match planned {
+            Some(Ok(plan)) => plan,
+            Some(Err(e)) => {
+                self.event(&rev, "failed", format!("{e:#}"));
+                return PassResult::Failed;
+            }
+            None => {
+                self.event(
+                    &rev,
+                    "failed",
+                    "planning took longer than --pass-timeout".into(),
+                );
+                return PassResult::Failed;
+            }
+        };
+        let refused = refusals(&plan);
+        let refused_note = if refused.is_empty() {
+            String::new()
+        } else {
+            format!("; left unchanged: {}", refused.join(", "))
+        };
+        if plan.steps.is_empty() {
+            return self.in_sync(is_new, &rev, refused, &refused_note);
+        }
+        let summary = summarize(&plan);
+        if !is_new {
+            // One drift, one event: a drift left in place (--no-self-heal) is not recounted.
+            if summary != self.last_drift {
+                self.shared.metrics.drift();
+                self.last_drift = summary.clone();
+            }
+            if !self.self_heal {
+                self.event(&rev, "drift", format!("{summary} (self-heal is off)"));
+                return PassResult::Drift;
+            }
+            tracing::warn!(revision = %rev, changes = %summary, "drift: objects changed outside git; healing");
+        }
+        let head_at_start = head.clone();
+        let deadline = started + self.pass_timeout;
+        let inputs = self.inputs.clone();
+        let stop = move || {
+            *inputs.head.borrow() != head_at_start
+                || *inputs.stop.borrow()
+                || !*inputs.leader.borrow()
+                || clock.now() >= deadline
+        };
+        let mut log = Vec::new();
+        let result = self.applier.apply(loaded, &stop, &mut log).await;
+        for line in &log {
+            tracing::info!(revision = %rev, step = %line.trim(), "apply");
+        }
+        match result {
+            Ok(report) => {
+                self.shared.metrics.conflicts(report.conflicts);
+                self.shared.metrics.writes(report.writes);
+                if report.stopped {
+                    let why = if self.inputs.stopping() {
+                        "stopping"
+                    } else if !self.inputs.leading() {
+                        "the leader lock was lost"
+                    } else if self.clock.now() >= deadline {
+                        "the pass ran out of time (--pass-timeout)"
+                    } else {
+                        "a newer commit arrived"
+                    };
+                    self.event(
+                        &rev,
+                        "interrupted",
+                        format!("stopped after {} write(s): {why}", report.writes),
+                    );
+                    return PassResult::Interrupted;
+                }
+                self.shared.metrics.applied(&rev, self.clock.wall());
+                self.refused = refused;
+                if is_new {
+                    self.applied = self.pending.take();
+                    self.event(
+                        &rev,
+                        "applied",
+                        format!("{} write(s): {summary}{refused_note}", report.writes),
+                    );
+                    PassResult::Applied
+                } else {
+                    self.event(
+                        &rev,
+                        "healed",
+                        format!("{} write(s): {summary}", report.writes),
+                    );
+                    PassResult::Healed
+                }
+            }
+            Err(e) => {
+                self.event(&rev, "failed", format!("{e:#}"));
+                PassResult::Failed
+            }
+        }
+    }
+
+    /// The plan is empty: a new commit is applied by doing nothing; for the applied one, an
+    /// object that left our ownership outside git is drift we may not revert.
+    fn in_sync(
+        &mut self,
+        is_new: bool,
+        rev: &str,
+        refused: Vec<String>,
+        refused_note: &str,
+    ) -> PassResult {
+        if is_new {
+            self.applied = self.pending.take();
+            self.refused = refused;
+            self.shared.metrics.applied(rev, self.clock.wall());
+            self.event(rev, "in-sync", format!("nothing to change{refused_note}"));
+        } else if refused != self.refused {
+            // An owned object lost its owner's mark outside git: it is not ours to revert.
+            let taken: Vec<&str> = refused
+                .iter()
+                .filter(|r| !self.refused.contains(r))
+                .map(String::as_str)
+                .collect();
+            if taken.is_empty() {
+                self.refused = refused;
+            } else {
+                let reason = format!(
+                    "changed outside git and no longer marked as owned, so not reverted: {}",
+                    taken.join(", ")
+                );
+                if reason != self.last_drift {
+                    self.shared.metrics.drift();
+                    self.last_drift = reason.clone();
+                }
+                self.event(rev, "drift", reason);
+                return PassResult::Drift;
+            }
+        } else if matches!(
+            self.status.result.as_str(),
+            "failed" | "drift" | "interrupted"
+        ) {
+            self.event(rev, "in-sync", "Consul matches git again".into());
+        }
+        self.last_drift.clear();
+        PassResult::InSync
+    }
+}
+
+/// Where a change may be drift from `loaded`: the config entries of every kind it declares,
+/// and the owner's inventory. Sorted.
+pub fn watched_paths(loaded: &Loaded, owner: &str) -> Vec<String> {
+    let mut paths: Vec<String> = loaded
+        .state
+        .config_entries
+        .iter()
+        .map(|e| mesh_consul::Client::config_entries_path(e.kind().as_str()))
+        .collect();
+    paths.push(mesh_consul::Client::kv_path(
+        &mesh_plan::acl::inventory_key(owner),
+    ));
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// `kind "name"` of every object the plan refused to touch, sorted.
+fn refusals(plan: &mesh_plan::Plan) -> Vec<String> {
+    let mut out: Vec<String> = plan
+        .refused
+        .iter()
+        .map(|r| format!("{} \"{}\"", r.kind, r.name))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `2 change(s): ~ service-intentions "count-api", + service-defaults "web"` (at most 5 named).
+pub fn summarize(plan: &mesh_plan::Plan) -> String {
+    let named: Vec<String> = plan
+        .steps
+        .iter()
+        .take(5)
+        .map(|s| format!("{} {} \"{}\"", s.action.sign(), s.kind, s.name))
+        .collect();
+    let more = plan.steps.len().saturating_sub(5);
+    let mut out = format!("{} change(s): {}", plan.steps.len(), named.join(", "));
+    if more > 0 {
+        out.push_str(&format!(", and {more} more"));
+    }
+    out
+}

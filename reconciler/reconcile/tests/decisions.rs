@@ -1,0 +1,799 @@
+//! The loop's decisions with its effects replaced: commits from memory, a Consul that is a map
+//! of config entries (planned and written one step at a time, and able to be down), a status
+//! record kept in memory, and tokio's paused clock, so backoff and timers are exact.
+
+use mesh_loader::{Loaded, RepoFile};
+use mesh_plan::{Action, Plan, Step};
+use mesh_reconcile::signing::{self, Signer};
+use mesh_reconcile::{
+    drive, Applied, Applier, Clock, CommitFiles, Config, Effects, Inputs, Next, Reconciler, Shared,
+    Signed, Source, SourceError, Status, StatusSink,
+};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+const INTERVAL: Duration = Duration::from_secs(60);
+
+fn rev(n: u8) -> String {
+    format!("{n:02x}").repeat(20)
+}
+
+/// A repository of service-defaults: `(name, protocol)` pairs, owner `team`.
+fn files(entries: &[(&str, &str)]) -> Vec<RepoFile> {
+    let mut out = vec![RepoFile {
+        path: "mesh-gitops.hcl".into(),
+        contents: b"datacenter = \"dc1\"\nowner = \"team\"\n".to_vec(),
+    }];
+    for (name, protocol) in entries {
+        out.push(RepoFile {
+            path: format!("defaults/{name}.hcl"),
+            contents: format!(
+                "Kind = \"service-defaults\"\nName = \"{name}\"\nProtocol = \"{protocol}\"\n"
+            )
+            .into_bytes(),
+        });
+    }
+    out
+}
+
+/// Commits in memory.
+#[derive(Default)]
+struct Commits {
+    files: Mutex<BTreeMap<String, Vec<RepoFile>>>,
+    signed: Mutex<BTreeMap<String, Signed>>,
+}
+
+impl Commits {
+    fn add(&self, rev: &str, entries: &[(&str, &str)]) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(rev.to_owned(), files(entries));
+    }
+}
+
+impl Source for Commits {
+    fn shown(&self) -> String {
+        "memory".into()
+    }
+    fn branch(&self) -> &str {
+        "main"
+    }
+    fn fetch(&self) -> Result<String, SourceError> {
+        Err(SourceError::Fetch {
+            branch: "main".into(),
+            url: "memory".into(),
+            message: "commits in memory are published, not fetched".into(),
+        })
+    }
+    fn read(&self, rev: &str) -> Result<CommitFiles, SourceError> {
+        let files = self.files.lock().unwrap().get(rev).cloned().unwrap();
+        Ok(CommitFiles {
+            summary: format!("commit {rev}"),
+            files,
+        })
+    }
+    fn signature(&self, rev: &str) -> Result<Option<Signed>, SourceError> {
+        Ok(self.signed.lock().unwrap().remove(rev))
+    }
+}
+
+/// Consul as a map from `kind/name` to the entry's JSON, and the engine over it: the gate
+/// refuses a service named `forbidden`; a plan creates, updates and deletes entries; an apply
+/// writes one entry per step, asking `stop` before each.
+#[derive(Default)]
+struct Consul {
+    entries: Mutex<BTreeMap<String, String>>,
+    down: AtomicBool,
+    plans: AtomicUsize,
+    applies: AtomicUsize,
+    /// Called after each write with the count so far.
+    on_write: Mutex<Option<OnWrite>>,
+}
+
+type OnWrite = Box<dyn FnMut(usize) + Send>;
+
+fn desired(loaded: &Loaded) -> BTreeMap<String, String> {
+    loaded
+        .state
+        .config_entries
+        .iter()
+        .map(|e| {
+            (
+                format!("{}/{}", e.kind().as_str(), e.name()),
+                e.to_json().to_string(),
+            )
+        })
+        .collect()
+}
+
+impl Consul {
+    fn plan_now(&self, loaded: &Loaded) -> Result<Plan, String> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err("Consul is unreachable".into());
+        }
+        let want = desired(loaded);
+        let have = self.entries.lock().unwrap().clone();
+        let mut steps = Vec::new();
+        for (key, body) in &want {
+            let action = match have.get(key) {
+                None => Action::Create,
+                Some(b) if b != body => Action::Update,
+                Some(_) => continue,
+            };
+            steps.push(step(action, key, Some(body)));
+        }
+        for key in have.keys().filter(|k| !want.contains_key(*k)) {
+            steps.push(step(Action::Delete, key, None));
+        }
+        Ok(Plan {
+            steps,
+            ..Plan::default()
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap();
+        let body = entries.get(&format!("service-defaults/{name}"))?;
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["Protocol"].as_str().map(str::to_owned)
+    }
+
+    /// A change made outside git.
+    fn tamper(&self, name: &str, protocol: &str) {
+        let mut entries = self.entries.lock().unwrap();
+        let key = format!("service-defaults/{name}");
+        let mut v: serde_json::Value = serde_json::from_str(&entries[&key]).unwrap();
+        v["Protocol"] = protocol.into();
+        entries.insert(key, v.to_string());
+    }
+}
+
+fn step(action: Action, key: &str, body: Option<&String>) -> Step {
+    let (kind, name) = key.split_once('/').unwrap();
+    Step {
+        action,
+        kind: kind.into(),
+        name: name.into(),
+        reason: String::new(),
+        before: None,
+        after: body.map(|b| serde_json::from_str(b).unwrap()),
+        cas: 0,
+        id: None,
+        root_rotation: false,
+    }
+}
+
+impl Applier for Consul {
+    type Error = String;
+
+    fn gate(&self, loaded: &Loaded) -> Result<(), String> {
+        if loaded.has_errors() {
+            return Err("the repository does not validate".into());
+        }
+        match loaded
+            .state
+            .config_entries
+            .iter()
+            .find(|e| e.name() == "forbidden")
+        {
+            Some(_) => Err("check fails: \"forbidden\" is declared".into()),
+            None => Ok(()),
+        }
+    }
+
+    fn plan(&self, loaded: &Loaded) -> impl Future<Output = Result<Plan, String>> {
+        self.plans.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(self.plan_now(loaded))
+    }
+
+    async fn apply(
+        &self,
+        loaded: &Loaded,
+        stop: &(dyn Fn() -> bool + Sync),
+        log: &mut Vec<String>,
+    ) -> Result<Applied, String> {
+        self.applies.fetch_add(1, Ordering::SeqCst);
+        let plan = self.plan_now(loaded)?;
+        let mut done = Applied::default();
+        for s in &plan.steps {
+            if stop() {
+                done.stopped = true;
+                return Ok(done);
+            }
+            let key = format!("{}/{}", s.kind, s.name);
+            let mut entries = self.entries.lock().unwrap();
+            match &s.after {
+                Some(v) => entries.insert(key, v.to_string()),
+                None => entries.remove(&key),
+            };
+            drop(entries);
+            log.push(format!("  {} {} \"{}\"", s.action.sign(), s.kind, s.name));
+            done.writes += 1;
+            if let Some(f) = self.on_write.lock().unwrap().as_mut() {
+                f(done.writes);
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The status record, in memory.
+#[derive(Default)]
+struct Record {
+    stored: Mutex<Option<Status>>,
+    writes: AtomicUsize,
+}
+
+struct Sink(Arc<Record>);
+
+impl StatusSink for Sink {
+    async fn read(&self) -> Option<Status> {
+        self.0.stored.lock().unwrap().clone()
+    }
+    async fn write(&self, status: &Status) -> bool {
+        self.0.writes.fetch_add(1, Ordering::SeqCst);
+        *self.0.stored.lock().unwrap() = Some(status.clone());
+        true
+    }
+}
+
+impl Record {
+    fn result(&self) -> String {
+        self.stored
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.result.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// tokio's (paused) clock, and a wall clock that moves with it.
+struct TestClock {
+    start: Instant,
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn wall(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_780_000_000) + (Instant::now() - self.start)
+    }
+    fn sleep_until(&self, t: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(t)
+    }
+}
+
+struct Rig {
+    head: watch::Sender<Option<String>>,
+    leader: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    session: Arc<AtomicBool>,
+    commits: Arc<Commits>,
+    consul: Arc<Consul>,
+    record: Arc<Record>,
+    shared: Arc<Shared>,
+}
+
+type Loop = Reconciler<Commits, Consul, Sink, TestClock>;
+
+fn rig(self_heal: bool) -> (Rig, Loop) {
+    rig_trusting(self_heal, None)
+}
+
+fn rig_trusting(self_heal: bool, trusted: Option<Vec<Signer>>) -> (Rig, Loop) {
+    let (head, head_rx) = watch::channel(None);
+    let (leader, leader_rx) = watch::channel(false);
+    let (stop, stop_rx) = watch::channel(false);
+    let session = Arc::new(AtomicBool::new(false));
+    let (commits, consul, record) = Default::default();
+    let clock = Arc::new(TestClock {
+        start: Instant::now(),
+    });
+    let shared = Arc::new(Shared::new(
+        Box::new(|| 0),
+        Duration::from_secs(300),
+        clock.wall(),
+    ));
+    let config = Config {
+        id: "alpha".into(),
+        owner: Some("team".into()),
+        self_heal,
+        interval: INTERVAL,
+        pass_timeout: Duration::from_secs(300),
+        lock_ttl: Duration::from_secs(15),
+        load: Default::default(),
+        trusted,
+    };
+    let rig = Rig {
+        head,
+        leader,
+        stop,
+        session: session.clone(),
+        commits,
+        consul,
+        record,
+        shared: shared.clone(),
+    };
+    let effects = Effects {
+        source: rig.commits.clone(),
+        applier: rig.consul.clone(),
+        sink: Sink(rig.record.clone()),
+        clock,
+    };
+    let inputs = Inputs {
+        head: head_rx,
+        leader: leader_rx,
+        stop: stop_rx,
+        session,
+    };
+    let r = Reconciler::new(&config, "team".into(), effects, shared, inputs);
+    (rig, r)
+}
+
+impl Rig {
+    fn commit(&self, n: u8, entries: &[(&str, &str)]) -> String {
+        let rev = rev(n);
+        self.commits.add(&rev, entries);
+        self.head.send_replace(Some(rev.clone()));
+        rev
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        self.shared
+            .metrics
+            .render(0, false)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    fn plans(&self) -> usize {
+        self.consul.plans.load(Ordering::SeqCst)
+    }
+
+    fn applies(&self) -> usize {
+        self.consul.applies.load(Ordering::SeqCst)
+    }
+}
+
+/// Leading, with `api` and `web` applied at revision 1.
+async fn applied_once(self_heal: bool) -> (Rig, Loop, String) {
+    let (rig, mut r) = rig(self_heal);
+    rig.leader.send_replace(true);
+    let c1 = rig.commit(1, &[("api", "http"), ("web", "tcp")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "applied", "{:#?}", r.status());
+    (rig, r, c1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_passing_the_gate_is_applied_and_the_status_names_its_revision() {
+    let (rig, mut r) = rig(true);
+    rig.leader.send_replace(true);
+    let c1 = rig.commit(1, &[("api", "http"), ("web", "tcp")]);
+    let turn = r.turn().await;
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("applied", c1.as_str())
+    );
+    assert_eq!(s.applied_revision, c1);
+    assert_eq!(
+        s.reason,
+        "2 write(s): 2 change(s): + service-defaults \"api\", + service-defaults \"web\""
+    );
+    assert_eq!(s.leader, "alpha");
+    assert_eq!(rig.record.stored.lock().unwrap().as_ref(), Some(s));
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+    assert_eq!(rig.consul.get("web").as_deref(), Some("tcp"));
+    assert_eq!(turn.next, Next::Wait(Instant::now() + INTERVAL));
+    assert_eq!(
+        turn.watch,
+        Some(vec![
+            "/v1/config/service-defaults".to_owned(),
+            "/v1/kv/mesh-gitops/team/inventory".to_owned()
+        ])
+    );
+    let metrics = rig.shared.metrics.render(0, true);
+    assert!(
+        metrics.contains(&format!(
+            "mesh_gitops_last_applied_timestamp{{revision=\"{c1}\"}}"
+        )),
+        "{metrics}"
+    );
+    assert_eq!(rig.metric("mesh_gitops_writes_total"), 2.0);
+    assert!(rig.shared.ready.load(Ordering::Relaxed));
+
+    // Nothing changed: the next pass finds Consul in sync and records nothing new.
+    r.turn().await;
+    assert_eq!(r.status().history.len(), 1);
+    assert_eq!(rig.applies(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_failing_the_gate_is_refused_and_consul_stays_at_the_last_applied() {
+    let (rig, mut r, c1) = applied_once(true).await;
+    let c2 = rig.commit(2, &[("api", "grpc"), ("forbidden", "tcp")]);
+    r.turn().await;
+    let s = r.status().clone();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("refused", c2.as_str())
+    );
+    assert_eq!(
+        s.reason,
+        format!(
+            "check fails: \"forbidden\" is declared; keeping {}",
+            &c1[..12]
+        )
+    );
+    assert_eq!(s.applied_revision, c1);
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+    assert_eq!(rig.consul.get("forbidden"), None);
+    assert_eq!(rig.metric("mesh_gitops_gate_failures_total"), 1.0);
+    assert_eq!(rig.record.stored.lock().unwrap().as_ref(), Some(&s));
+
+    // Later passes keep Consul at the last applied commit, and the refusal stands.
+    r.turn().await;
+    assert_eq!(r.status(), &s);
+    assert_eq!(rig.applies(), 1);
+
+    // An invalid commit is refused too.
+    let c3 = rig.commit(3, &[("api", "not a protocol\"")]);
+    r.turn().await;
+    assert_eq!(r.status().revision, c3);
+    assert_eq!(r.status().result, "refused");
+    assert!(
+        r.status()
+            .reason
+            .starts_with("the repository does not validate"),
+        "{:#?}",
+        r.status()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_between_commits_is_healed() {
+    let (rig, mut r, c1) = applied_once(true).await;
+    rig.consul.tamper("api", "grpc");
+    r.turn().await;
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("healed", c1.as_str())
+    );
+    assert_eq!(
+        s.reason,
+        "1 write(s): 1 change(s): ~ service-defaults \"api\""
+    );
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+    assert_eq!(rig.metric("mesh_gitops_drift_events_total"), 1.0);
+    assert_eq!(
+        rig.metric("mesh_gitops_reconcile_passes_total{result=\"healed\"}"),
+        1.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_self_heal_drift_is_reported_once_and_left_in_place() {
+    let (rig, mut r, c1) = applied_once(false).await;
+    rig.consul.tamper("api", "grpc");
+    for _ in 0..3 {
+        r.turn().await;
+        let s = r.status();
+        assert_eq!(
+            (s.result.as_str(), s.revision.as_str()),
+            ("drift", c1.as_str())
+        );
+        assert_eq!(
+            s.reason,
+            "1 change(s): ~ service-defaults \"api\" (self-heal is off)"
+        );
+        assert_eq!(s.applied_revision, c1);
+    }
+    assert_eq!(rig.consul.get("api").as_deref(), Some("grpc"));
+    assert_eq!(rig.metric("mesh_gitops_drift_events_total"), 1.0);
+    assert_eq!(rig.applies(), 1);
+
+    // Put back by hand: in sync again, and the status says so.
+    rig.consul.tamper("api", "http");
+    r.turn().await;
+    assert_eq!(r.status().result, "in-sync");
+    assert_eq!(r.status().reason, "Consul matches git again");
+}
+
+/// The delay a turn asks for before the next one.
+fn delay(next: Next) -> Duration {
+    match next {
+        Next::Wait(at) => at - Instant::now(),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_back_off_exponentially_up_to_a_cap_and_a_success_resets_it() {
+    let (rig, mut r) = rig(true);
+    rig.leader.send_replace(true);
+    rig.consul.down.store(true, Ordering::SeqCst);
+    let c1 = rig.commit(1, &[("api", "http")]);
+    for n in 0..12u32 {
+        let plans = rig.plans();
+        let d = delay(r.turn().await.next);
+        assert_eq!(rig.plans(), plans + 1);
+        assert_eq!(r.status().result, "failed");
+        assert_eq!(r.status().reason, "Consul is unreachable");
+        // Equal jitter: half the capped exponential delay, plus up to the other half.
+        let cap = (Duration::from_secs(1) * 2u32.pow(n.min(16))).min(Duration::from_secs(300));
+        assert!(
+            d >= cap / 2 && d < cap,
+            "failure {n}: {d:?} against {cap:?}"
+        );
+        // Woken early (an input changed, a watched object moved): no pass before the retry.
+        tokio::time::advance(d / 2).await;
+        r.turn().await;
+        assert_eq!(rig.plans(), plans + 1);
+        tokio::time::advance(d - d / 2).await;
+    }
+    assert_eq!(
+        rig.metric("mesh_gitops_reconcile_passes_total{result=\"failed\"}"),
+        12.0
+    );
+    assert!(!rig.shared.ready.load(Ordering::Relaxed));
+
+    // Consul is back: the retry applies, and the next wait is the resync interval again.
+    rig.consul.down.store(false, Ordering::SeqCst);
+    let next = r.turn().await.next;
+    assert_eq!(r.status().result, "applied");
+    assert_eq!(r.status().applied_revision, c1);
+    assert_eq!(delay(next), INTERVAL);
+    assert!(rig.shared.ready.load(Ordering::Relaxed));
+
+    // The next failure starts from the base delay again.
+    rig.consul.down.store(true, Ordering::SeqCst);
+    tokio::time::advance(INTERVAL).await;
+    let d = delay(r.turn().await.next);
+    assert!(
+        d >= Duration::from_millis(500) && d < Duration::from_secs(1),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_newer_commit_stops_the_apply_at_a_step_boundary() {
+    let (rig, mut r) = rig(true);
+    rig.leader.send_replace(true);
+    let c1 = rig.commit(1, &[("a", "tcp"), ("b", "tcp"), ("c", "tcp")]);
+    rig.commits
+        .add(&rev(2), &[("a", "http"), ("b", "http"), ("c", "http")]);
+    let head = rig.head.clone();
+    *rig.consul.on_write.lock().unwrap() = Some(Box::new(move |n| {
+        if n == 1 {
+            head.send_replace(Some(rev(2)));
+        }
+    }));
+    let turn = r.turn().await;
+    assert_eq!(turn.next, Next::Again);
+    let s = r.status().clone();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("interrupted", c1.as_str())
+    );
+    assert_eq!(s.reason, "stopped after 1 write(s): a newer commit arrived");
+    assert_eq!(rig.consul.entries.lock().unwrap().len(), 1);
+
+    // The next turn applies the newer commit from where the stale one stopped.
+    *rig.consul.on_write.lock().unwrap() = None;
+    r.turn().await;
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.applied_revision.as_str()),
+        ("applied", rev(2).as_str())
+    );
+    for name in ["a", "b", "c"] {
+        assert_eq!(rig.consul.get(name).as_deref(), Some("http"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_leadership_stops_the_apply_and_the_standby_writes_nothing() {
+    let (rig, mut r) = rig(true);
+    rig.leader.send_replace(true);
+    let c1 = rig.commit(1, &[("a", "tcp"), ("b", "tcp"), ("c", "tcp")]);
+    let leader = rig.leader.clone();
+    *rig.consul.on_write.lock().unwrap() = Some(Box::new(move |n| {
+        if n == 1 {
+            leader.send_replace(false);
+        }
+    }));
+    r.turn().await;
+    let s = r.status().clone();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("interrupted", c1.as_str())
+    );
+    assert_eq!(
+        s.reason,
+        "stopped after 1 write(s): the leader lock was lost"
+    );
+    assert_eq!(rig.consul.entries.lock().unwrap().len(), 1);
+    // The status is the leader's to write: it lost the lock, so it wrote nothing.
+    assert_eq!(rig.record.writes.load(Ordering::SeqCst), 0);
+
+    // Standing by: the watchers stop, and new commits and timers do nothing.
+    let (plans, applies) = (rig.plans(), rig.applies());
+    let turn = r.turn().await;
+    assert_eq!(turn.watch, Some(Vec::new()));
+    rig.commit(2, &[("a", "http")]);
+    tokio::time::advance(INTERVAL).await;
+    r.turn().await;
+    assert_eq!((rig.plans(), rig.applies()), (plans, applies));
+    assert_eq!(rig.record.writes.load(Ordering::SeqCst), 0);
+    assert_eq!(rig.consul.entries.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_does_not_lead_never_applies() {
+    let (rig, mut r) = rig(true);
+    rig.commit(1, &[("api", "http")]);
+    for _ in 0..3 {
+        let turn = r.turn().await;
+        assert_eq!(delay(turn.next), INTERVAL);
+        assert_eq!(turn.watch, None);
+        tokio::time::advance(INTERVAL).await;
+    }
+    assert_eq!((rig.plans(), rig.applies()), (0, 0));
+    assert_eq!(rig.record.writes.load(Ordering::SeqCst), 0);
+    assert!(rig.consul.entries.lock().unwrap().is_empty());
+    assert_eq!(r.status().result, "");
+    assert!(!rig.shared.leader.load(Ordering::Relaxed));
+    // A standby is ready once the election holds a session.
+    assert!(!rig.shared.ready.load(Ordering::Relaxed));
+    rig.session.store(true, Ordering::Relaxed);
+    r.turn().await;
+    assert!(rig.shared.ready.load(Ordering::Relaxed));
+
+    // Leading, it takes over the last leader's record and applies.
+    *rig.record.stored.lock().unwrap() = Some(Status {
+        applied_revision: rev(9),
+        ..Status::default()
+    });
+    rig.leader.send_replace(true);
+    r.turn().await;
+    assert_eq!(r.status().result, "applied");
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+}
+
+#[derive(Default)]
+struct Watched(Vec<Vec<String>>);
+
+impl mesh_reconcile::Watches for Watched {
+    fn set(&mut self, paths: &[String]) {
+        self.0.push(paths.to_vec());
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Wake {
+    Drift,
+    Leader,
+    Timer,
+}
+
+/// Runs the loop until drift is healed, woken by `wake`; returns the healing event (revision,
+/// result, reason) and how long after the drift it came.
+async fn heal_woken_by(wake: Wake) -> ((String, String, String), Duration) {
+    let (rig, mut r) = rig(true);
+    rig.leader.send_replace(true);
+    rig.commit(1, &[("api", "http")]);
+    let (drift_tx, mut drift_rx) = mpsc::channel(8);
+    let mut watched = Watched::default();
+    let until = |result: &'static str| {
+        let record = rig.record.clone();
+        async move {
+            while record.result() != result {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    let script = async {
+        until("applied").await;
+        rig.consul.tamper("api", "grpc");
+        let drifted = Instant::now();
+        match wake {
+            Wake::Drift => drift_tx
+                .send("/v1/config/service-defaults".into())
+                .await
+                .unwrap(),
+            Wake::Leader => {
+                rig.leader.send_replace(true);
+            }
+            Wake::Timer => {}
+        }
+        until("healed").await;
+        let took = drifted.elapsed();
+        rig.stop.send_replace(true);
+        took
+    };
+    let ((), took) = tokio::join!(drive(&mut r, &mut watched, &mut drift_rx), script);
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+    assert_eq!(watched.0.last(), Some(&Vec::new()), "{:?}", watched.0);
+    let s = r.status();
+    (
+        (s.revision.clone(), s.result.clone(), s.reason.clone()),
+        took,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_is_the_same_whatever_woke_it() {
+    let (by_drift, soon) = heal_woken_by(Wake::Drift).await;
+    assert!(soon < Duration::from_secs(1), "{soon:?}");
+    let (by_leader, soon) = heal_woken_by(Wake::Leader).await;
+    assert!(soon < Duration::from_secs(1), "{soon:?}");
+    let (by_timer, late) = heal_woken_by(Wake::Timer).await;
+    assert!(late >= INTERVAL - Duration::from_secs(1), "{late:?}");
+    assert_eq!(by_drift, by_leader);
+    assert_eq!(by_drift, by_timer);
+    assert_eq!(by_drift.1, "healed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_trusted_keys_only_commits_signed_by_one_are_applied() {
+    use ssh_key::private::{Ed25519Keypair, PrivateKey};
+    let alice = PrivateKey::from(Ed25519Keypair::from_seed(&[1; 32]));
+    let mallory = PrivateKey::from(Ed25519Keypair::from_seed(&[2; 32]));
+    let line = format!(
+        "alice@example.com {}\n",
+        alice.public_key().to_openssh().unwrap()
+    );
+    let (rig, mut r) = rig_trusting(true, Some(signing::parse_allowed_signers(&line).unwrap()));
+    rig.leader.send_replace(true);
+    let sign = |key: &PrivateKey, rev: &str| {
+        let data = format!("tree of {rev}").into_bytes();
+        let signature = key
+            .sign("git", ssh_key::HashAlg::Sha512, &data)
+            .unwrap()
+            .to_pem(ssh_key::LineEnding::LF)
+            .unwrap()
+            .into_bytes();
+        rig.commits
+            .signed
+            .lock()
+            .unwrap()
+            .insert(rev.to_owned(), Signed { signature, data });
+    };
+
+    rig.commit(1, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "refused");
+    assert_eq!(
+        r.status().reason,
+        "the commit is not signed (--require-signed)"
+    );
+
+    sign(&mallory, &rev(2));
+    rig.commit(2, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "refused");
+    assert_eq!(
+        r.status().reason,
+        "signature: signed by a key that is not trusted"
+    );
+    assert_eq!(rig.applies(), 0);
+
+    sign(&alice, &rev(3));
+    let c3 = rig.commit(3, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "applied");
+    assert_eq!(r.status().applied_revision, c3);
+    assert_eq!(rig.metric("mesh_gitops_gate_failures_total"), 2.0);
+}
