@@ -260,6 +260,8 @@ fn inventory(http: &reqwest::blocking::Client, server: &Serve, owner: &str) -> s
     v
 }
 
+// One story against one server: each step depends on the state the previous ones left.
+#[allow(clippy::too_many_lines)]
 #[test]
 fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_ever_shown() {
     let state = tempfile::tempdir().unwrap();

@@ -701,6 +701,8 @@ async fn token_with(s: &Server, mgmt: &str, name: &str, rules: &str) -> String {
     v["SecretID"].as_str().unwrap().to_owned()
 }
 
+// One server, one bootstrap: each check reads the tokens and objects the earlier ones made.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn acl_enforcement_follows_consul() {
     use reqwest::Method;

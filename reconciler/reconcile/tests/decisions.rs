@@ -158,7 +158,7 @@ fn step(action: Action, key: &str, body: Option<&String>) -> Step {
     let (kind, name) = key.split_once('/').unwrap();
     Step {
         action,
-        kind: kind.into(),
+        kind: mesh_plan::ObjectKind::ConfigEntry(mesh_model::EntryKind::parse(kind).unwrap()),
         name: name.into(),
         reason: String::new(),
         before: None,
