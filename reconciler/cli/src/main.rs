@@ -1,9 +1,10 @@
 //! `mesh-gitops`: a Consul service mesh, declared in git, validated, simulated and applied.
 //!
-//! Results go to stdout, diagnostics and logs to stderr. Exit codes: 0 success (valid, no
-//! changes), 1 error (invalid input, failure), 2 `plan` found changes, 3 a policy violation.
+//! Results go to stdout, diagnostics and logs to stderr. Exit codes are
+//! one table, in `exit`.
 
 mod apply;
+mod exit;
 mod gate;
 mod reconcile;
 mod report;
@@ -13,34 +14,14 @@ mod simulate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use exit::Exit;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// The process's exit status, as `--help` documents it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
-    /// Success: valid, no changes to plan, applied.
-    Ok = 0,
-    /// An error: invalid input, or a failure.
-    Error = 1,
-    /// `plan` found changes.
-    Changes = 2,
-    /// A policy violation: `check` or the simulation failed.
-    Violation = 3,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
-    }
-}
-
 #[derive(Parser, Debug)]
 #[command(name = "mesh-gitops", version, about, long_about = None)]
-#[command(
-    after_help = "Exit codes: 0 success, 1 error or invalid input, 2 plan has changes, 3 policy violation."
-)]
+#[command(after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -351,7 +351,7 @@ pub fn print_status(args: StatusArgs) -> Result<std::process::ExitCode> {
             client.address(),
             args.owner
         );
-        return Ok(std::process::ExitCode::from(1));
+        return Ok(crate::Exit::Error.into());
     };
     let s: Status = serde_json::from_slice(&bytes)
         .with_context(|| format!("the status at {key} is unreadable"))?;
@@ -366,9 +366,10 @@ pub fn print_status(args: StatusArgs) -> Result<std::process::ExitCode> {
     }
     Ok(
         if matches!(s.result.as_str(), "applied" | "in-sync" | "healed") {
-            std::process::ExitCode::SUCCESS
+            crate::Exit::Ok
         } else {
-            std::process::ExitCode::from(3)
-        },
+            crate::Exit::Violation
+        }
+        .into(),
     )
 }
