@@ -19,9 +19,11 @@ pub async fn block(ctx: &Ctx, table: Table, q: &Q) -> Result<(), ApiError> {
         if ctx.store.read().table_index(table) > index {
             return Ok(());
         }
-        match tokio::time::timeout_at(deadline, rx.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return Ok(()),
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            return Ok(());
         }
     }
 }

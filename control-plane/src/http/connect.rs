@@ -171,9 +171,8 @@ pub(super) async fn leaf(
         }
         // Until something changes (a rotation), renewal time, or the end of the wait.
         let until = deadline.min(tokio::time::Instant::now() + renew_in);
-        if let Ok(Err(_)) = tokio::time::timeout_at(until, rx.changed()).await {
-            return Ok(leaf_response(&l, index));
-        }
+        // A change or the end of `until`: either way the loop looks again.
+        let _ = tokio::time::timeout_at(until, rx.changed()).await;
     }
 }
 

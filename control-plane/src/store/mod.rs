@@ -1,7 +1,7 @@
 //! The control plane's state machine, shaped like Consul's state store
 //! (`agent/consul/state/`): one monotonically increasing index, CreateIndex and ModifyIndex on
-//! every object, a max index per table for `X-Consul-Index`, and a watch that wakes blocking
-//! queries.
+//! every object, a max index per table for `X-Consul-Index`, and a notification that wakes
+//! blocking queries.
 //!
 //! Every write goes through [`Store::write`], the one commit path: the operation reads the
 //! current state and describes its effect as a change set; the change set is persisted durably
@@ -12,23 +12,25 @@
 mod acl;
 mod ca;
 mod catalog;
+mod changes;
 mod config;
 mod kv;
 mod persist;
 
 pub use acl::{AclObject, AclWrite, Link, PolicyWrite, RoleWrite, TokenWrite, GLOBAL_MANAGEMENT};
 pub use ca::SetCaConfig;
+pub use changes::Subscription;
 pub use config::{DeleteEntry, DeleteIntention, PutEntry, PutIntention};
 pub use kv::{CreateSession, KvDelete, KvPut};
 pub use persist::{Commit, RedbStorage, Storage, StoreError};
 
+use changes::Changes;
 use mesh_ca::CaState;
 use mesh_model::ConfigEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use tokio::sync::watch;
 
 /// Why a domain operation was refused. Each variant is one class of Consul's answers; the
 /// HTTP layer maps them to status codes.
@@ -339,17 +341,16 @@ impl std::ops::Deref for ReadGuard<'_> {
 pub struct Store {
     state: Mutex<State>,
     storage: Option<Box<dyn Storage>>,
-    changes: watch::Sender<u64>,
+    changes: Changes,
 }
 
 impl Store {
     /// An in-memory store (the simulator's servers, tests).
     pub fn in_memory() -> Store {
-        let (changes, _) = watch::channel(0);
         Store {
             state: Mutex::new(State::default()),
             storage: None,
-            changes,
+            changes: Changes::default(),
         }
     }
 
@@ -364,11 +365,10 @@ impl Store {
         for (key, value) in storage.load()? {
             persist::load_object(&mut state, &key, &value)?;
         }
-        let (changes, _) = watch::channel(state.index);
         Ok(Store {
             state: Mutex::new(state),
             storage: Some(storage),
-            changes,
+            changes: Changes::default(),
         })
     }
 
@@ -422,12 +422,12 @@ impl Store {
             c.apply(&mut s);
         }
         if tx.reserved {
-            self.changes.send_replace(index);
+            self.changes.publish();
         }
         Ok(result)
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub fn subscribe(&self) -> Subscription {
         self.changes.subscribe()
     }
 

@@ -1,6 +1,6 @@
 //! The example repositories, simulated: no violations, probes refused for the right reason,
 //! a missing intention denied after a completed handshake, a root rotation that keeps edges up,
-//! and a trace that depends only on the seed.
+//! and a trace that depends only on the seed (with a root rotation too).
 
 mod common;
 
@@ -219,5 +219,27 @@ fn short_lived_leaves_are_renewed_before_they_expire_and_traffic_continues() {
             e.outcomes.get(&Outcome::Allowed).copied().unwrap_or(0) > 5,
             "{e:?}"
         );
+    }
+}
+
+#[test]
+fn a_rotation_run_depends_only_on_the_seed() {
+    // A rotation wakes every sidecar's blocked leaf query at once; the order they resume in
+    // (and so the leaves' serials and the agents' events) must come from the seed alone.
+    for (name, faults) in [
+        ("countdash", "rotate@2s"),
+        ("countdash", "rotate@2s,latency=20ms,leaf-ttl=2s"),
+        ("production", "rotate@2s"),
+    ] {
+        let a = run(name, 1, faults);
+        let b = run(name, 1, faults);
+        let first = a.trace.iter().zip(&b.trace).position(|(x, y)| x != y);
+        assert_eq!(
+            first.map(|i| (&a.trace[i], &b.trace[i])),
+            None,
+            "{name} {faults}: the first event that differs"
+        );
+        assert_eq!(a.trace, b.trace, "{name} {faults}");
+        assert_eq!(a.trace_hash, b.trace_hash, "{name} {faults}");
     }
 }
