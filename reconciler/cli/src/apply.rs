@@ -1,8 +1,8 @@
 //! `mesh-gitops plan` and `apply` over `mesh-apply`: the command-line target arguments, and the
-//! text of plans, apply events and the gate's outcome.
+//! wiring of the engine's events to `mesh-report`'s text.
 
 use anyhow::Result;
-use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport, PlanStats};
+use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport};
 use mesh_plan::Plan;
 use std::path::{Path, PathBuf};
 
@@ -40,47 +40,14 @@ pub async fn connect(args: &TargetArgs, acl: mesh_model::AclSettings) -> Result<
     Ok(mesh_apply::connect(&args.into(), acl).await?)
 }
 
-/// One line of what reading Consul for a plan cost, for stderr.
-pub fn stats_text(s: &PlanStats) -> String {
-    format!(
-        "read {} object(s) from {} with {} request(s); planned in {} ms",
-        s.objects,
-        s.address,
-        s.requests,
-        s.elapsed.as_millis()
-    )
-}
-
-/// A plan, and what reading Consul cost (as [`stats_text`] says it).
+/// A plan, and what reading Consul cost (as `mesh_report::apply::text::stats` says it).
 pub async fn make_plan(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     args: &TargetArgs,
 ) -> Result<(Plan, String)> {
     let (plan, stats) = mesh_apply::make_plan(loaded, target, &args.into()).await?;
-    Ok((plan, stats_text(&stats)))
-}
-
-/// One line of an apply's progress (without the newline).
-pub fn event_text(e: &ApplyEvent<'_>) -> String {
-    match e {
-        ApplyEvent::Refused(r) => format!("  ! {} \"{}\": {}", r.kind, r.name, r.reason),
-        ApplyEvent::Applied(s) => {
-            let note = if s.root_rotation {
-                "  (root rotated)"
-            } else {
-                ""
-            };
-            format!("  {} {} \"{}\"{note}", s.action.sign(), s.kind, s.name)
-        }
-        ApplyEvent::Conflict(s) => format!(
-            "  ? {} \"{}\" changed in Consul meanwhile; re-reading",
-            s.kind, s.name
-        ),
-        ApplyEvent::Replanned { steps } => {
-            format!("re-planned after a concurrent change: {steps} step(s) left")
-        }
-    }
+    Ok((plan, mesh_report::apply::text::stats(&stats)))
 }
 
 /// Applies the repository, writing its progress to `out` line by line and asking `stop` before
@@ -95,7 +62,7 @@ pub async fn apply_with(
     let mut written: std::io::Result<()> = Ok(());
     let mut events = |e: ApplyEvent<'_>| {
         if written.is_ok() {
-            written = writeln!(out, "{}", event_text(&e));
+            written = writeln!(out, "{}", mesh_report::apply::text::event(&e));
         }
     };
     let report = mesh_apply::apply(loaded, target, &args.into(), stop, &mut events).await;
@@ -116,7 +83,7 @@ pub enum GateFailure {
 impl std::fmt::Display for GateFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GateFailure::Invalid(n) => f.write_str(&crate::gate::invalid_reason(*n)),
+            GateFailure::Invalid(n) => f.write_str(&mesh_report::gate::text::invalid_reason(*n)),
             GateFailure::Failed(reason) => f.write_str(reason),
         }
     }
@@ -129,9 +96,11 @@ pub fn gate(
     simulate: bool,
 ) -> std::result::Result<String, GateFailure> {
     match mesh_check::gate(loaded, repo, simulate) {
-        Ok(pass) => Ok(crate::gate::summary(&pass)),
+        Ok(pass) => Ok(mesh_report::gate::text::summary(&pass)),
         Err(mesh_check::GateFailure::Invalid { errors }) => Err(GateFailure::Invalid(errors.len())),
-        Err(failure) => Err(GateFailure::Failed(crate::gate::reason(&failure, loaded))),
+        Err(failure) => Err(GateFailure::Failed(mesh_report::gate::text::reason(
+            &failure, loaded,
+        ))),
     }
 }
 

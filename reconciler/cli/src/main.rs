@@ -356,15 +356,12 @@ fn plan_command(args: PlanArgs) -> Result<ExitCode> {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
         apply::make_plan(&loaded, &target, &args.target).await
     })?;
-    let mut out = std::io::stdout().lock();
+    let text = match args.format {
+        ReportFormat::Text => mesh_report::plan::text::render(&plan),
+        ReportFormat::Json => mesh_report::plan::json::render(&plan),
+    };
     use std::io::Write as _;
-    match args.format {
-        ReportFormat::Text => out.write_all(mesh_plan::render_text(&plan).as_bytes())?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan)?;
-            writeln!(out)?;
-        }
-    }
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     eprintln!("{stats}");
     Ok(if plan.steps.is_empty() {
         Exit::Ok
@@ -381,7 +378,7 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
     // the simulation finds no violation.
     let dir = args.repo.dir.display().to_string();
     match mesh_check::gate(&loaded, &dir, !args.skip_check) {
-        Ok(pass) => println!("{}", gate::summary(&pass)),
+        Ok(pass) => println!("{}", mesh_report::gate::text::summary(&pass)),
         Err(failure) => {
             if !gate::print_failure(&failure, &loaded, args.skip_check) {
                 return Ok(Exit::Error.into());

@@ -226,15 +226,3 @@ fn intention_writes_are_ordered_make_before_break() {
     );
     assert!(p.unavoidable_breaks.is_empty());
 }
-
-#[test]
-fn text_rendering_shows_field_changes_in_order() {
-    let obs = vec![observed(mark(sd("web", "tcp")), 2)];
-    let desired = vec![mark(sd("web", "http")), mark(sd("api", "grpc"))];
-    let text = render_text(&plan(&desired, &obs, &[], false, &opts()).unwrap());
-    assert_eq!(
-        text,
-        "mesh-gitops will make these changes, in this order:\n\n  + service-defaults \"api\"\n        Meta.mesh-gitops-owner: \"team\"\n        Meta.mesh-gitops-source: \"repo.hcl\"\n        Protocol: \"grpc\"\n  ~ service-defaults \"web\"\n      ~ Protocol: \"tcp\" -> \"http\"\n\nPlan: 1 to create, 1 to update, 0 to delete.\n"
-    );
-    assert_eq!(render_text(&Plan::default()), "No changes. Consul matches the repository.\n\nPlan: 0 to create, 0 to update, 0 to delete.\n");
-}

@@ -1,0 +1,3 @@
+//! An apply's progress and what reading Consul cost.
+
+pub mod text;

@@ -1,0 +1,3 @@
+//! What `apply` and `reconcile` require before writing, passed or refused.
+
+pub mod text;
