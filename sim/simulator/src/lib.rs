@@ -501,6 +501,8 @@ fn plan_probes(
 }
 
 /// [`plan_probes`] with the server's CA.
+// The plan's inputs plus the CA borrowed inside the store's out-of-band signing closure; a
+// struct for one call would only rename them.
 #[allow(clippy::too_many_arguments)]
 fn sign_probes(
     state: &DesiredState,
