@@ -284,11 +284,12 @@ fn check_against_a_directory_and_the_line_formats() {
 }
 
 /// The SARIF log validates against the SARIF 2.1.0 JSON schema (the schema Microsoft ships in
-/// its `@microsoft/jest-sarif` npm package), checked with Python's `jsonschema`.
+/// its `@microsoft/jest-sarif` npm package, kept under `tests/data/sarif/`), checked with
+/// Python's `jsonschema` as `.ci/setup` installs it.
 #[test]
 fn sarif_output_validates_against_the_2_1_0_schema() {
     let schema = sarif_schema();
-    ensure_jsonschema();
+    let python_path = jsonschema_path();
     let dir = tempfile::tempdir().unwrap();
     copy_example("web-socat", dir.path());
     let out = run(&["check", dir.path().to_str().unwrap(), "--format", "sarif"]);
@@ -301,6 +302,7 @@ fn sarif_output_validates_against_the_2_1_0_schema() {
             log.to_str().unwrap(),
             schema.to_str().unwrap(),
         ])
+        .env("PYTHONPATH", python_path)
         .output()
         .expect("python3 runs");
     assert!(
@@ -311,33 +313,9 @@ fn sarif_output_validates_against_the_2_1_0_schema() {
     );
 }
 
-/// The schema file, fetched once from the npm registry into the target directory.
+/// The schema, kept in the repository (see `tests/data/sarif/README.md`).
 fn sarif_schema() -> PathBuf {
-    let dir = root().join("target/sarif-schema");
-    let schema = dir.join("package/lib/schemas/sarif-2.1.0-rtm.5.json");
-    if schema.exists() {
-        return schema;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    let pack = Command::new("npm")
-        .args(["pack", "@microsoft/jest-sarif@1.0.0-beta.0", "--silent"])
-        .current_dir(&dir)
-        .output()
-        .expect("npm runs");
-    assert!(
-        pack.status.success(),
-        "npm pack failed: {}",
-        String::from_utf8_lossy(&pack.stderr)
-    );
-    let tgz = String::from_utf8_lossy(&pack.stdout).trim().to_owned();
-    let untar = Command::new("tar")
-        .args(["xzf", &tgz])
-        .current_dir(&dir)
-        .status()
-        .unwrap();
-    assert!(untar.success());
-    assert!(schema.exists(), "the package holds the schema");
-    schema
+    root().join("tests/data/sarif/sarif-2.1.0-rtm.5.json")
 }
 
 /// Every finding and guardrail code has a pinned case under `tests/data/check/`: the text report
@@ -363,26 +341,20 @@ fn check_reports_are_pinned() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// Python's `jsonschema`, installed from PyPI when the machine lacks it.
-fn ensure_jsonschema() {
-    let probe = |py: &str| {
-        Command::new("python3")
-            .args(["-c", py])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    if probe("import jsonschema") {
-        return;
-    }
-    let install = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "jsonschema"])
+/// Where `.ci/setup` installed Python's `jsonschema`; the test fails, saying so, without it.
+fn jsonschema_path() -> PathBuf {
+    let path = root().join("target/test-deps/python");
+    let found = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .env("PYTHONPATH", &path)
         .status()
-        .expect("pip runs");
+        .is_ok_and(|s| s.success());
     assert!(
-        install.success() && probe("import jsonschema"),
-        "cannot install jsonschema from PyPI"
+        found,
+        "Python's jsonschema is missing from {}: run `bash .ci/setup` once",
+        path.display()
     );
+    path
 }
 
 #[test]

@@ -113,16 +113,16 @@ fn check_self_contained(html: &str) {
     assert_eq!(external, 0, "the only URL is the SVG namespace");
 }
 
-/// Debian's Chromium, where `.ci/run` installs it (`MESH_GITOPS_CHROMIUM` names another).
+/// Debian's Chromium, where `.ci/setup` installs it (`MESH_GITOPS_CHROMIUM` names another).
 fn chromium() -> PathBuf {
     let path = std::env::var_os("MESH_GITOPS_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(
         path.exists(),
-        "{} is missing: the HTML report is tested in a real headless browser. Install Chromium \
-         with `sudo apt-get install -y chromium` (Debian; .ci/run does it), or point \
-         MESH_GITOPS_CHROMIUM at a Chromium or Chrome binary.",
+        "{} is missing: the HTML report is tested in a real headless browser. Run `bash .ci/setup` \
+         once (it installs Debian's chromium), or point MESH_GITOPS_CHROMIUM at a Chromium or \
+         Chrome binary.",
         path.display()
     );
     path

@@ -1,22 +1,22 @@
 //! An existing Consul client, py-consul from PyPI (not written here), works against the
 //! embedded control plane unchanged: config entries with CAS, intentions, KV, sessions, the CA
-//! and ACL. The client is installed into the target directory on first use.
+//! and ACL. `.ci/setup` installs the client (the test installs nothing).
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn py_consul() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-consul");
-    if dir.join("consul").exists() {
-        return dir;
-    }
-    let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--target"])
-        .arg(&dir)
-        .args(["py-consul==1.8.0", "requests"])
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-deps/python");
+    let found = Command::new("python3")
+        .args(["-c", "import consul"])
+        .env("PYTHONPATH", &dir)
         .status()
-        .expect("pip runs");
-    assert!(status.success(), "cannot install py-consul from PyPI");
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "py-consul is missing from {}: run `bash .ci/setup` once",
+        dir.display()
+    );
     dir
 }
 
