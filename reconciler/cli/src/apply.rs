@@ -71,39 +71,6 @@ pub async fn apply_with(
     Ok(report?)
 }
 
-/// The gate's refusal as `reconcile` records it.
-#[derive(Debug)]
-pub enum GateFailure {
-    /// The repository does not validate; the count of errors.
-    Invalid(usize),
-    /// `check` or the simulation fails: the reason, in one line.
-    Failed(String),
-}
-
-impl std::fmt::Display for GateFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GateFailure::Invalid(n) => f.write_str(&mesh_report::gate::text::invalid_reason(*n)),
-            GateFailure::Failed(reason) => f.write_str(reason),
-        }
-    }
-}
-
-/// The gate `reconcile` runs (see [`mesh_check::gate`]), with the summary of what passed.
-pub fn gate(
-    loaded: &mesh_loader::Loaded,
-    repo: &str,
-    simulate: bool,
-) -> std::result::Result<String, GateFailure> {
-    match mesh_check::gate(loaded, repo, simulate) {
-        Ok(pass) => Ok(mesh_report::gate::text::summary(&pass)),
-        Err(mesh_check::GateFailure::Invalid { errors }) => Err(GateFailure::Invalid(errors.len())),
-        Err(failure) => Err(GateFailure::Failed(mesh_report::gate::text::reason(
-            &failure, loaded,
-        ))),
-    }
-}
-
 pub fn state_dir_note(target: &Target, dir: &Path) -> Option<String> {
     target
         .embedded

@@ -286,11 +286,11 @@ impl mesh_reconcile::Applier for ConsulApplier {
     type Error = anyhow::Error;
 
     fn gate(&self, loaded: &Loaded) -> std::result::Result<(), String> {
-        let Err(failure) = apply::gate(loaded, ".", true) else {
+        let Err(failure) = mesh_check::gate(loaded, ".", true) else {
             return Ok(());
         };
-        let mut reason = failure.to_string();
-        if let apply::GateFailure::Invalid(_) = failure {
+        let mut reason = mesh_report::gate::text::reason(&failure, loaded);
+        if let mesh_check::GateFailure::Invalid { .. } = failure {
             if let Some(d) = loaded.diagnostics.iter().find(|d| d.is_error()) {
                 let first = mesh_diagnostics::render_text(d, &loaded.sources);
                 reason = format!("{reason}: {}", first.lines().next().unwrap_or("").trim());
