@@ -18,6 +18,9 @@ pub struct ApplyReport {
     pub conflicts: usize,
     /// It stopped at a step boundary because `stop` said so; what was done is recorded.
     pub stopped: bool,
+    /// Declared objects the last plan could not bring to the repository's state (owned
+    /// elsewhere, or unowned and different): the repository is not reached.
+    pub blocked: usize,
 }
 
 /// What an apply tells as it goes, in order.
@@ -58,8 +61,8 @@ pub async fn apply(
                 .iter()
                 .for_each(|r| events(ApplyEvent::Refused(r)));
         }
+        report.blocked = plan.blocked().count();
         let mut ledger = Ledger::new(&desired, &observed);
-        ledger.record_entries(&desired, &plan);
         if plan.steps.is_empty() {
             ledger.flush(client).await?;
             return Ok(report);

@@ -3,7 +3,6 @@
 
 use crate::{ApplyError, Desired, Observed, Result};
 use mesh_consul::Client;
-use mesh_model::EntryKind;
 use mesh_plan::acl::{inventory_key, AclKind, Inventory, Record};
 use mesh_plan::{Action, ObjectKind, Plan};
 use std::collections::btree_map::Entry;
@@ -40,25 +39,6 @@ impl Ledger {
         self.ours
             .objects
             .remove(&Inventory::key(kind.as_str(), name));
-    }
-
-    /// Lists the config entries the inventory keeps: the desired ones the plan does not refuse.
-    pub(crate) fn record_entries(&mut self, desired: &Desired, plan: &Plan) {
-        self.ours.objects.retain(|k, _| {
-            let kind = k.split_once('/').map(|(k, _)| k).unwrap_or("");
-            EntryKind::parse(kind).is_none()
-        });
-        for e in &desired.entries {
-            let (kind, name) = (ObjectKind::ConfigEntry(e.kind()), e.name());
-            if plan
-                .refused
-                .iter()
-                .any(|r| r.kind == kind && r.name == name)
-            {
-                continue;
-            }
-            self.set(&kind, name, Record::default());
-        }
     }
 
     /// Claims every ACL name the plan is about to create, before creating it, so an apply

@@ -35,10 +35,13 @@ pub struct ApplyConfig {
     pub consul: Option<String>,
     /// The embedded control plane's state directory.
     pub state_dir: PathBuf,
-    /// Take ownership of existing objects identical to the repository's.
+    /// Take over existing unowned objects: config entries whatever their content (the
+    /// repository's fields are written), ACL objects when identical.
     pub adopt: bool,
     /// Allow a plan that deletes every object mesh-gitops owns.
     pub allow_empty: bool,
+    /// Refuse a plan that deletes more objects than this (before anything is written).
+    pub max_deletes: Option<usize>,
 }
 
 pub type Result<T, E = ApplyError> = std::result::Result<T, E>;

@@ -160,6 +160,9 @@ pub(crate) fn options(desired: &Desired, config: &ApplyConfig) -> PlanOptions {
         owner: desired.owner.clone(),
         adopt: config.adopt,
         allow_empty: config.allow_empty,
+        max_deletes: config.max_deletes,
+        // Filled from the inventory by `plan_all`.
+        recorded: Default::default(),
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) async fn run_steps(
         let done = match &step.kind {
             ObjectKind::Acl(kind) => acl_step(step, *kind, cx, ledger).await,
             ObjectKind::CaConfig => ca_step(step, cx, ledger).await,
-            ObjectKind::ConfigEntry(_) => entry_step(step, cx).await,
+            ObjectKind::ConfigEntry(_) => entry_step(step, cx, ledger).await,
         }
         .map_err(|source| ApplyError::Step {
             kind: step.kind.clone(),
@@ -66,9 +66,15 @@ pub(crate) async fn run_steps(
 
 /// A config entry: written or deleted with `?cas=` (Consul's `ensureConfigEntryTxn` and
 /// `deleteConfigEntryTxn` in `agent/consul/state/config_entry.go` compare the ModifyIndex).
-async fn entry_step(step: &Step, cx: &StepContext<'_>) -> Result<bool, StepError> {
+/// The inventory records it once written (created, restored or adopted) and drops it once
+/// deleted or forgotten.
+async fn entry_step(
+    step: &Step,
+    cx: &StepContext<'_>,
+    ledger: &mut Ledger,
+) -> Result<bool, StepError> {
     let kind = step.kind.entry().ok_or(StepError::NotDeclared)?;
-    Ok(match step.action {
+    let done = match step.action {
         Action::Create | Action::Update => {
             let entry = cx
                 .desired
@@ -84,7 +90,14 @@ async fn entry_step(step: &Step, cx: &StepContext<'_>) -> Result<bool, StepError
                 .await?
         }
         Action::Record | Action::Forget => true,
-    })
+    };
+    if done {
+        match step.action {
+            Action::Delete | Action::Forget => ledger.remove(&step.kind, &step.name),
+            _ => ledger.set(&step.kind, &step.name, Record::default()),
+        }
+    }
+    Ok(done)
 }
 
 fn modify_index(v: &Value) -> u64 {

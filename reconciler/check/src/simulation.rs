@@ -71,6 +71,7 @@ pub fn rollout_steps(base: &DesiredState, head: &DesiredState) -> Vec<RolloutSte
         owner: owner.into(),
         adopt: false,
         allow_empty: true,
+        ..PlanOptions::default()
     };
     let Ok(plan) = mesh_plan::plan(
         &desired,
@@ -83,6 +84,8 @@ pub fn rollout_steps(base: &DesiredState, head: &DesiredState) -> Vec<RolloutSte
     };
     plan.steps
         .iter()
+        // Inventory records are not Consul writes.
+        .filter(|s| !matches!(s.action, Action::Record | Action::Forget))
         .filter_map(|s| {
             let kind = s.kind.entry()?.clone();
             let entry = match s.action {

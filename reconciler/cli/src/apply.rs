@@ -16,12 +16,16 @@ pub struct TargetArgs {
     /// The embedded control plane's state directory.
     #[arg(long, default_value = ".mesh-gitops")]
     pub state_dir: PathBuf,
-    /// Take ownership of existing objects identical to the repository's.
+    /// Take over existing unowned objects: config entries even when they differ (the plan
+    /// shows the fields written), ACL objects when identical. Never another owner's.
     #[arg(long)]
     pub adopt: bool,
     /// Allow a plan that deletes every object mesh-gitops owns.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Refuse a plan that deletes more than N objects (nothing is written).
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
 }
 
 impl From<&TargetArgs> for ApplyConfig {
@@ -31,6 +35,7 @@ impl From<&TargetArgs> for ApplyConfig {
             state_dir: a.state_dir.clone(),
             adopt: a.adopt,
             allow_empty: a.allow_empty,
+            max_deletes: a.max_deletes,
         }
     }
 }

@@ -14,10 +14,20 @@ pub enum Exit {
     /// A verdict against: `check` or `simulate` found a violation, or `status` reports a refused
     /// or failed commit or drift.
     Violation = 3,
+    /// The repository cannot be reached as things stand: a declared object is owned by another
+    /// owner, or exists unowned, differs and is not adopted (`plan`, `apply`, `status`), whatever
+    /// else changes.
+    Blocked = 4,
 }
 
 impl Exit {
-    pub const ALL: [Exit; 4] = [Exit::Ok, Exit::Error, Exit::Changes, Exit::Violation];
+    pub const ALL: [Exit; 5] = [
+        Exit::Ok,
+        Exit::Error,
+        Exit::Changes,
+        Exit::Violation,
+        Exit::Blocked,
+    ];
 
     pub fn meaning(self) -> &'static str {
         match self {
@@ -25,13 +35,27 @@ impl Exit {
             Exit::Error => "error or invalid input",
             Exit::Changes => "plan has changes",
             Exit::Violation => "violation (check, simulate) or not converged (status)",
+            Exit::Blocked => "blocked: objects owned elsewhere or unowned and different",
+        }
+    }
+}
+
+/// A plan's outcome as `plan` and `apply` report it.
+impl From<mesh_plan::Outcome> for Exit {
+    fn from(o: mesh_plan::Outcome) -> Exit {
+        match o {
+            mesh_plan::Outcome::InSync => Exit::Ok,
+            mesh_plan::Outcome::Changes => Exit::Changes,
+            mesh_plan::Outcome::Blocked => Exit::Blocked,
         }
     }
 }
 
 /// The `--help` footer.
 pub const HELP: &str = "Exit codes: 0 success, 1 error or invalid input, 2 plan has changes, \
-                        3 violation (check, simulate) or not converged (status).";
+                        3 violation (check, simulate) or not converged (status), \
+                        4 blocked: objects owned elsewhere or unowned and different \
+                        (plan, apply, status).";
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
@@ -48,6 +72,14 @@ mod tests {
         for e in Exit::ALL {
             let line = format!("{} {}", e as u8, e.meaning());
             assert!(HELP.contains(&line), "{HELP:?} lacks {line:?}");
+        }
+    }
+
+    #[test]
+    fn the_json_plan_and_the_process_give_an_outcome_the_same_code() {
+        use mesh_plan::Outcome;
+        for o in [Outcome::InSync, Outcome::Changes, Outcome::Blocked] {
+            assert_eq!(Exit::from(o) as u8, o.exit_code(), "{o:?}");
         }
     }
 

@@ -33,7 +33,7 @@ enum Command {
     Validate(ValidateArgs),
     /// Print the normalized desired state.
     Show(ShowArgs),
-    /// What must change in Consul for it to match the repository (0 none, 2 changes).
+    /// What must change in Consul for it to match the repository (0 none, 2 changes, 4 blocked).
     Plan(PlanArgs),
     /// Validate, check (with the simulation), and apply the plan with CAS, in a safe order.
     Apply(ApplyArgs),
@@ -363,12 +363,7 @@ fn plan_command(args: PlanArgs) -> Result<ExitCode> {
     use std::io::Write as _;
     std::io::stdout().lock().write_all(text.as_bytes())?;
     eprintln!("{stats}");
-    Ok(if plan.steps.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Changes
-    }
-    .into())
+    Ok(Exit::from(plan.outcome()).into())
 }
 
 fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
@@ -400,6 +395,14 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
         apply::apply_with(&loaded, &target, &args.target, &mut out, &|| false).await
     })?;
     writeln!(out, "Apply complete: {} change(s).", written.writes)?;
+    if written.blocked > 0 {
+        writeln!(
+            out,
+            "Blocked: {} declared object(s) left as they are (marked \"!\" above); Consul does not match the repository.",
+            written.blocked
+        )?;
+        return Ok(Exit::Blocked.into());
+    }
     Ok(Exit::Ok.into())
 }
 

@@ -43,12 +43,16 @@ pub struct ReconcileArgs {
     /// Report drift (changes made outside git) without reverting it.
     #[arg(long)]
     no_self_heal: bool,
-    /// Take ownership of existing objects identical to the repository's.
+    /// Take over existing unowned objects (config entries even when they differ); never
+    /// another owner's.
     #[arg(long)]
     adopt: bool,
     /// Allow a commit that deletes every object mesh-gitops owns.
     #[arg(long)]
     allow_empty: bool,
+    /// Refuse a pass that deletes more than N objects (nothing is written; the status says why).
+    #[arg(long, value_name = "N")]
+    max_deletes: Option<usize>,
     /// Where /healthz, /readyz and /metrics are served (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
@@ -202,6 +206,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             state_dir: PathBuf::new(),
             adopt: args.adopt,
             allow_empty: args.allow_empty,
+            max_deletes: args.max_deletes,
         },
     });
     let config = args.config(trusted);

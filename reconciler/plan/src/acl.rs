@@ -87,6 +87,14 @@ impl Inventory {
         self.objects.get(&Self::key(kind, name))
     }
 
+    /// The owned config entries, as (kind, name).
+    pub fn entries(&self) -> impl Iterator<Item = (mesh_model::EntryKind, String)> + '_ {
+        self.objects.keys().filter_map(|k| {
+            let (kind, name) = k.split_once('/')?;
+            Some((mesh_model::EntryKind::parse(kind)?, name.to_owned()))
+        })
+    }
+
     /// The owned ACL objects, as (kind, name, record).
     pub fn acl(&self) -> impl Iterator<Item = (AclKind, &str, &Record)> {
         self.objects.iter().filter_map(|(k, r)| {
@@ -545,6 +553,8 @@ pub fn plan_acl(
                             } else {
                                 "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".into()
                             },
+                            blocking: !same,
+                            owner: None,
                         });
                     }
                     continue;

@@ -3,10 +3,14 @@
 //!
 //! - Both sides are compared after Consul's normalization, so nothing differs that Consul would
 //!   not store differently (no perpetual diffs).
-//! - Ownership: every entry mesh-gitops writes carries `Meta["mesh-gitops-owner"]` (and the
-//!   source path). An existing entry without our mark is never changed: identical ones are
-//!   adopted only when asked, different ones are refused. Only owned entries are pruned, and a
-//!   plan that would delete every owned entry is refused unless allowed.
+//! - Ownership ([`ownership`]): an entry is ours when the owner's inventory in Consul KV records
+//!   it, or when it carries our mark (`Meta["mesh-gitops-owner"]`, written with the source path
+//!   on every entry, and kept as the visible sign). An outside write that replaces the Meta does
+//!   not disown it: the difference is drift, restored with the mark. Another owner's mark on an
+//!   entry our inventory records is a conflict, refused. Unowned entries are adopted only when
+//!   asked; another owner's never. Only owned entries are pruned (not those marked
+//!   `mesh-gitops-prune = "never"`), a plan that would delete every owned entry is refused unless
+//!   allowed, and one deleting more than `--max-deletes` is refused.
 //! - Order: protocol-bearing kinds before the intentions that need them, deletions in reverse;
 //!   intention writes are ordered so that no declared upstream allowed before and after the
 //!   change is denied in between (checked with the shared intention evaluation).
@@ -16,6 +20,7 @@
 
 pub mod acl;
 mod order;
+pub mod ownership;
 
 pub use order::{plan_all, PlanInput};
 
@@ -30,6 +35,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const OWNER_KEY: &str = "mesh-gitops-owner";
 /// The Meta key naming the repository file an entry came from.
 pub const SOURCE_KEY: &str = "mesh-gitops-source";
+/// The Meta key that, set to [`NEVER`] on an entry in the repository, keeps mesh-gitops from
+/// ever deleting it once it leaves the repository (it is then left in Consul, still owned).
+pub const PRUNE_KEY: &str = "mesh-gitops-prune";
+/// The value of [`PRUNE_KEY`] that protects an entry.
+pub const NEVER: &str = "never";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedEntry {
@@ -137,6 +147,12 @@ pub struct Refusal {
     pub kind: ObjectKind,
     pub name: String,
     pub reason: String,
+    /// The repository cannot be reached while this object is left as it is: it is declared
+    /// and differs (unowned, not adopted), or another owner holds it.
+    pub blocking: bool,
+    /// The other owner whose mark the object carries, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -147,19 +163,68 @@ pub struct Plan {
     pub unavoidable_breaks: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone)]
+/// What a plan says about Consul against the repository, as the exit codes of `plan`, `apply`
+/// and `status` say it (`in-sync` 0, `changes` 2, `blocked` 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Consul matches the repository.
+    InSync,
+    /// The plan changes something, and then Consul matches the repository.
+    Changes,
+    /// Some declared object cannot be brought to the repository's state as things stand (owned
+    /// elsewhere, or unowned, different and not adopted), whatever else changes.
+    Blocked,
+}
+
+impl Outcome {
+    /// The process exit code that reports it.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::InSync => 0,
+            Outcome::Changes => 2,
+            Outcome::Blocked => 4,
+        }
+    }
+}
+
+impl Plan {
+    pub fn outcome(&self) -> Outcome {
+        if self.refused.iter().any(|r| r.blocking) {
+            Outcome::Blocked
+        } else if self.steps.is_empty() {
+            Outcome::InSync
+        } else {
+            Outcome::Changes
+        }
+    }
+
+    /// The refusals that keep the repository out of reach.
+    pub fn blocked(&self) -> impl Iterator<Item = &Refusal> {
+        self.refused.iter().filter(|r| r.blocking)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     pub owner: String,
-    /// Take ownership of existing unowned entries identical to the desired ones.
+    /// Take over existing unowned entries (identical or not: the repository's fields are
+    /// written); never one another owner marks.
     pub adopt: bool,
     /// Allow a plan that deletes every owned entry.
     pub allow_empty: bool,
+    /// Refuse a plan that deletes more objects than this.
+    pub max_deletes: Option<usize>,
+    /// The config entries the owner's inventory records as owned.
+    pub recorded: BTreeSet<(EntryKind, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("the plan would delete all {0} objects mesh-gitops owns; pass --allow-empty if that is intended")]
     WouldDeleteEverything(usize),
+    #[error("the plan would delete {deletes} objects, more than --max-deletes {max}; nothing was written")]
+    TooManyDeletes { deletes: usize, max: usize },
 }
 
 /// The desired entries as they will be written: normalized, with the ownership marks.
@@ -187,22 +252,11 @@ fn key(e: &ConfigEntry) -> (EntryKind, String) {
     (e.kind(), e.name().to_owned())
 }
 
-fn owner_of(e: &ConfigEntry) -> Option<&str> {
-    e.meta().get(OWNER_KEY).map(String::as_str)
-}
-
-/// The entry's body without our marks, to compare content regardless of ownership.
-fn content(e: &ConfigEntry) -> Value {
-    let mut e = e.clone();
-    let meta = e.meta_mut();
-    meta.remove(OWNER_KEY);
-    meta.remove(SOURCE_KEY);
-    e.to_json()
-}
-
 /// Plans the writes that make `observed` hold `desired` (already marked, see
 /// [`marked_entries`]). `declared` are the declared upstreams (source, destination) whose
 /// reachability the order must protect; `default_allow` is the ACL default for intentions.
+/// Which entries are ours is decided in [`ownership`] (the inventory in `opts.recorded`, and
+/// our mark).
 pub fn plan(
     desired: &[ConfigEntry],
     observed: &[ObservedEntry],
@@ -214,95 +268,37 @@ pub fn plan(
     let observed_by: BTreeMap<(EntryKind, String), &ObservedEntry> =
         observed.iter().map(|o| (key(&o.entry), o)).collect();
     let mut writes = Vec::new();
-    let mut desired_keys = BTreeSet::new();
+    let mut records = Vec::new();
     for d in desired {
         let k = key(d);
-        desired_keys.insert(k.clone());
-        let after = d.to_json();
+        let recorded = opts.recorded.contains(&k);
         match observed_by.get(&k) {
-            None => writes.push(Step {
-                action: Action::Create,
-                kind: ObjectKind::ConfigEntry(k.0.clone()),
-                name: k.1.clone(),
-                reason: "declared in the repository, absent from Consul".into(),
-                before: None,
-                after: Some(after),
-                cas: 0,
-                id: None,
-                root_rotation: false,
-            }),
-            Some(o) => {
-                let mut observed_entry = o.entry.clone();
-                mesh_semantics::config_entry::normalize(&mut observed_entry);
-                let before = observed_entry.to_json();
-                let owned = owner_of(&observed_entry) == Some(opts.owner.as_str());
-                if before == after {
-                    continue;
-                }
-                if !owned {
-                    let same = content(&observed_entry) == content(d);
-                    if same && opts.adopt {
-                        writes.push(Step {
-                            action: Action::Update,
-                            kind: ObjectKind::ConfigEntry(k.0.clone()),
-                            name: k.1.clone(),
-                            reason: "adopted: identical to the repository, now marked as owned"
-                                .into(),
-                            before: Some(before),
-                            after: Some(after),
-                            cas: o.modify_index,
-                            id: None,
-                            root_rotation: false,
-                        });
-                    } else {
-                        let reason = match (owner_of(&observed_entry), same) {
-                            (Some(other), _) => format!("exists and is owned by \"{other}\"; it is left unchanged"),
-                            (None, true) => "exists with the same content but is not owned by mesh-gitops; pass --adopt to take it over".to_owned(),
-                            (None, false) => "exists, differs from the repository and is not owned by mesh-gitops; it is left unchanged".to_owned(),
-                        };
-                        plan.refused.push(Refusal {
-                            kind: ObjectKind::ConfigEntry(k.0.clone()),
-                            name: k.1.clone(),
-                            reason,
-                        });
-                    }
-                    continue;
-                }
-                writes.push(Step {
-                    action: Action::Update,
-                    kind: ObjectKind::ConfigEntry(k.0.clone()),
-                    name: k.1.clone(),
-                    reason: "differs from the repository".into(),
-                    before: Some(before),
-                    after: Some(after),
-                    cas: o.modify_index,
-                    id: None,
-                    root_rotation: false,
-                });
-            }
+            None => writes.push(entry_step(
+                Action::Create,
+                &k,
+                if recorded {
+                    "owned by mesh-gitops but deleted outside it; recreated"
+                } else {
+                    "declared in the repository, absent from Consul"
+                },
+                None,
+                Some(d.to_json()),
+                0,
+            )),
+            Some(o) => match ownership::decide(d, o, recorded, opts) {
+                ownership::Decision::Write(s) => writes.push(s),
+                ownership::Decision::Record(s) => records.push(s),
+                ownership::Decision::Refuse(r) => plan.refused.push(r),
+                ownership::Decision::Nothing => {}
+            },
         }
     }
-    let owned_total = observed
-        .iter()
-        .filter(|o| owner_of(&o.entry) == Some(opts.owner.as_str()))
-        .count();
-    let mut deletes = Vec::new();
-    for o in observed {
-        let k = key(&o.entry);
-        if owner_of(&o.entry) == Some(opts.owner.as_str()) && !desired_keys.contains(&k) {
-            deletes.push(Step {
-                action: Action::Delete,
-                kind: ObjectKind::ConfigEntry(k.0.clone()),
-                name: k.1.clone(),
-                reason: "owned by mesh-gitops and no longer in the repository".into(),
-                before: Some(o.entry.to_json()),
-                after: None,
-                cas: o.modify_index,
-                id: None,
-                root_rotation: false,
-            });
-        }
-    }
+    let desired_keys: BTreeSet<(EntryKind, String)> = desired.iter().map(key).collect();
+    let prune = ownership::prune(observed, &desired_keys, opts);
+    plan.refused.extend(prune.kept);
+    records.extend(prune.forgotten);
+    let deletes = prune.deletes;
+    let owned_total = prune.owned_total;
     if owned_total > 0 && deletes.len() == owned_total && desired.is_empty() && !opts.allow_empty {
         return Err(PlanError::WouldDeleteEverything(owned_total));
     }
@@ -320,6 +316,7 @@ pub fn plan(
         .cloned()
         .collect();
     tail.sort_by(|a, b| (order(b), &b.kind, &b.name).cmp(&(order(a), &a.kind, &a.name)));
+    records.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     let intention_steps: Vec<Step> = writes
         .into_iter()
         .chain(deletes)
@@ -339,8 +336,35 @@ pub fn plan(
     let (ordered, breaks) =
         order_intentions(current, intention_steps, desired, declared, default_allow);
     plan.unavoidable_breaks = breaks;
-    plan.steps = head.into_iter().chain(ordered).chain(tail).collect();
+    plan.steps = head
+        .into_iter()
+        .chain(ordered)
+        .chain(tail)
+        .chain(records)
+        .collect();
     Ok(plan)
+}
+
+/// A config-entry step.
+fn entry_step(
+    action: Action,
+    k: &(EntryKind, String),
+    reason: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+    cas: u64,
+) -> Step {
+    Step {
+        action,
+        kind: ObjectKind::ConfigEntry(k.0.clone()),
+        name: k.1.clone(),
+        reason: reason.to_owned(),
+        before,
+        after,
+        cas,
+        id: None,
+        root_rotation: false,
+    }
 }
 
 /// Intention entries by destination name. A decision for `dst` depends only on the entry named

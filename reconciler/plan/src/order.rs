@@ -74,6 +74,7 @@ fn linked(body: Option<&Value>) -> Vec<(AclKind, String)> {
 pub fn plan_all(input: &PlanInput<'_>, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let entry_opts = PlanOptions {
         allow_empty: true,
+        recorded: input.inventory.entries().collect(),
         ..opts.clone()
     };
     let entries = crate::plan(
@@ -87,11 +88,7 @@ pub fn plan_all(input: &PlanInput<'_>, opts: &PlanOptions) -> Result<Plan, PlanE
     let ca = acl::plan_ca(input.ca, input.observed_ca);
 
     // The empty-prune guard over everything owned.
-    let owned_entries = input
-        .observed_entries
-        .iter()
-        .filter(|o| o.entry.meta().get(crate::OWNER_KEY) == Some(&opts.owner))
-        .count();
+    let owned_entries = crate::ownership::owned_count(input.observed_entries, &entry_opts);
     let owned = owned_entries + acl.owned_total;
     let deleted = entries
         .steps
@@ -101,6 +98,12 @@ pub fn plan_all(input: &PlanInput<'_>, opts: &PlanOptions) -> Result<Plan, PlanE
         .count();
     if owned > 0 && deleted == owned && !opts.allow_empty {
         return Err(PlanError::WouldDeleteEverything(owned));
+    }
+    if let Some(max) = opts.max_deletes.filter(|max| deleted > *max) {
+        return Err(PlanError::TooManyDeletes {
+            deletes: deleted,
+            max,
+        });
     }
 
     let steps: Vec<Step> = entries

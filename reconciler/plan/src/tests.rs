@@ -6,6 +6,7 @@ fn opts() -> PlanOptions {
         owner: "team".into(),
         adopt: false,
         allow_empty: false,
+        ..PlanOptions::default()
     }
 }
 
@@ -65,12 +66,15 @@ fn creates_updates_and_deletes_with_cas_and_no_perpetual_diff() {
         .iter()
         .map(|s| (s.action, s.name.as_str(), s.cas))
         .collect();
+    // "api" carries our mark but no inventory lists it yet (written before the inventory
+    // listed config entries): it is recorded, not written.
     assert_eq!(
         steps,
         [
             (Action::Update, "db", 3),
             (Action::Create, "web", 0),
-            (Action::Delete, "old", 9)
+            (Action::Delete, "old", 9),
+            (Action::Record, "api", 7)
         ]
     );
     // Applying the plan's after-state gives an empty plan.
@@ -79,10 +83,13 @@ fn creates_updates_and_deletes_with_cas_and_no_perpetual_diff() {
         .cloned()
         .map(|e| observed(e, 20))
         .collect();
-    assert!(plan(&desired_db, &obs2, &[], false, &opts())
-        .unwrap()
-        .steps
-        .is_empty());
+    let recorded = PlanOptions {
+        recorded: desired_db.iter().map(key).collect(),
+        ..opts()
+    };
+    let again = plan(&desired_db, &obs2, &[], false, &recorded).unwrap();
+    assert!(again.steps.is_empty(), "{:?}", again.steps);
+    assert_eq!(again.outcome(), Outcome::InSync);
 }
 
 #[test]
@@ -98,6 +105,12 @@ fn unowned_entries_are_refused_or_adopted_and_never_pruned() {
     assert_eq!(p.refused.len(), 2);
     assert!(p.refused[0].reason.contains("--adopt"));
     assert!(p.refused[1].reason.contains("differs"));
+    // The identical one is only a note; the different one keeps the repository out of reach.
+    assert_eq!(
+        p.refused.iter().map(|r| r.blocking).collect::<Vec<_>>(),
+        [false, true]
+    );
+    assert_eq!(p.outcome(), Outcome::Blocked);
     let adopt = plan(
         &desired,
         &obs,
@@ -109,21 +122,158 @@ fn unowned_entries_are_refused_or_adopted_and_never_pruned() {
         },
     )
     .unwrap();
-    assert_eq!(adopt.steps.len(), 1);
+    // Both are taken over, the different one showing the fields it writes; the unowned entry
+    // that is not declared is not pruned.
+    let taken: Vec<(Action, &str, u64)> = adopt
+        .steps
+        .iter()
+        .map(|s| (s.action, s.name.as_str(), s.cas))
+        .collect();
+    assert_eq!(
+        taken,
+        [(Action::Update, "api", 5), (Action::Update, "web", 4)]
+    );
+    let api = &adopt.steps[0];
+    assert!(api.reason.starts_with("adopted: differs"), "{}", api.reason);
     assert_eq!(
         (
-            adopt.steps[0].action,
-            adopt.steps[0].name.as_str(),
-            adopt.steps[0].cas
+            api.before.as_ref().unwrap()["Protocol"].as_str(),
+            api.after.as_ref().unwrap()["Protocol"].as_str()
         ),
-        (Action::Update, "web", 4)
+        (Some("grpc"), Some("http"))
     );
-    let mut other = sd("api", "grpc");
+    assert!(adopt.refused.is_empty());
+    // Another owner's entry is never adopted, identical or not.
+    let mut other = sd("api", "http");
     other
         .meta_mut()
         .insert(OWNER_KEY.into(), "someone-else".into());
-    let p = plan(&desired, &[observed(other, 8)], &[], false, &opts()).unwrap();
+    let adopting = PlanOptions {
+        adopt: true,
+        ..opts()
+    };
+    let p = plan(&desired[1..], &[observed(other, 8)], &[], false, &adopting).unwrap();
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
     assert!(p.refused[0].reason.contains("someone-else"));
+    assert_eq!(p.refused[0].owner.as_deref(), Some("someone-else"));
+    assert_eq!(p.outcome(), Outcome::Blocked);
+}
+
+/// `consul config write` replaces the whole entry, Meta included: the inventory still says the
+/// entry is ours, so the difference is drift, restored with the mark.
+#[test]
+fn an_outside_write_that_drops_the_mark_is_drift_restored_with_the_mark() {
+    let desired = vec![mark(sd("api", "http"))];
+    let rewritten = sd("api", "grpc");
+    let recorded = PlanOptions {
+        recorded: [(EntryKind::ServiceDefaults, "api".to_owned())].into(),
+        ..opts()
+    };
+    let p = plan(
+        &desired,
+        &[observed(rewritten.clone(), 11)],
+        &[],
+        false,
+        &recorded,
+    )
+    .unwrap();
+    assert_eq!(p.outcome(), Outcome::Changes);
+    let s = &p.steps[0];
+    assert_eq!((s.action, s.cas), (Action::Update, 11));
+    assert!(s.reason.contains("owner mark replaced"), "{}", s.reason);
+    let after = s.after.as_ref().unwrap();
+    assert_eq!(after["Meta"][OWNER_KEY], "team");
+    assert_eq!(after["Protocol"], "http");
+    // Without the inventory it would be someone else's entry.
+    let unrecorded = plan(&desired, &[observed(rewritten, 11)], &[], false, &opts()).unwrap();
+    assert!(unrecorded.steps.is_empty());
+    assert_eq!(unrecorded.outcome(), Outcome::Blocked);
+    // Recorded and not declared any more: it is pruned, mark or not.
+    let p = plan(
+        &[mark(sd("web", "http"))],
+        &[observed(sd("api", "grpc"), 12)],
+        &[],
+        false,
+        &recorded,
+    )
+    .unwrap();
+    let actions: Vec<(Action, &str)> = p
+        .steps
+        .iter()
+        .map(|s| (s.action, s.name.as_str()))
+        .collect();
+    assert_eq!(actions, [(Action::Create, "web"), (Action::Delete, "api")]);
+}
+
+#[test]
+fn another_owners_mark_on_a_recorded_entry_is_a_conflict_naming_both() {
+    let mut theirs = sd("api", "grpc");
+    theirs
+        .meta_mut()
+        .insert(OWNER_KEY.into(), "payments".into());
+    let recorded = PlanOptions {
+        recorded: [(EntryKind::ServiceDefaults, "api".to_owned())].into(),
+        adopt: true,
+        ..opts()
+    };
+    let p = plan(
+        &[mark(sd("api", "http"))],
+        &[observed(theirs.clone(), 3)],
+        &[],
+        false,
+        &recorded,
+    )
+    .unwrap();
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    let r = &p.refused[0];
+    assert!(r.blocking);
+    assert!(
+        r.reason.starts_with("conflict")
+            && r.reason.contains("\"team\"")
+            && r.reason.contains("\"payments\""),
+        "{}",
+        r.reason
+    );
+    // No longer declared here: dropped from our inventory, never deleted.
+    let p = plan(&[], &[observed(theirs, 3)], &[], false, &recorded).unwrap();
+    let actions: Vec<Action> = p.steps.iter().map(|s| s.action).collect();
+    assert_eq!(actions, [Action::Forget]);
+    assert!(p.steps[0].reason.contains("\"payments\""));
+}
+
+#[test]
+fn an_entry_marked_never_to_prune_is_kept_and_a_gone_one_is_forgotten() {
+    let mut keep = mark(sd("legacy", "tcp"));
+    keep.meta_mut().insert(PRUNE_KEY.into(), NEVER.into());
+    let recorded = PlanOptions {
+        recorded: [
+            (EntryKind::ServiceDefaults, "legacy".to_owned()),
+            (EntryKind::ServiceDefaults, "gone".to_owned()),
+            (EntryKind::ServiceDefaults, "old".to_owned()),
+        ]
+        .into(),
+        ..opts()
+    };
+    let obs = vec![observed(keep, 2), observed(mark(sd("old", "tcp")), 3)];
+    let p = plan(&[mark(sd("web", "http"))], &obs, &[], false, &recorded).unwrap();
+    let actions: Vec<(Action, &str)> = p
+        .steps
+        .iter()
+        .map(|s| (s.action, s.name.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::Create, "web"),
+            (Action::Delete, "old"),
+            (Action::Forget, "gone")
+        ]
+    );
+    assert_eq!(p.refused.len(), 1);
+    assert!(!p.refused[0].blocking);
+    assert!(p.refused[0]
+        .reason
+        .contains("mesh-gitops-prune = \"never\""));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //!
 //! - Convergence: applying a plan's steps to a model of the control plane (entries by kind and
 //!   name, CAS honoured as Consul's `ensureConfigEntryTxn` in
-//!   `agent/consul/state/config_entry.go` does) and planning again gives no steps, and no step
-//!   touches an entry owned by someone else.
+//!   `agent/consul/state/config_entry.go` does) and of the owner's inventory, and planning
+//!   again gives no steps, and no step touches an entry another owner marks.
 //! - Make-before-break: after every prefix of the intention writes, every declared upstream
 //!   allowed before and after the change is still allowed (by the shared intention
 //!   evaluation), unless the plan reports it as an unavoidable break.
@@ -38,14 +38,6 @@ fn marked(mut e: ConfigEntry, owner: Owner) -> ConfigEntry {
     e.meta_mut().insert(OWNER_KEY.into(), who.into());
     e.meta_mut().insert(SOURCE_KEY.into(), "repo.hcl".into());
     e
-}
-
-/// An entry's body without the ownership marks.
-fn content(e: &ConfigEntry) -> serde_json::Value {
-    let mut e = e.clone();
-    e.meta_mut().remove(OWNER_KEY);
-    e.meta_mut().remove(SOURCE_KEY);
-    e.to_json()
 }
 
 fn intentions(name: &str, sources: &[(String, bool)]) -> ServiceIntentions {
@@ -163,6 +155,14 @@ fn options(adopt: bool) -> PlanOptions {
         owner: US.into(),
         adopt,
         allow_empty: true,
+        ..PlanOptions::default()
+    }
+}
+
+fn with_inventory(adopt: bool, recorded: &BTreeSet<Key>) -> PlanOptions {
+    PlanOptions {
+        recorded: recorded.clone(),
+        ..options(adopt)
     }
 }
 
@@ -172,7 +172,7 @@ proptest! {
     #[test]
     fn applying_a_plan_converges(
         desired in prop::collection::vec(entry(), 0..8),
-        observed in prop::collection::vec((entry(), owner()), 0..8),
+        observed in prop::collection::vec((entry(), owner(), any::<bool>()), 0..8),
         adopt in any::<bool>(),
     ) {
         let desired: Vec<ConfigEntry> =
@@ -180,38 +180,58 @@ proptest! {
         let mut model = Model { entries: BTreeMap::new(), index: 0 };
         let mut seen = BTreeSet::new();
         let mut owners = BTreeMap::new();
-        for (e, o) in observed {
+        // The inventory: entries recorded as ours, whatever their mark says now.
+        let mut recorded = BTreeSet::new();
+        for (e, o, listed) in observed {
             if seen.insert(key(&e)) {
                 model.index += 1;
                 owners.insert(key(&e), o);
+                if listed {
+                    recorded.insert(key(&e));
+                }
                 model.entries.insert(key(&e), (marked(e, o), model.index));
             }
         }
         let before = model.observed();
-        let plan = mesh_plan::plan(&desired, &before, &[], false, &options(adopt)).unwrap();
+        let plan = mesh_plan::plan(&desired, &before, &[], false, &with_inventory(adopt, &recorded)).unwrap();
         let wanted: BTreeMap<Key, &ConfigEntry> = desired.iter().map(|d| (key(d), d)).collect();
         for s in &plan.steps {
             let kind = s.kind.entry().expect("a config-entry step").clone();
             let k = (kind, s.name.clone());
-            // Only our entries are changed, or, when adopting, entries without our mark whose
-            // content is the repository's (`--adopt` takes over identical ones, whoever marked
-            // them).
+            // Only our entries (marked or recorded) are changed, or, when adopting, unmarked
+            // ones; never one another owner marks.
             match owners.get(&k) {
-                None => prop_assert_eq!(s.action, Action::Create),
+                None => prop_assert!(matches!(s.action, Action::Create | Action::Forget)),
                 Some(Owner::Us) => {}
-                Some(Owner::Nobody | Owner::Other) => {
+                Some(Owner::Nobody) if recorded.contains(&k) => {}
+                Some(Owner::Nobody) => {
                     prop_assert!(adopt && s.action == Action::Update, "changed {:?}", k);
-                    let (theirs, _) = &model.entries[&k];
-                    prop_assert_eq!(content(theirs), content(wanted[&k]));
+                }
+                Some(Owner::Other) => {
+                    prop_assert_eq!(s.action, Action::Forget, "touched another owner's {:?}", k);
+                    prop_assert!(recorded.contains(&k) && !wanted.contains_key(&k));
                 }
             }
             let write = match s.action {
                 Action::Delete => None,
+                Action::Record | Action::Forget => {
+                    if s.action == Action::Record {
+                        recorded.insert(k);
+                    } else {
+                        recorded.remove(&k);
+                    }
+                    continue;
+                }
                 _ => Some((*wanted.get(&k).expect("a write of a desired entry")).clone()),
             };
-            prop_assert!(model.cas(k.clone(), s.cas, write), "CAS failed for {:?}", k);
+            prop_assert!(model.cas(k.clone(), s.cas, write.clone()), "CAS failed for {:?}", k);
+            if write.is_some() {
+                recorded.insert(k);
+            } else {
+                recorded.remove(&k);
+            }
         }
-        let again = mesh_plan::plan(&desired, &model.observed(), &[], false, &options(adopt)).unwrap();
+        let again = mesh_plan::plan(&desired, &model.observed(), &[], false, &with_inventory(adopt, &recorded)).unwrap();
         prop_assert!(again.steps.is_empty(), "not converged: {:?}", again.steps);
         prop_assert_eq!(again.refused, plan.refused);
     }

@@ -104,6 +104,7 @@ fn run(
             owner: "team".into(),
             adopt,
             allow_empty: false,
+            ..PlanOptions::default()
         },
     )
     .unwrap()
@@ -183,6 +184,7 @@ fn removing_everything_owned_needs_consent() {
         owner: "team".into(),
         adopt: false,
         allow_empty: false,
+        ..PlanOptions::default()
     };
     assert_eq!(
         plan_all(&input, &opts),
@@ -190,6 +192,38 @@ fn removing_everything_owned_needs_consent() {
     );
     opts.allow_empty = true;
     assert_eq!(plan_all(&input, &opts).unwrap().steps.len(), 1);
+}
+
+#[test]
+fn a_plan_deleting_more_than_max_deletes_is_refused() {
+    let old = vec![
+        policy("read", "x"),
+        policy("write", "y"),
+        policy("keep", "z"),
+    ];
+    let (observed, inv) = applied(&old);
+    let keep = vec![policy("keep", "z")];
+    let input = PlanInput {
+        entries: &[],
+        observed_entries: &[],
+        declared: &[],
+        default_allow: false,
+        acl: &keep,
+        observed_acl: &observed,
+        inventory: &inv,
+        ca: None,
+        observed_ca: None,
+    };
+    let opts = |max| PlanOptions {
+        owner: "team".into(),
+        max_deletes: Some(max),
+        ..PlanOptions::default()
+    };
+    assert_eq!(
+        plan_all(&input, &opts(1)),
+        Err(crate::PlanError::TooManyDeletes { deletes: 2, max: 1 })
+    );
+    assert_eq!(plan_all(&input, &opts(2)).unwrap().steps.len(), 2);
 }
 
 #[test]
@@ -303,6 +337,7 @@ fn ca_changes_ignore_consul_defaults_and_flag_root_rotations_last() {
         owner: "team".into(),
         adopt: false,
         allow_empty: false,
+        ..PlanOptions::default()
     };
     let p = plan_all(&input, &opts).unwrap();
     assert_eq!(order(&p), ["+ acl-policy read", "~ ca-config connect"]);
