@@ -340,7 +340,8 @@ pub struct StatusArgs {
 }
 
 /// `mesh-gitops status`: prints the status the leader keeps in KV. Exit 0 when the last pass
-/// applied or found Consul in sync, 1 without a status, 3 when it refused, failed or drifted.
+/// applied or found Consul in sync, 1 without a status, 3 when it refused, failed or drifted,
+/// 4 when declared objects are blocked (owned elsewhere, or unowned and different).
 pub fn print_status(args: StatusArgs) -> Result<std::process::ExitCode> {
     let env = |k: &str| std::env::var(k).ok();
     let config = mesh_consul::ClientConfig::from_env(args.consul.as_deref(), &env)?;
@@ -369,12 +370,10 @@ pub fn print_status(args: StatusArgs) -> Result<std::process::ExitCode> {
             writeln!(out)?;
         }
     }
-    Ok(
-        if matches!(s.result.as_str(), "applied" | "in-sync" | "healed") {
-            crate::Exit::Ok
-        } else {
-            crate::Exit::Violation
-        }
-        .into(),
-    )
+    Ok(match s.result.as_str() {
+        "applied" | "in-sync" | "healed" => crate::Exit::Ok,
+        "blocked" => crate::Exit::Blocked,
+        _ => crate::Exit::Violation,
+    }
+    .into())
 }

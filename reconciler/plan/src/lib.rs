@@ -141,6 +141,21 @@ pub struct Step {
     pub root_rotation: bool,
 }
 
+/// The reasons of ordinary steps, which plans leave unsaid; any other reason (drift restored
+/// after an outside write, an adoption, a recreation) is shown.
+pub const ROUTINE_REASONS: [&str; 3] = [
+    "differs from the repository",
+    "declared in the repository, absent from Consul",
+    "owned by mesh-gitops and no longer in the repository",
+];
+
+impl Step {
+    /// Whether the reason is one of [`ROUTINE_REASONS`] (or none).
+    pub fn is_routine(&self) -> bool {
+        self.reason.is_empty() || ROUTINE_REASONS.contains(&self.reason.as_str())
+    }
+}
+
 /// An object the plan leaves alone, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refusal {

@@ -85,6 +85,9 @@ pub enum PassResult {
     Healed,
     Interrupted,
     Failed,
+    /// Applied as far as it may be; some declared objects are owned elsewhere or unowned and
+    /// different.
+    Blocked,
 }
 
 impl PassResult {
@@ -98,6 +101,7 @@ impl PassResult {
             PassResult::Healed => "healed",
             PassResult::Interrupted => "interrupted",
             PassResult::Failed => "failed",
+            PassResult::Blocked => "blocked",
         }
     }
 }
@@ -146,8 +150,6 @@ pub struct Reconciler<S, A, K, C> {
     written: Option<Status>,
     backoff: Backoff,
     retry_at: Option<Instant>,
-    /// The objects the plan refused to touch when the applied commit was last applied.
-    refused: Vec<String>,
     /// The drift last counted.
     last_drift: String,
 }
@@ -187,7 +189,6 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             written: None,
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             retry_at: None,
-            refused: Vec::new(),
             last_drift: String::new(),
         }
     }
@@ -282,7 +283,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             return;
         }
         match result {
-            "failed" | "refused" | "drift" => {
+            "failed" | "refused" | "drift" | "blocked" => {
                 tracing::warn!(revision = %revision, result, reason = %reason, "reconcile")
             }
             _ => tracing::info!(revision = %revision, result, reason = %reason, "reconcile"),
@@ -445,6 +446,8 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                 return PassResult::Failed;
             }
         };
+        (self.status.blocked, self.status.foreign) = blocked_and_foreign(&plan);
+        let blocked = !self.status.blocked.is_empty();
         let refused = refusals(&plan);
         let refused_note = if refused.is_empty() {
             String::new()
@@ -452,7 +455,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             format!("; left unchanged: {}", refused.join(", "))
         };
         if plan.steps.is_empty() {
-            return self.in_sync(is_new, &rev, refused, &refused_note);
+            return self.in_sync(is_new, &rev, &refused_note);
         }
         let summary = summarize(&plan);
         if !is_new {
@@ -503,23 +506,25 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                     return PassResult::Interrupted;
                 }
                 self.shared.metrics.applied(&rev, self.clock.wall());
-                self.refused = refused;
+                let (result, pass) = match (is_new, blocked) {
+                    (_, true) => ("blocked", PassResult::Blocked),
+                    (true, false) => ("applied", PassResult::Applied),
+                    (false, false) => ("healed", PassResult::Healed),
+                };
                 if is_new {
                     self.applied = self.pending.take();
-                    self.event(
-                        &rev,
-                        "applied",
-                        format!("{} write(s): {summary}{refused_note}", report.writes),
-                    );
-                    PassResult::Applied
-                } else {
-                    self.event(
-                        &rev,
-                        "healed",
-                        format!("{} write(s): {summary}", report.writes),
-                    );
-                    PassResult::Healed
                 }
+                let note = if is_new || blocked {
+                    refused_note
+                } else {
+                    String::new()
+                };
+                self.event(
+                    &rev,
+                    result,
+                    format!("{} write(s): {summary}{note}", report.writes),
+                );
+                pass
             }
             Err(e) => {
                 self.event(&rev, "failed", format!("{e:#}"));
@@ -528,49 +533,33 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
         }
     }
 
-    /// The plan is empty: a new commit is applied by doing nothing; for the applied one, an
-    /// object that left our ownership outside git is drift we may not revert.
-    fn in_sync(
-        &mut self,
-        is_new: bool,
-        rev: &str,
-        refused: Vec<String>,
-        refused_note: &str,
-    ) -> PassResult {
+    /// The plan is empty: a new commit is applied by doing nothing. Declared objects left as
+    /// they are because another owner holds them (or they are unowned and different) make the
+    /// result `blocked`, for a new commit and the applied one alike.
+    fn in_sync(&mut self, is_new: bool, rev: &str, refused_note: &str) -> PassResult {
+        self.last_drift.clear();
+        let blocked = !self.status.blocked.is_empty();
         if is_new {
             self.applied = self.pending.take();
-            self.refused = refused;
             self.shared.metrics.applied(rev, self.clock.wall());
-            self.event(rev, "in-sync", format!("nothing to change{refused_note}"));
-        } else if refused != self.refused {
-            // An owned object lost its owner's mark outside git: it is not ours to revert.
-            let taken: Vec<&str> = refused
-                .iter()
-                .filter(|r| !self.refused.contains(r))
-                .map(String::as_str)
-                .collect();
-            if taken.is_empty() {
-                self.refused = refused;
-            } else {
-                let reason = format!(
-                    "changed outside git and no longer marked as owned, so not reverted: {}",
-                    taken.join(", ")
-                );
-                if reason != self.last_drift {
-                    self.shared.metrics.drift();
-                    self.last_drift = reason.clone();
-                }
-                self.event(rev, "drift", reason);
-                return PassResult::Drift;
+            let result = if blocked { "blocked" } else { "in-sync" };
+            self.event(rev, result, format!("nothing to change{refused_note}"));
+        } else if blocked {
+            // Still blocked as the last pass left it: nothing new to record.
+            if self.status.result != "blocked" {
+                self.event(rev, "blocked", format!("nothing to change{refused_note}"));
             }
         } else if matches!(
             self.status.result.as_str(),
-            "failed" | "drift" | "interrupted"
+            "failed" | "drift" | "interrupted" | "blocked"
         ) {
             self.event(rev, "in-sync", "Consul matches git again".into());
         }
-        self.last_drift.clear();
-        PassResult::InSync
+        if blocked {
+            PassResult::Blocked
+        } else {
+            PassResult::InSync
+        }
     }
 }
 
@@ -589,6 +578,24 @@ pub fn watched_paths(loaded: &Loaded, owner: &str) -> Vec<String> {
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// The status's lists: every blocking refusal as `kind "name": why`, and every refusal another
+/// owner's mark explains as `kind "name" (owner "x")`.
+fn blocked_and_foreign(plan: &mesh_plan::Plan) -> (Vec<String>, Vec<String>) {
+    let blocked = plan
+        .blocked()
+        .map(|r| format!("{} \"{}\": {}", r.kind, r.name, r.reason))
+        .collect();
+    let foreign = plan
+        .refused
+        .iter()
+        .filter_map(|r| {
+            let owner = r.owner.as_ref()?;
+            Some(format!("{} \"{}\" (owner \"{owner}\")", r.kind, r.name))
+        })
+        .collect();
+    (blocked, foreign)
 }
 
 /// `kind "name"` of every object the plan refused to touch, sorted.

@@ -72,7 +72,9 @@ pub fn leader_key(owner: &str) -> String {
 pub struct Event {
     /// The commit the event is about.
     pub revision: String,
-    /// `applied`, `in-sync`, `refused`, `failed`, `drift`, `healed`, `interrupted`.
+    /// `applied`, `in-sync`, `refused`, `failed`, `drift`, `healed`, `interrupted`, `blocked`
+    /// (applied as far as it may be; declared objects owned elsewhere or unowned and
+    /// different are left as they are).
     pub result: String,
     pub reason: String,
     /// RFC 3339, UTC.
@@ -92,6 +94,13 @@ pub struct Status {
     pub leader: String,
     pub source: String,
     pub history: Vec<Event>,
+    /// Declared objects the last plan could not bring to the repository's state (owned by
+    /// another owner, or unowned and different and not adopted): `kind "name": why`.
+    #[serde(default)]
+    pub blocked: Vec<String>,
+    /// Declared objects another owner's mark claims: `kind "name" (owner)`.
+    #[serde(default)]
+    pub foreign: Vec<String>,
 }
 
 impl Status {
@@ -101,7 +110,10 @@ impl Status {
         self.result = e.result.clone();
         self.reason = e.reason.clone();
         self.time = e.time.clone();
-        if matches!(e.result.as_str(), "applied" | "in-sync" | "healed") {
+        if matches!(
+            e.result.as_str(),
+            "applied" | "in-sync" | "healed" | "blocked"
+        ) {
             self.applied_revision = e.revision.clone();
             self.applied_time = e.time.clone();
         }
@@ -129,6 +141,14 @@ impl Status {
         );
         if !self.reason.is_empty() {
             let _ = writeln!(out, "reason:   {}", self.reason);
+        }
+        for (label, items) in [("blocked:", &self.blocked), ("foreign:", &self.foreign)] {
+            if !items.is_empty() {
+                let _ = writeln!(out, "{label}");
+                for i in items {
+                    let _ = writeln!(out, "  {i}");
+                }
+            }
         }
         if !self.history.is_empty() {
             let _ = writeln!(out, "history:");

@@ -94,6 +94,8 @@ struct Consul {
     applies: AtomicUsize,
     /// Called after each write with the count so far.
     on_write: Mutex<Option<OnWrite>>,
+    /// Entries another owner marks (name to owner): planned as blocking refusals, never written.
+    foreign: Mutex<BTreeMap<String, String>>,
 }
 
 type OnWrite = Box<dyn FnMut(usize) + Send>;
@@ -119,8 +121,21 @@ impl Consul {
         }
         let want = desired(loaded);
         let have = self.entries.lock().unwrap().clone();
+        let foreign = self.foreign.lock().unwrap().clone();
         let mut steps = Vec::new();
+        let mut refused = Vec::new();
         for (key, body) in &want {
+            let name = key.split_once('/').unwrap().1;
+            if let Some(owner) = foreign.get(name) {
+                refused.push(mesh_plan::Refusal {
+                    kind: step(Action::Update, key, None).kind,
+                    name: name.into(),
+                    reason: format!("exists and is owned by \"{owner}\"; it is left unchanged"),
+                    blocking: true,
+                    owner: Some(owner.clone()),
+                });
+                continue;
+            }
             let action = match have.get(key) {
                 None => Action::Create,
                 Some(b) if b != body => Action::Update,
@@ -133,6 +148,7 @@ impl Consul {
         }
         Ok(Plan {
             steps,
+            refused,
             ..Plan::default()
         })
     }
@@ -509,6 +525,45 @@ async fn without_self_heal_drift_is_reported_once_and_left_in_place() {
     r.turn().await;
     assert_eq!(r.status().result, "in-sync");
     assert_eq!(r.status().reason, "Consul matches git again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_another_owner_holds_makes_the_result_blocked_and_is_listed() {
+    let (rig, mut r) = rig(true);
+    rig.leader.send_replace(true);
+    rig.consul
+        .foreign
+        .lock()
+        .unwrap()
+        .insert("web".into(), "payments".into());
+    let c1 = rig.commit(1, &[("api", "http"), ("web", "tcp")]);
+    r.turn().await;
+    let s = r.status();
+    // What could be applied was; the commit counts as applied, and the result says blocked.
+    assert_eq!(
+        (s.result.as_str(), s.applied_revision.as_str()),
+        ("blocked", c1.as_str())
+    );
+    assert_eq!(
+        s.reason,
+        "1 write(s): 1 change(s): + service-defaults \"api\"; left unchanged: service-defaults \"web\""
+    );
+    assert_eq!(
+        s.blocked,
+        ["service-defaults \"web\": exists and is owned by \"payments\"; it is left unchanged"]
+    );
+    assert_eq!(s.foreign, ["service-defaults \"web\" (owner \"payments\")"]);
+    assert!(s.render().contains("blocked:\n  service-defaults \"web\""));
+    // Still blocked on the next pass, with nothing recorded twice.
+    r.turn().await;
+    assert_eq!(r.status().history.len(), 1);
+    // The other owner lets go: the entry is written and the status is clean again.
+    rig.consul.foreign.lock().unwrap().clear();
+    r.turn().await;
+    let s = r.status();
+    assert_eq!(s.result, "healed", "{s:#?}");
+    assert!(s.blocked.is_empty() && s.foreign.is_empty());
+    assert_eq!(rig.consul.get("web").as_deref(), Some("tcp"));
 }
 
 /// The delay a turn asks for before the next one.

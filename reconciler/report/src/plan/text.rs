@@ -5,12 +5,17 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Terraform-like text: `+` create, `~` update with the fields that change, `-` delete, in
-/// apply order.
+/// apply order (with the reason when it is not the ordinary one: drift restored, an adoption);
+/// then what is left alone: `!` what keeps Consul from matching the repository (blocked), `#`
+/// what is only noted; and the outcome.
 pub fn render(plan: &Plan) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
+    let blocked = plan.blocked().count();
     if plan.steps.is_empty() && plan.refused.is_empty() {
         out.push_str("No changes. Consul matches the repository.\n");
+    } else if plan.steps.is_empty() && blocked > 0 {
+        out.push_str("No changes that mesh-gitops may make, and Consul does not match the repository; left alone:\n");
     } else if plan.steps.is_empty() {
         out.push_str("No changes that mesh-gitops may make; left alone:\n");
     } else {
@@ -22,6 +27,9 @@ pub fn render(plan: &Plan) -> String {
             Action::Record | Action::Forget => {
                 let _ = writeln!(out, ": {}", s.reason);
                 continue;
+            }
+            _ if !s.is_routine() && !s.root_rotation => {
+                let _ = writeln!(out, ": {}", s.reason);
             }
             _ if s.root_rotation => {
                 let _ = writeln!(
@@ -56,7 +64,8 @@ pub fn render(plan: &Plan) -> String {
         }
     }
     for r in &plan.refused {
-        let _ = writeln!(out, "\n  ! {} \"{}\": {}", r.kind, r.name, r.reason);
+        let sign = if r.blocking { '!' } else { '#' };
+        let _ = writeln!(out, "\n  {sign} {} \"{}\": {}", r.kind, r.name, r.reason);
     }
     for (s, d) in &plan.unavoidable_breaks {
         let _ = writeln!(out, "\n  ! {s} -> {d} is denied for a moment during the change: no order of the intention writes avoids it");
@@ -74,6 +83,12 @@ pub fn render(plan: &Plan) -> String {
         let _ = write!(out, ", {records} inventory record(s)");
     }
     out.push_str(".\n");
+    if blocked > 0 {
+        let _ = writeln!(
+            out,
+            "Blocked: {blocked} declared object(s) marked \"!\" cannot be brought to the repository's state; Consul will not match the repository (exit code 4)."
+        );
+    }
     out
 }
 
