@@ -98,12 +98,13 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
     let cwd = tempfile::tempdir().unwrap();
     let prod = example("production");
     let p = prod.to_str().unwrap();
+    // The unowned, different entry blocks the repository: exit 4, however much else changes.
     let plan = run_against(cwd.path(), &server, &["plan", p], SECRETS);
-    assert_eq!(plan.code, Some(2));
+    plan.assert_code(4);
     let text = plan.stdout;
     assert!(text.contains("! service-defaults \"cassandra-db\": exists, differs from the repository and is not owned by mesh-gitops"), "{text}");
     let apply = run_against(cwd.path(), &server, &["apply", p], SECRETS);
-    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
+    apply.assert_code(4);
     let theirs_now: serde_json::Value = http
         .get(format!(
             "{}/v1/config/service-defaults/cassandra-db",
@@ -142,8 +143,12 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         &["plan", p, "--format", "json"],
         SECRETS,
     );
-    assert_eq!(plan.code, Some(2));
+    plan.assert_code(4);
     let v: serde_json::Value = plan.json();
+    assert_eq!(
+        (&v["outcome"], &v["exit_code"]),
+        (&serde_json::json!("blocked"), &serde_json::json!(4))
+    );
     let step = &v["steps"][0];
     assert_eq!(
         (
@@ -160,15 +165,18 @@ fn drift_shows_in_the_plan_and_apply_heals_it_without_touching_unowned_entries()
         ),
         (Some("grpc"), Some("http"))
     );
-    assert_eq!(
-        run_against(cwd.path(), &server, &["apply", p], SECRETS).code,
-        Some(0)
+    run_against(cwd.path(), &server, &["apply", p], SECRETS).assert_code(4);
+    // Healed; only the entry it may not touch is left.
+    let healed = run_against(
+        cwd.path(),
+        &server,
+        &["plan", p, "--format", "json"],
+        SECRETS,
     );
-    assert_eq!(
-        run_against(cwd.path(), &server, &["plan", p], SECRETS).code,
-        Some(0),
-        "healed"
-    );
+    healed.assert_code(4);
+    let v = healed.json();
+    assert_eq!(v["steps"], serde_json::json!([]));
+    assert_eq!(v["refused"].as_array().unwrap().len(), 1);
     // Another owner's repository does not prune or take over these entries.
     let k8s = example("kubernetes");
     let other = run_against(
@@ -289,9 +297,16 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
         "{}",
         plan.stdout
     );
+    plan.assert_code(4);
     outputs.push(plan);
+    // Applied as far as it may be; the policy it may not touch makes it "blocked".
     let apply = run_against(cwd.path(), &server, &["apply", p], SECRETS);
-    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
+    apply.assert_code(4);
+    assert!(
+        apply.stdout.contains("Blocked: 1 declared object(s)"),
+        "{}",
+        apply.stdout
+    );
     outputs.push(apply);
     let still: serde_json::Value = http
         .get(format!("{}/v1/acl/policy/{their_id}", server.url()))
@@ -327,6 +342,8 @@ fn acl_objects_are_owned_through_the_inventory_drift_is_healed_and_no_secret_is_
         "{}",
         plan.stdout
     );
+    // Identical content is not blocked: Consul matches the repository apart from ownership.
+    plan.assert_code(0);
     let adopt = run_against(cwd.path(), &server, &["apply", p, "--adopt"], SECRETS);
     assert!(
         adopt.stdout.contains("= acl-policy \"web\""),
@@ -499,7 +516,9 @@ fn a_concurrent_writer_racing_the_apply_is_neither_lost_nor_overwritten() {
     });
     let apply = run_against(cwd.path(), &server, &["apply", repo.to_str().unwrap()], &[]);
     let outcomes = racer.join().unwrap();
-    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
+    // An entry the racer won differs and is not ours: the apply reports itself blocked.
+    let won = outcomes.iter().any(|(_, won)| *won);
+    apply.assert_code(if won { 4 } else { 0 });
     let http = reqwest::blocking::Client::new();
     let mut theirs = 0;
     for (i, won) in outcomes {

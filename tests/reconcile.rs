@@ -10,7 +10,7 @@ use common::git::Repo;
 use common::serve::{Proc, Serve, ServeOpts};
 use common::{example, mesh_gitops};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -191,6 +191,28 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
         })
     });
     assert!(metric(&rec, "mesh_gitops_drift_events_total") >= 1.0);
+
+    // An outside `consul config write` of a file of one's own replaces the Meta too: the
+    // inventory still owns the entry, so it is healed, the owner's mark restored.
+    let foreign_write = json!({
+        "Kind": "service-intentions", "Name": "count-api",
+        "Sources": [{"Name": "count-dashboard", "Action": "deny"}],
+    });
+    let put = http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(foreign_write.to_string())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success());
+    let healed = wait_for(
+        "the outside write to be healed",
+        Duration::from_secs(20),
+        || {
+            get_json(&server, "/v1/config/service-intentions/count-api")
+                .filter(|e| e["Sources"][0]["Action"] == "allow")
+        },
+    );
+    assert_eq!(healed["Meta"]["mesh-gitops-owner"], "team");
 
     // A commit failing the gate (the dashboard's declared upstream denied) is refused; Consul
     // stays at the second commit, and the status says why.
@@ -421,22 +443,40 @@ fn without_self_heal_drift_is_reported_not_reverted() {
     assert!(metric(&rec, "mesh_gitops_drift_events_total") >= 1.0);
     assert_eq!(metric(&rec, "mesh_gitops_writes_total"), 1.0);
 
-    // An owned entry rewritten without the owner's mark is no longer ours: reported, kept.
+    // Put back by hand: in sync again.
     drifted["Sources"][0]["Action"] = "allow".into();
+    http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(drifted.to_string())
+        .send()
+        .unwrap();
+    wait_for("in sync again", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["result"] == "in-sync")
+    });
+    // Rewritten as `consul config write` would, without the owner's mark: the inventory
+    // still owns it, so it is drift, reported and left in place.
     drifted.as_object_mut().unwrap().remove("Meta");
     http()
         .put(format!("http://{}/v1/config", server.addr))
         .body(drifted.to_string())
         .send()
         .unwrap();
-    let s = wait_for("the takeover report", Duration::from_secs(20), || {
-        status(&server, "team").filter(|s| {
-            s["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("no longer marked as owned"))
-        })
+    let s = wait_for("the second drift report", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["result"] == "drift")
     });
-    assert_eq!(s["result"], "drift", "{s:#}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("~ service-intentions \"count-api\""),
+        "{s:#}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let kept = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
+    assert!(
+        kept["Meta"].get("mesh-gitops-owner").is_none(),
+        "not reverted: {kept}"
+    );
 }
 
 #[test]
