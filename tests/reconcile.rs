@@ -36,14 +36,21 @@ fn serve(dir: &Path) -> Proc {
 fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -> Proc {
     let consul = format!("http://{}", server.addr);
     let cache = dir.join(format!("cache-{id}"));
+    // `--interval 1s` unless the test chooses its own.
+    let interval = if extra.contains(&"--interval") {
+        &[][..]
+    } else {
+        &["--interval", "1s"][..]
+    };
     let mut args = vec![
         "reconcile",
         "--source",
         repo.to_str().unwrap(),
         "--consul",
         &consul,
-        "--interval",
-        "1s",
+    ];
+    args.extend_from_slice(interval);
+    args.extend_from_slice(&[
         "--listen",
         "127.0.0.1:0",
         "--lock-ttl",
@@ -52,7 +59,7 @@ fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -
         id,
         "--cache-dir",
         cache.to_str().unwrap(),
-    ];
+    ]);
     args.extend_from_slice(extra);
     Proc::spawn(
         &mesh_gitops(&args).env("RUST_LOG", "info"),
@@ -401,6 +408,47 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
         applied(&server, &c3)
     });
     assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+}
+
+/// With a ten-minute interval, only the blocking query on the entries can notice an outside
+/// `consul config write` in time: it wakes the loop, which restores the entry and its mark.
+#[test]
+fn an_outside_write_is_healed_within_one_blocking_query_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init(&dir.path().join("repo"));
+    countdash(&repo);
+    let c1 = repo.commit("countdash").to_string();
+    let _rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "healer",
+        &["--interval", "10m"],
+    );
+    wait_for("the first commit", Duration::from_secs(20), || {
+        applied(&server, &c1)
+    });
+    let put = http()
+        .put(format!("http://{}/v1/config", server.addr))
+        .body(
+            json!({
+                "Kind": "service-intentions", "Name": "count-api",
+                "Sources": [{"Name": "count-dashboard", "Action": "deny"}],
+                "Meta": {"edited-by": "alice"},
+            })
+            .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert!(put.status().is_success());
+    // Far sooner than the 10m resync: the blocking query woke the loop.
+    let healed = wait_for("the heal", Duration::from_secs(30), || {
+        get_json(&server, "/v1/config/service-intentions/count-api")
+            .filter(|e| e["Sources"][0]["Action"] == "allow")
+    });
+    assert_eq!(healed["Meta"]["mesh-gitops-owner"], "team");
+    assert!(healed["Meta"].get("edited-by").is_none(), "{healed}");
 }
 
 #[test]
