@@ -340,3 +340,126 @@ fn entries_marked_before_the_inventory_listed_them_are_recorded() {
     w.config_write(json!({"Kind": "service-defaults", "Name": "api", "Protocol": "tcp"}));
     w.run(&["plan"]).assert_code(2);
 }
+
+/// A repository of owner `owner` holding its sources of the shared destination `api`.
+fn shared_repo(dir: &Path, owner: &str, sources: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("mesh-gitops.hcl"),
+        format!("datacenter = \"dc1\"\nowner = \"{owner}\"\n"),
+    )
+    .unwrap();
+    let file = dir.join("api.hcl");
+    if sources.is_empty() {
+        let _ = std::fs::remove_file(file);
+        return;
+    }
+    let list: Vec<String> = sources
+        .iter()
+        .map(|(n, a)| format!("  {{ Name = \"{n}\", Action = \"{a}\" }},\n"))
+        .collect();
+    std::fs::write(
+        file,
+        format!(
+            "Kind = \"service-intentions\"\nName = \"api\"\nMeta {{\n  \"mesh-gitops-shared\" = \"true\"\n}}\nSources = [\n{}]\n",
+            list.concat()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn two_owners_share_a_destination_each_owning_its_sources() {
+    let w = World::new();
+    let (a, b) = (w.cwd.path().join("a"), w.cwd.path().join("b"));
+    let run = |dir: &Path, args: &[&str]| -> Run {
+        let mut all = vec![args[0], dir.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        w.server.mesh_gitops(&all).current_dir(w.cwd.path()).run()
+    };
+    let intentions = || -> Value {
+        w.server
+            .client()
+            .get(format!(
+                "{}/v1/config/service-intentions/api",
+                w.server.url()
+            ))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap_or(Value::Null)
+    };
+    let sources = |v: &Value| -> Vec<(String, String)> {
+        v["Sources"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        (
+                            s["Name"].as_str().unwrap().into(),
+                            s["Action"].as_str().unwrap().into(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let pair = |n: &str, a: &str| (n.to_owned(), a.to_owned());
+    shared_repo(&a, "frontend", &[("web", "allow")]);
+    shared_repo(&b, "batch-team", &[("batch", "deny"), ("report", "allow")]);
+    run(&a, &["apply"]).assert_success();
+    run(&b, &["apply"]).assert_success();
+    let v = intentions();
+    assert_eq!(
+        sources(&v),
+        [
+            pair("web", "allow"),
+            pair("batch", "deny"),
+            pair("report", "allow")
+        ]
+    );
+    assert_eq!(v["Meta"]["mesh-gitops-sources-frontend"], "web");
+    assert_eq!(v["Meta"]["mesh-gitops-sources-batch-team"], "batch,report");
+    // Each repository is in sync with the merged entry.
+    run(&a, &["plan"]).assert_success();
+    run(&b, &["plan"]).assert_success();
+    // A change by one owner keeps the other's sources, in their order.
+    shared_repo(&a, "frontend", &[("web", "deny")]);
+    let plan = run(&a, &["plan"]);
+    plan.assert_code(2);
+    assert!(
+        plan.stdout
+            .contains("keeps owner \"batch-team\" (batch, report)"),
+        "{}",
+        plan.stdout
+    );
+    run(&a, &["apply"]).assert_success();
+    assert_eq!(
+        sources(&intentions()),
+        [
+            pair("web", "deny"),
+            pair("batch", "deny"),
+            pair("report", "allow")
+        ]
+    );
+    // Claiming the other owner's source is blocked.
+    shared_repo(&a, "frontend", &[("web", "deny"), ("batch", "allow")]);
+    let grab = run(&a, &["plan"]);
+    grab.assert_code(4);
+    assert!(
+        grab.stdout
+            .contains("source \"batch\" is owned by \"batch-team\""),
+        "{}",
+        grab.stdout
+    );
+    // Pruning removes only the owner's sources; the last one out deletes the entry.
+    shared_repo(&a, "frontend", &[]);
+    run(&a, &["apply", "--allow-empty"]).assert_success();
+    assert_eq!(
+        sources(&intentions()),
+        [pair("batch", "deny"), pair("report", "allow")]
+    );
+    shared_repo(&b, "batch-team", &[]);
+    run(&b, &["apply", "--allow-empty"]).assert_success();
+    assert_eq!(intentions(), Value::Null);
+}

@@ -75,6 +75,11 @@ async fn entry_step(
 ) -> Result<bool, StepError> {
     let kind = step.kind.entry().ok_or(StepError::NotDeclared)?;
     let done = match step.action {
+        // A shared destination: the merged entry the plan computed (others' sources kept).
+        Action::Create | Action::Update if shared_after(step).is_some() => {
+            let merged = shared_after(step).ok_or(StepError::NotDeclared)?;
+            cx.client.put_config_entry(&merged, Some(step.cas)).await?
+        }
         Action::Create | Action::Update => {
             let entry = cx
                 .desired
@@ -98,6 +103,14 @@ async fn entry_step(
         }
     }
     Ok(done)
+}
+
+/// The entry a step writes to a shared destination.
+fn shared_after(step: &Step) -> Option<mesh_model::ConfigEntry> {
+    let after = step.after.as_ref()?;
+    after["Meta"].get(mesh_plan::shared::SHARED_KEY)?;
+    let i: mesh_model::ServiceIntentions = serde_json::from_value(after.clone()).ok()?;
+    Some(mesh_model::ConfigEntry::ServiceIntentions(i))
 }
 
 fn modify_index(v: &Value) -> u64 {

@@ -21,6 +21,7 @@
 pub mod acl;
 mod order;
 pub mod ownership;
+pub mod shared;
 
 pub use order::{plan_all, PlanInput};
 
@@ -254,6 +255,10 @@ pub fn marked_entries(
         .map(|e| {
             let mut e = e.clone();
             mesh_semantics::config_entry::normalize(&mut e);
+            if let (true, ConfigEntry::ServiceIntentions(i)) = (shared::is_shared(&e), &mut e) {
+                shared::mark(i, owner);
+                return e;
+            }
             let source = source_of(&e);
             let meta = e.meta_mut();
             meta.insert(OWNER_KEY.into(), owner.into());
@@ -300,6 +305,19 @@ pub fn plan(
                 Some(d.to_json()),
                 0,
             )),
+            _ if shared::is_shared(d) => match shared::decide(d, observed_by.get(&k).copied(), recorded, opts) {
+                ownership::Decision::Write(s) => writes.push(s),
+                ownership::Decision::Record(s) => records.push(s),
+                ownership::Decision::Refuse(r) => plan.refused.push(r),
+                ownership::Decision::Nothing => {}
+            },
+            Some(o) if shared::is_shared(&o.entry) => plan.refused.push(Refusal {
+                kind: ObjectKind::ConfigEntry(k.0.clone()),
+                name: k.1.clone(),
+                reason: "the destination is shared by owners in Consul; declare it with \"mesh-gitops-shared\" = \"true\" to own sources in it".into(),
+                blocking: true,
+                owner: None,
+            }),
             Some(o) => match ownership::decide(d, o, recorded, opts) {
                 ownership::Decision::Write(s) => writes.push(s),
                 ownership::Decision::Record(s) => records.push(s),
@@ -312,6 +330,7 @@ pub fn plan(
     let prune = ownership::prune(observed, &desired_keys, opts);
     plan.refused.extend(prune.kept);
     records.extend(prune.forgotten);
+    writes.extend(prune.updates);
     let deletes = prune.deletes;
     let owned_total = prune.owned_total;
     if owned_total > 0 && deletes.len() == owned_total && desired.is_empty() && !opts.allow_empty {
@@ -427,12 +446,25 @@ fn order_intentions(
     steps.sort_by(|a, b| {
         (a.action == Action::Delete, &a.name).cmp(&(b.action == Action::Delete, &b.name))
     });
+    // What each write leaves: the declared entry, or for a shared destination the merged one
+    // the step carries.
+    let merged: Vec<ServiceIntentions> = steps
+        .iter()
+        .filter(|s| s.action != Action::Delete)
+        .filter(|s| {
+            s.after
+                .as_ref()
+                .is_some_and(|a| a["Meta"].get(shared::SHARED_KEY).is_some())
+        })
+        .filter_map(|s| serde_json::from_value(s.after.clone()?).ok())
+        .collect();
     let desired: BTreeMap<&str, &ServiceIntentions> = desired
         .iter()
         .filter_map(|d| match d {
             ConfigEntry::ServiceIntentions(i) => Some((i.name.as_str(), i)),
             _ => None,
         })
+        .chain(merged.iter().map(|i| (i.name.as_str(), i)))
         .collect();
     let mut current: ByDestination = current.into_iter().map(|i| (i.name.clone(), i)).collect();
     let mut target = current.clone();

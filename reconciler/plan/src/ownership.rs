@@ -162,6 +162,8 @@ pub(crate) fn decide(
 /// What happens to the entries that are no longer declared.
 pub(crate) struct Prune {
     pub deletes: Vec<Step>,
+    /// Shared destinations no longer declared: our sources removed, others' kept.
+    pub updates: Vec<Step>,
     /// Owned entries kept because they are marked never to be pruned.
     pub kept: Vec<Refusal>,
     /// Inventory records dropped: gone from Consul, or taken by another owner.
@@ -180,6 +182,7 @@ pub(crate) fn prune(
     let ours = opts.owner.as_str();
     let mut out = Prune {
         deletes: Vec::new(),
+        updates: Vec::new(),
         kept: Vec::new(),
         forgotten: Vec::new(),
         owned_total: 0,
@@ -188,6 +191,16 @@ pub(crate) fn prune(
     for o in observed {
         let k = key(&o.entry);
         seen.insert(k.clone());
+        if crate::shared::is_shared(&o.entry) {
+            if !desired.contains(&k) {
+                match crate::shared::prune(o, opts) {
+                    Some(s) if s.action == Action::Delete => out.deletes.push(s),
+                    Some(s) => out.updates.push(s),
+                    None => {}
+                }
+            }
+            continue;
+        }
         let claim = claim(&o.entry, opts.recorded.contains(&k), ours);
         if claim == Claim::Ours {
             out.owned_total += 1;

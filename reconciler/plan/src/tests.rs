@@ -376,3 +376,84 @@ fn intention_writes_are_ordered_make_before_break() {
     );
     assert!(p.unavoidable_breaks.is_empty());
 }
+
+fn shared_ixn(dest: &str, sources: &[(&str, IntentionAction)], owner: &str) -> ConfigEntry {
+    let mut e = ixn(dest, sources);
+    e.meta_mut()
+        .insert(shared::SHARED_KEY.into(), "true".into());
+    let state = DesiredState {
+        config_entries: vec![e],
+        ..Default::default()
+    };
+    marked_entries(&state, owner, &|_| "repo.hcl".into()).remove(0)
+}
+
+fn as_intentions(v: &Value) -> ServiceIntentions {
+    serde_json::from_value(v.clone()).unwrap()
+}
+
+/// Two owners, one destination: each writes only its sources, merged with CAS; pruning
+/// removes only its own, and the entry goes with the last source.
+#[test]
+fn owners_share_a_destination_source_by_source() {
+    let a = PlanOptions {
+        owner: "a".into(),
+        ..opts()
+    };
+    let b = PlanOptions {
+        owner: "b".into(),
+        ..opts()
+    };
+    let from_a = shared_ixn("api", &[("web", Allow)], "a");
+    let p = plan(std::slice::from_ref(&from_a), &[], &[], false, &a).unwrap();
+    assert_eq!(p.steps[0].action, Action::Create);
+    let consul = observed(from_a.clone(), 5);
+    // b merges its source into a's entry, keeping a's.
+    let from_b = shared_ixn("api", &[("batch", Deny)], "b");
+    let p = plan(
+        std::slice::from_ref(&from_b),
+        std::slice::from_ref(&consul),
+        &[],
+        false,
+        &b,
+    )
+    .unwrap();
+    let s = &p.steps[0];
+    assert_eq!((s.action, s.cas), (Action::Update, 5));
+    assert!(s.reason.contains("keeps owner \"a\" (web)"), "{}", s.reason);
+    let merged = as_intentions(s.after.as_ref().unwrap());
+    let names: Vec<&str> = merged.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web", "batch"]);
+    assert_eq!(merged.meta["mesh-gitops-sources-a"], "web");
+    assert_eq!(merged.meta["mesh-gitops-sources-b"], "batch");
+    let both = observed(ConfigEntry::ServiceIntentions(merged), 6);
+    // Each is in sync with the merged entry.
+    for (d, o) in [(&from_a, &a), (&from_b, &b)] {
+        let p = plan(
+            std::slice::from_ref(d),
+            std::slice::from_ref(&both),
+            &[],
+            false,
+            o,
+        )
+        .unwrap();
+        assert!(p.steps.is_empty() && p.refused.is_empty(), "{p:?}");
+    }
+    // b may not declare a's source.
+    let grab = shared_ixn("api", &[("web", Deny)], "b");
+    let p = plan(&[grab], std::slice::from_ref(&both), &[], false, &b).unwrap();
+    assert!(p.steps.is_empty());
+    assert!(p.refused[0].blocking && p.refused[0].reason.contains("owned by \"a\""));
+    // a leaves: only its source goes.
+    let p = plan(&[], std::slice::from_ref(&both), &[], false, &a).unwrap();
+    let s = &p.steps[0];
+    assert_eq!((s.action, s.cas), (Action::Update, 6));
+    let left = as_intentions(s.after.as_ref().unwrap());
+    assert_eq!(left.sources.len(), 1);
+    assert_eq!(left.sources[0].name, "batch");
+    assert!(!left.meta.contains_key("mesh-gitops-sources-a"));
+    // b leaves last: the entry is deleted.
+    let only_b = observed(ConfigEntry::ServiceIntentions(left), 7);
+    let p = plan(&[], &[only_b], &[], false, &b).unwrap();
+    assert_eq!((p.steps[0].action, p.steps[0].cas), (Action::Delete, 7));
+}
