@@ -463,3 +463,47 @@ fn two_owners_share_a_destination_each_owning_its_sources() {
     run(&b, &["apply", "--allow-empty"]).assert_success();
     assert_eq!(intentions(), Value::Null);
 }
+
+#[test]
+fn the_shared_destination_example_merges_both_owners_sources() {
+    let w = World::new();
+    let example = common::example("shared-destination");
+    for team in ["frontend", "batch"] {
+        let dir = example.join(team);
+        w.server
+            .mesh_gitops(&["apply", dir.to_str().unwrap()])
+            .current_dir(w.cwd.path())
+            .run()
+            .assert_success();
+    }
+    let v: Value = w
+        .server
+        .client()
+        .get(format!(
+            "{}/v1/config/service-intentions/api",
+            w.server.url()
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let names: Vec<&str> = v["Sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "batch-worker", "report"]);
+    assert_eq!(
+        v["Meta"]["mesh-gitops-sources-batch"],
+        "batch-worker,report"
+    );
+    for team in ["frontend", "batch"] {
+        let dir = example.join(team);
+        w.server
+            .mesh_gitops(&["plan", dir.to_str().unwrap()])
+            .current_dir(w.cwd.path())
+            .run()
+            .assert_success();
+    }
+}

@@ -1,0 +1,2 @@
+datacenter = "dc1"
+owner      = "frontend"
