@@ -16,7 +16,14 @@ pub fn stats(s: &PlanStats) -> String {
 /// One line of an apply's progress (without the newline).
 pub fn event(e: &ApplyEvent<'_>) -> String {
     match e {
-        ApplyEvent::Refused(r) => format!("  ! {} \"{}\": {}", r.kind, r.name, r.reason),
+        // `!` keeps Consul from matching the repository; `#` is only noted (as in `plan`).
+        ApplyEvent::Refused(r) => format!(
+            "  {} {} \"{}\": {}",
+            if r.blocking { '!' } else { '#' },
+            r.kind,
+            r.name,
+            r.reason
+        ),
         ApplyEvent::Applied(s) => {
             let note = if s.root_rotation {
                 "  (root rotated)"
