@@ -96,9 +96,15 @@ async fn entry_step(
         }
         Action::Record | Action::Forget => true,
     };
+    // A shared destination whose write leaves none of our sources is no longer ours either.
+    let let_go = shared_after(step).is_some_and(|e| {
+        let key = mesh_plan::shared::sources_key(&cx.desired.owner);
+        !e.meta().contains_key(&key)
+    });
     if done {
         match step.action {
             Action::Delete | Action::Forget => ledger.remove(&step.kind, &step.name),
+            _ if let_go => ledger.remove(&step.kind, &step.name),
             _ => ledger.set(&step.kind, &step.name, Record::default()),
         }
     }

@@ -122,20 +122,30 @@ async fn a_change_made_between_plan_and_write_is_replanned_not_overwritten() {
         false
     };
     let (report, seen) = run(&changed, &target, &config, &stop).await;
+    // The planned write found the entry changed (CAS) and was not made; the re-plan read their
+    // write, and since the inventory still owns the entry, restored it from that reading.
     assert_eq!(report.conflicts, 1, "{seen:?}");
-    assert_eq!(report.writes, 0, "{seen:?}");
-    assert_eq!(seen, ["? service-defaults api"], "{seen:?}");
-    // The re-plan found the entry no longer ours: it is left as they wrote it.
+    assert_eq!(report.writes, 1, "{seen:?}");
+    assert_eq!(
+        seen,
+        [
+            "? service-defaults api",
+            "re-planned 1",
+            "~ service-defaults api"
+        ],
+        "{seen:?}"
+    );
     let (plan, _) = make_plan(&changed, &target, &config).await.unwrap();
     assert!(plan.steps.is_empty(), "{:?}", plan.steps);
-    assert_eq!(plan.refused.len(), 1);
     let stored = target
         .client
         .config_entry("service-defaults", "api")
         .await
         .unwrap()
         .expect("the entry exists");
-    assert_eq!(stored.entry.to_json()["Protocol"], "tcp");
+    let stored = stored.entry.to_json();
+    assert_eq!(stored["Protocol"], "grpc");
+    assert_eq!(stored["Meta"][mesh_plan::OWNER_KEY], "unit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

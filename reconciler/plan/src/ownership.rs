@@ -258,6 +258,8 @@ pub(crate) fn prune(
 pub fn owned_count(observed: &[ObservedEntry], opts: &PlanOptions) -> usize {
     observed
         .iter()
+        // A shared destination is never wholly ours.
+        .filter(|o| !crate::shared::is_shared(&o.entry))
         .filter(|o| {
             let k = key(&o.entry);
             claim(&o.entry, opts.recorded.contains(&k), &opts.owner) == Claim::Ours
