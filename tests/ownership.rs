@@ -459,6 +459,21 @@ fn two_owners_share_a_destination_each_owning_its_sources() {
         sources(&intentions()),
         [pair("batch", "deny"), pair("report", "allow")]
     );
+    let inventory: Value = w
+        .server
+        .client()
+        .get(format!(
+            "{}/v1/kv/mesh-gitops/frontend/inventory?raw",
+            w.server.url()
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        inventory["objects"].get("service-intentions/api").is_none(),
+        "no longer frontend's: {inventory}"
+    );
     shared_repo(&b, "batch-team", &[]);
     run(&b, &["apply", "--allow-empty"]).assert_success();
     assert_eq!(intentions(), Value::Null);
