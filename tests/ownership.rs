@@ -522,3 +522,18 @@ fn the_shared_destination_example_merges_both_owners_sources() {
             .assert_success();
     }
 }
+
+#[test]
+fn check_says_a_shared_destination_has_sources_outside_the_repository() {
+    let dir = common::example("shared-destination").join("frontend");
+    let check =
+        common::mesh_gitops(&["check", dir.to_str().unwrap(), "--no-base", "--no-sim"]).run();
+    check.assert_success();
+    assert!(
+        check
+            .stdout
+            .contains("warning[W1013]: the intentions for \"api\" are shared by owners"),
+        "{}",
+        check.output()
+    );
+}

@@ -11,6 +11,6 @@ Sources = [
   },
   {
     Name   = "report"
-    Action = "deny"
+    Action = "allow"
   },
 ]

@@ -1,2 +1,7 @@
 datacenter = "dc1"
 owner      = "batch"
+
+acl {
+  enabled        = true
+  default_policy = "deny"
+}

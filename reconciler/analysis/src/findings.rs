@@ -28,7 +28,29 @@ pub(crate) fn all(state: &DesiredState, g: &PolicyGraph) -> (Vec<Diagnostic>, Ve
     let identities = identities(state, g, &mut out);
     listeners(state, &mut out);
     secrets(state, &mut out);
+    shared(state, &mut out);
     (out, identities)
+}
+
+/// A destination shared by owners: this repository holds only its own sources, so what the
+/// analysis decides for other sources may be decided otherwise by another owner's.
+fn shared(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+    for e in state.intentions().filter(|e| e.is_shared()) {
+        out.push(
+            Diagnostic::new(
+                Code::SharedDestination,
+                e.span,
+                format!(
+                    "the intentions for \"{}\" are shared by owners: sources other repositories declare also decide who reaches \"{}\", and this analysis sees only this repository's",
+                    e.name, e.name
+                ),
+            )
+            .with_help(format!(
+                "`mesh-gitops plan` against Consul names the other owners' sources of \"{}\"",
+                e.name
+            )),
+        );
+    }
 }
 
 fn upstreams(state: &DesiredState, g: &PolicyGraph, out: &mut Vec<Diagnostic>) {

@@ -124,6 +124,7 @@ codes! {
     ListenerAroundProxy = ("W1010", Warning, "an application listener reachable around its sidecar proxy"),
     SecretInEnv = ("W1011", Warning, "a literal secret in a workload's environment"),
     PermissionShadowed = ("W1012", Warning, "an L7 permission that never matches because an earlier one matches every request"),
+    SharedDestination = ("W1013", Warning, "a destination shared by owners: sources other repositories declare also decide who reaches it"),
 
     // ---- E11xx: guardrails ------------------------------------------------------------------
     GuardrailFailed = ("E1101", Error, "a guardrail assertion that the mesh does not satisfy"),

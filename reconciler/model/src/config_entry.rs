@@ -192,6 +192,16 @@ pub struct ServiceIntentions {
     pub span: Span,
 }
 
+impl ServiceIntentions {
+    /// The Meta key that, set to `"true"`, declares the entry shared by owners: each owns only
+    /// the sources it declares (mesh-plan's `shared`), and other sources may exist in Consul.
+    pub const SHARED_KEY: &'static str = "mesh-gitops-shared";
+
+    pub fn is_shared(&self) -> bool {
+        self.meta.get(Self::SHARED_KEY).map(String::as_str) == Some("true")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IntentionAction {

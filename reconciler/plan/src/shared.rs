@@ -15,7 +15,7 @@ use mesh_model::{ConfigEntry, ServiceIntentions};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Meta key that declares a service-intentions entry shared by owners.
-pub const SHARED_KEY: &str = "mesh-gitops-shared";
+pub const SHARED_KEY: &str = ServiceIntentions::SHARED_KEY;
 /// The prefix of the Meta key listing one owner's sources in a shared entry.
 pub const SOURCES_PREFIX: &str = "mesh-gitops-sources-";
 
@@ -26,7 +26,7 @@ pub fn sources_key(owner: &str) -> String {
 
 /// Whether an entry is a shared service-intentions entry.
 pub fn is_shared(e: &ConfigEntry) -> bool {
-    matches!(e, ConfigEntry::ServiceIntentions(i) if i.meta.get(SHARED_KEY).map(String::as_str) == Some("true"))
+    matches!(e, ConfigEntry::ServiceIntentions(i) if i.is_shared())
 }
 
 fn listed(i: &ServiceIntentions, owner_key: &str) -> BTreeSet<String> {
