@@ -293,6 +293,12 @@ pub fn plan(
         let k = key(d);
         let recorded = opts.recorded.contains(&k);
         match observed_by.get(&k) {
+            _ if shared::is_shared(d) => match shared::decide(d, observed_by.get(&k).copied(), recorded, opts) {
+                ownership::Decision::Write(s) => writes.push(s),
+                ownership::Decision::Record(s) => records.push(s),
+                ownership::Decision::Refuse(r) => plan.refused.push(r),
+                ownership::Decision::Nothing => {}
+            },
             None => writes.push(entry_step(
                 Action::Create,
                 &k,
@@ -305,12 +311,6 @@ pub fn plan(
                 Some(d.to_json()),
                 0,
             )),
-            _ if shared::is_shared(d) => match shared::decide(d, observed_by.get(&k).copied(), recorded, opts) {
-                ownership::Decision::Write(s) => writes.push(s),
-                ownership::Decision::Record(s) => records.push(s),
-                ownership::Decision::Refuse(r) => plan.refused.push(r),
-                ownership::Decision::Nothing => {}
-            },
             Some(o) if shared::is_shared(&o.entry) => plan.refused.push(Refusal {
                 kind: ObjectKind::ConfigEntry(k.0.clone()),
                 name: k.1.clone(),

@@ -106,6 +106,11 @@ fn context(kept: &[&str], theirs: &BTreeMap<String, String>) -> String {
         .join(", ")
 }
 
+/// The longest Meta value Consul stores (`metaValueMaxLength`, checked by
+/// `validateConfigEntryMeta` in `agent/structs/config_entry.go`): an owner's source list must
+/// fit in it.
+pub const META_VALUE_MAX: usize = 512;
+
 /// The decision for a declared shared entry `d` (normalized and marked by [`mark`]).
 pub(crate) fn decide(
     d: &ConfigEntry,
@@ -117,6 +122,17 @@ pub(crate) fn decide(
     let Some(want) = intentions(d) else {
         return Decision::Nothing;
     };
+    let listed_len = want
+        .meta
+        .get(&sources_key(&opts.owner))
+        .map_or(0, String::len);
+    if listed_len > META_VALUE_MAX {
+        return refuse(
+            d,
+            format!("this owner's source names take {listed_len} characters in the entry's Meta, more than the {META_VALUE_MAX} Consul stores; split the sources among owners"),
+            None,
+        );
+    }
     let Some(o) = o else {
         return Decision::Write(entry_step(
             Action::Create,

@@ -457,3 +457,22 @@ fn owners_share_a_destination_source_by_source() {
     let p = plan(&[], &[only_b], &[], false, &b).unwrap();
     assert_eq!((p.steps[0].action, p.steps[0].cas), (Action::Delete, 7));
 }
+
+#[test]
+fn a_shared_source_list_longer_than_consul_stores_is_refused() {
+    let names: Vec<String> = (0..60).map(|i| format!("service-number-{i:03}")).collect();
+    let sources: Vec<(&str, IntentionAction)> = names.iter().map(|n| (n.as_str(), Allow)).collect();
+    let d = shared_ixn("api", &sources, "a");
+    let a = PlanOptions {
+        owner: "a".into(),
+        ..opts()
+    };
+    let p = plan(&[d], &[], &[], false, &a).unwrap();
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(p.refused[0].blocking);
+    assert!(
+        p.refused[0].reason.contains("more than the 512"),
+        "{}",
+        p.refused[0].reason
+    );
+}
