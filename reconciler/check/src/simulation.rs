@@ -42,10 +42,11 @@ impl Simulation {
     }
 }
 
-/// Declared edges that carried traffic, and probes that ended as expected.
+/// Declared edges that carried traffic (requests got through, the intentions allow them), and
+/// probes that ended as expected. The denied declared upstreams are `SimReport::denied`.
 pub fn counts(r: &SimReport) -> (usize, usize) {
     (
-        r.edges.iter().filter(|e| e.attempts > 0).count(),
+        r.edges.iter().filter(|e| e.carried()).count(),
         r.probes.iter().filter(|p| p.outcome == p.expected).count(),
     )
 }
