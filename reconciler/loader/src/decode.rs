@@ -77,17 +77,39 @@ pub(crate) struct Decoded {
     pub json: Map<String, Value>,
     /// Span of every decoded value, keyed by JSON pointer (`""` is the object itself).
     pub spans: BTreeMap<String, Span>,
+    /// Span of every field written with a key, from the key to the end of its value, keyed by
+    /// JSON pointer (a repeated HCL block's items too): where a problem with the field points.
+    pub fields: BTreeMap<String, Span>,
 }
 
 impl Decoded {
     pub fn span(&self, pointer: &str) -> Option<Span> {
         self.spans.get(pointer).copied()
     }
+
+    /// Where the field at `pointer` is written: its key to the end of its value, or the value
+    /// alone when it has no key (a list item).
+    pub fn at(&self, pointer: &str) -> Option<Span> {
+        self.fields
+            .get(pointer)
+            .or(self.spans.get(pointer))
+            .copied()
+    }
+
+    /// `diag` about the field at `pointer`: named, and pointing at the field when it is written.
+    pub fn locate(&self, diag: Diagnostic, pointer: &str) -> Diagnostic {
+        let mut diag = diag.with_field(crate::entry::display_path(pointer));
+        if let Some(span) = self.at(pointer) {
+            diag.span = Some(span);
+        }
+        diag
+    }
 }
 
 pub(crate) struct Decoder<'d> {
     pub diags: &'d mut Diagnostics,
     spans: BTreeMap<String, Span>,
+    fields: BTreeMap<String, Span>,
 }
 
 impl<'d> Decoder<'d> {
@@ -95,6 +117,7 @@ impl<'d> Decoder<'d> {
         Decoder {
             diags,
             spans: BTreeMap::new(),
+            fields: BTreeMap::new(),
         }
     }
 
@@ -105,6 +128,20 @@ impl<'d> Decoder<'d> {
         Decoded {
             json: json.unwrap_or_default(),
             spans: self.spans,
+            fields: self.fields,
+        }
+    }
+
+    /// Records where the field `entry` is written (its key to the end of its value) and moves
+    /// the problems found in exactly its value, pushed since `before`, onto it.
+    fn at_key(&mut self, before: usize, entry: &mesh_syntax::Entry, pointer: &str, display: &str) {
+        let span = entry_span(entry);
+        self.fields.insert(pointer.to_owned(), span);
+        for d in self.diags.since_mut(before) {
+            if d.span == Some(entry.value.span) {
+                d.span = Some(span);
+                d.field.get_or_insert_with(|| display.to_owned());
+            }
         }
     }
 
@@ -156,7 +193,10 @@ impl<'d> Decoder<'d> {
                     for (i, e) in entries.iter().enumerate() {
                         let p = format!("{child_ptr}/{i}");
                         let d = format!("{child_display}[{i}]");
-                        if let Some(v) = self.value(&e.value, item, &p, &d) {
+                        let before = self.diags.len();
+                        let v = self.value(&e.value, item, &p, &d);
+                        self.at_key(before, e, &p, &d);
+                        if let Some(v) = v {
                             items.push(v);
                         }
                     }
@@ -172,12 +212,16 @@ impl<'d> Decoder<'d> {
                             )
                         };
                         self.diags.push(
-                            Diagnostic::new(Code::DuplicateKey, dup.key_span, spelled)
+                            Diagnostic::new(Code::DuplicateKey, entry_span(dup), spelled)
+                                .with_field(dup.key.as_str())
                                 .with_label(first.key_span, "first given here")
                                 .with_help(format!("keep one spelling of {}", field.name)),
                         );
                     }
-                    self.value(&first.value, &field.ty, &child_ptr, &child_display)
+                    let before = self.diags.len();
+                    let v = self.value(&first.value, &field.ty, &child_ptr, &child_display);
+                    self.at_key(before, first, &child_ptr, &child_display);
+                    v
                 }
             } else {
                 if !first.labels.is_empty() {
@@ -190,7 +234,10 @@ impl<'d> Decoder<'d> {
                         .with_help(format!("write `{} {{ ... }}`", first.key)),
                     );
                 }
-                self.value(&first.value, &field.ty, &child_ptr, &child_display)
+                let before = self.diags.len();
+                let v = self.value(&first.value, &field.ty, &child_ptr, &child_display);
+                self.at_key(before, first, &child_ptr, &child_display);
+                v
             };
             if let Some(v) = value {
                 out.insert(field.name.to_owned(), v);
@@ -327,6 +374,7 @@ impl<'d> Decoder<'d> {
 
     fn unknown_key(&mut self, schema: &Schema, entry: &mesh_syntax::Entry, display: &str) {
         let key = &entry.key;
+        let at = entry_span(entry);
         let lower = key.to_ascii_lowercase();
         let place = if display.is_empty() || display == schema.what {
             schema.what.to_owned()
@@ -339,21 +387,23 @@ impl<'d> Decoder<'d> {
             self.diags.push(
                 Diagnostic::new(
                     Code::EnterpriseOnly,
-                    entry.key_span,
+                    at,
                     format!(
                         "invalid config key \"{key}\" in {place}: namespaces and partitions are a \
                          Consul Enterprise feature"
                     ),
                 )
+                .with_field(key.as_str())
                 .with_help("remove the key; Consul CE rejects it even when empty"),
             );
             return;
         }
         let mut d = Diagnostic::new(
             Code::UnknownKey,
-            entry.key_span,
+            at,
             format!("invalid config key \"{key}\" in {place}"),
-        );
+        )
+        .with_field(key.as_str());
         let names: Vec<&str> = schema
             .fields
             .iter()
@@ -365,6 +415,15 @@ impl<'d> Decoder<'d> {
             None => d.with_help(format!("accepted keys: {}", names.join(", "))),
         };
         self.diags.push(d);
+    }
+}
+
+/// Where an entry is written: its key to the end of its value.
+pub(crate) fn entry_span(entry: &mesh_syntax::Entry) -> Span {
+    Span {
+        start: entry.key_span.start.min(entry.value.span.start),
+        end: entry.value.span.end.max(entry.key_span.end),
+        ..entry.value.span
     }
 }
 

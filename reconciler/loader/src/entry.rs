@@ -1,6 +1,6 @@
 //! Consul config entries: from a decoded object to the typed model.
 
-use crate::decode::{closest, to_json, Decoded, Decoder, Schema};
+use crate::decode::{closest, entry_span, to_json, Decoded, Decoder, Schema};
 use crate::schema;
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, Span};
 use mesh_model::{
@@ -9,6 +9,7 @@ use mesh_model::{
 };
 use mesh_syntax::{Node, NodeKind};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// The kinds mesh-gitops adds for what Consul has no file format for.
 pub const MESH_GITOPS_KINDS: &[&str] = &["acl-policy", "acl-role", "acl-token", "ca-config"];
@@ -32,6 +33,111 @@ pub fn decode_config_entry(node: &Node) -> Result<ConfigEntry, Vec<Diagnostic>> 
 }
 
 pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<ConfigEntry> {
+    config_entry_located(node, diags).map(|(e, _)| e)
+}
+
+/// Where an entry's objects and fields are written, from its decoding: the loader moves a
+/// validation problem about a field (`Diagnostic::field`) onto that field's key and value.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FieldSpans {
+    /// Value span of every decoded object and value, by JSON pointer.
+    objects: BTreeMap<String, Span>,
+    /// Key-to-value span of every field written with a key, by JSON pointer.
+    fields: BTreeMap<String, Span>,
+}
+
+impl FieldSpans {
+    pub(crate) fn of(d: &Decoded) -> Self {
+        FieldSpans {
+            objects: d.spans.clone(),
+            fields: d.fields.clone(),
+        }
+    }
+
+    /// Moves a problem about a field (`Diagnostic::field`, relative to the object its span
+    /// points at) onto where that field is written: the key's line and column, the span over
+    /// the value. A field that is not written (a default) points at the nearest written field
+    /// it is inside, or keeps the object.
+    pub(crate) fn place(&self, d: &mut Diagnostic) {
+        let (Some(span), Some(field)) = (d.span, d.field.as_deref()) else {
+            return;
+        };
+        if let Some((at, path)) = self.resolve(span, field) {
+            d.span = Some(at);
+            d.field = Some(path);
+        }
+    }
+
+    /// Whether `span` is one of the entry's objects or values.
+    pub(crate) fn holds(&self, span: Option<Span>) -> bool {
+        span.is_some_and(|s| self.objects.values().any(|o| *o == s))
+    }
+
+    /// The span of `field` (`HTTP.PathPrefix`, `Sources[1].Name`) inside the object written at
+    /// `anchor`, and its path from the entry's top, in file order.
+    pub(crate) fn resolve(&self, anchor: Span, field: &str) -> Option<(Span, String)> {
+        let base = self
+            .objects
+            .iter()
+            .chain(&self.fields)
+            .filter(|(_, s)| **s == anchor)
+            .map(|(p, _)| p)
+            .max_by_key(|p| p.len())?;
+        let mut pointer = base.clone();
+        for segment in field.split('.') {
+            let (name, rest) = segment.split_once('[').unwrap_or((segment, ""));
+            if !name.is_empty() {
+                pointer.push('/');
+                pointer.push_str(name);
+            }
+            for index in rest.split('[').map(|i| i.trim_end_matches(']')) {
+                if !index.is_empty() {
+                    pointer.push('/');
+                    pointer.push_str(index);
+                }
+            }
+        }
+        // The field itself, else the nearest written field it is inside (a problem with a
+        // default filled in under a written object points at that object's key).
+        loop {
+            if let Some(span) = self
+                .fields
+                .get(&pointer)
+                .or_else(|| self.objects.get(&pointer))
+            {
+                if pointer.len() > base.len() {
+                    return Some((*span, display_path(&pointer)));
+                }
+            }
+            if pointer.len() <= base.len() {
+                return None;
+            }
+            pointer.truncate(pointer.rfind('/')?);
+        }
+    }
+}
+
+/// `/Sources/0/Permissions/1/HTTP/PathExact` as `Sources[0].Permissions[1].HTTP.PathExact`.
+pub(crate) fn display_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').filter(|p| !p.is_empty()) {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// [`config_entry`] with where its fields are written.
+pub(crate) fn config_entry_located(
+    node: &Node,
+    diags: &mut Diagnostics,
+) -> Option<(ConfigEntry, FieldSpans)> {
     let Some(obj) = node.as_object() else {
         diags.push(
             Diagnostic::new(
@@ -67,9 +173,10 @@ pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<Confi
         diags.push(
             Diagnostic::new(
                 Code::UnknownKind,
-                kind_span,
+                node.get_ci("kind").map_or(kind_span, entry_span),
                 format!("invalid config entry kind: {kind}"),
             )
+            .with_field("Kind")
             .with_help(help),
         );
         return None;
@@ -78,23 +185,27 @@ pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<Confi
     match entry_kind {
         EntryKind::ServiceIntentions => {
             let d = Decoder::new(diags).decode(node, &schema::SERVICE_INTENTIONS, &skip);
-            intentions(d, node.span, diags).map(ConfigEntry::ServiceIntentions)
+            let spans = FieldSpans::of(&d);
+            intentions(d, node.span, diags).map(|e| (ConfigEntry::ServiceIntentions(e), spans))
         }
         EntryKind::ServiceDefaults => {
             let d = Decoder::new(diags).decode(node, &schema::SERVICE_DEFAULTS, &skip);
             let mut e: ServiceDefaults = typed(&d, node.span, diags)?;
             e.span = node.span;
-            Some(ConfigEntry::ServiceDefaults(e))
+            Some((ConfigEntry::ServiceDefaults(e), FieldSpans::of(&d)))
         }
         EntryKind::ProxyDefaults => {
             let d = Decoder::new(diags).decode(node, &schema::PROXY_DEFAULTS, &skip);
             if let Some(cfg) = d.json.get("Config") {
                 if !cfg.is_object() {
                     diags.push(
-                        Diagnostic::new(
-                            Code::WrongType,
-                            d.span("/Config").unwrap_or(node.span),
-                            "Config: expected an object",
+                        d.locate(
+                            Diagnostic::new(
+                                Code::WrongType,
+                                d.at("/Config").unwrap_or(node.span),
+                                "Config: expected an object",
+                            ),
+                            "/Config",
                         )
                         .with_help("write `Config { protocol = \"http\" }`"),
                     );
@@ -103,7 +214,7 @@ pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<Confi
             }
             let mut e: ProxyDefaults = typed(&d, node.span, diags)?;
             e.span = node.span;
-            Some(ConfigEntry::ProxyDefaults(e))
+            Some((ConfigEntry::ProxyDefaults(e), FieldSpans::of(&d)))
         }
         EntryKind::Mesh => {
             // The mesh entry has no Name; tolerate the one name it could mean.
@@ -126,9 +237,11 @@ pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<Confi
             let d = Decoder::new(diags).decode(node, &schema::MESH, &skip_mesh);
             let mut e: MeshEntry = typed(&d, node.span, diags)?;
             e.span = node.span;
-            Some(ConfigEntry::Mesh(e))
+            Some((ConfigEntry::Mesh(e), FieldSpans::of(&d)))
         }
-        EntryKind::Other(kind) => other(node, kind, diags).map(ConfigEntry::Other),
+        EntryKind::Other(kind) => {
+            other(node, kind, diags).map(|e| (ConfigEntry::Other(e), FieldSpans::default()))
+        }
     }
 }
 
@@ -218,10 +331,9 @@ fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<Ser
     }
     for (ptr, msg) in legacy_fields {
         diags.push(
-            Diagnostic::new(
-                Code::IntentionLegacyField,
-                d.span(&ptr).unwrap_or(span),
-                msg,
+            d.locate(
+                Diagnostic::new(Code::IntentionLegacyField, d.at(&ptr).unwrap_or(span), msg),
+                &ptr,
             )
             .with_help(
                 "legacy intention fields belong to the deprecated intentions API; remove them",
@@ -229,12 +341,10 @@ fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<Ser
         );
     }
     for (ptr, msg) in bad_actions {
-        let at = d
-            .span(&format!("{ptr}/Action"))
-            .or(d.span(&ptr))
-            .unwrap_or(span);
+        let action = format!("{ptr}/Action");
+        let at = d.at(&action).or(d.span(&ptr)).unwrap_or(span);
         diags.push(
-            Diagnostic::new(Code::IntentionAction, at, msg)
+            d.locate(Diagnostic::new(Code::IntentionAction, at, msg), &action)
                 .with_help("Action is \"allow\" or \"deny\", in lower case"),
         );
     }

@@ -34,6 +34,7 @@ pub fn validate_meta(meta: &BTreeMap<String, String>, span: Span) -> Vec<Diagnos
     let d = |m: String| {
         Diagnostic::new(Code::MetaLimits, span, m)
             .with_help("Consul limits Meta to 64 pairs, keys of 128 bytes and values of 512 bytes")
+            .with_field("Meta")
     };
     if meta.len() > 64 {
         out.push(d("Meta exceeds maximum element count 64".to_owned()));
@@ -66,18 +67,20 @@ fn one_of(
     if let Some(v) = str_field(rest, key) {
         if !allowed.contains(&v) {
             out.push(
-                Diagnostic::new(Code::EntryField, span, message(v)).with_help(format!(
-                    "{key} is one of: {}",
-                    allowed
-                        .iter()
-                        .map(|a| if a.is_empty() {
-                            "\"\"".to_owned()
-                        } else {
-                            format!("\"{a}\"")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+                Diagnostic::new(Code::EntryField, span, message(v))
+                    .with_field(key)
+                    .with_help(format!(
+                        "{key} is one of: {}",
+                        allowed
+                            .iter()
+                            .map(|a| if a.is_empty() {
+                                "\"\"".to_owned()
+                            } else {
+                                format!("\"{a}\"")
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
             );
         }
     }
@@ -112,6 +115,7 @@ fn common_fields(rest: &BTreeMap<String, Value>, span: Span, out: &mut Vec<Diagn
                     span,
                     format!("MeshGateway: invalid mesh gateway mode {mgw:?}"),
                 )
+                .with_field("MeshGateway.Mode")
                 .with_help("MeshGateway.Mode is \"\", \"none\", \"local\" or \"remote\""),
             );
         }
@@ -132,6 +136,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             } else if e.name == "*" {
                 out.push(
                     Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be specific, not \"*\"")
+                        .with_field("Name")
                         .with_help("write one service-defaults per service; use proxy-defaults for mesh-wide defaults"),
                 );
             }
@@ -151,6 +156,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         e.span,
                         "UpstreamConfig and Destination cannot both be set",
                     )
+                    .with_field("Destination")
                     .with_help("a destination (terminating gateway target) has no upstream config"),
                 );
             }
@@ -161,19 +167,25 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                     .map(Vec::len)
                     .unwrap_or(0);
                 if addrs == 0 {
-                    out.push(Diagnostic::new(
-                        Code::EntryField,
-                        e.span,
-                        "Destination must contain at least one valid address",
-                    ));
+                    out.push(
+                        Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            "Destination must contain at least one valid address",
+                        )
+                        .with_field("Destination.Addresses"),
+                    );
                 }
                 let port = dest.get("Port").and_then(Value::as_i64).unwrap_or(0);
                 if !(1..=65535).contains(&port) {
-                    out.push(Diagnostic::new(
-                        Code::EntryField,
-                        e.span,
-                        format!("Destination.Port {port} is not a valid port"),
-                    ));
+                    out.push(
+                        Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            format!("Destination.Port {port} is not a valid port"),
+                        )
+                        .with_field("Destination.Port"),
+                    );
                 }
             }
             if let Some(overrides) = e
@@ -184,27 +196,36 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             {
                 for (i, o) in overrides.iter().enumerate() {
                     match o.get("Name").and_then(Value::as_str) {
-                        None | Some("") => out.push(Diagnostic::new(
-                            Code::EntryField,
-                            e.span,
-                            format!("UpstreamConfig.Overrides[{i}]: Name is required"),
-                        )),
-                        Some("*") => out.push(Diagnostic::new(
-                            Code::EntryField,
-                            e.span,
-                            format!("UpstreamConfig.Overrides[{i}]: Name cannot be a wildcard"),
-                        )),
+                        None | Some("") => out.push(
+                            Diagnostic::new(
+                                Code::EntryField,
+                                e.span,
+                                format!("UpstreamConfig.Overrides[{i}]: Name is required"),
+                            )
+                            .with_field(format!("UpstreamConfig.Overrides[{i}].Name")),
+                        ),
+                        Some("*") => out.push(
+                            Diagnostic::new(
+                                Code::EntryField,
+                                e.span,
+                                format!("UpstreamConfig.Overrides[{i}]: Name cannot be a wildcard"),
+                            )
+                            .with_field(format!("UpstreamConfig.Overrides[{i}].Name")),
+                        ),
                         _ => {}
                     }
                 }
             }
             if let Some(defaults) = e.rest.get("UpstreamConfig").and_then(|u| u.get("Defaults")) {
                 if defaults.get("Name").is_some() {
-                    out.push(Diagnostic::new(
-                        Code::EntryField,
-                        e.span,
-                        "UpstreamConfig.Defaults: Name must be empty",
-                    ));
+                    out.push(
+                        Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            "UpstreamConfig.Defaults: Name must be empty",
+                        )
+                        .with_field("UpstreamConfig.Defaults.Name"),
+                    );
                 }
             }
             out.extend(validate_meta(&e.meta, e.span));
@@ -217,6 +238,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         e.span,
                         format!("invalid name ({:?}), only \"global\" is supported", e.name),
                     )
+                    .with_field("Name")
                     .with_help("proxy-defaults is the mesh-wide singleton named \"global\""),
                 );
             }
@@ -283,6 +305,7 @@ pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
                         i.name
                     ),
                 )
+                .with_field("Permissions")
                 .with_help(format!(
                     "add a service-defaults entry for {:?} with Protocol = \"http\" (or http2, grpc)",
                     i.name
