@@ -6,6 +6,7 @@
 mod apply;
 mod exit;
 mod gate;
+mod logs;
 mod reconcile;
 mod report;
 mod serve;
@@ -240,6 +241,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // `reconcile` chooses its log format itself.
+    if !matches!(cli.command, Command::Reconcile(_)) {
+        logs::init(false);
+    }
     match cli.command {
         Command::Validate(args) => {
             let loaded = args.repo.load();
