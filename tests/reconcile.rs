@@ -302,6 +302,8 @@ fn without_a_branch_the_source_s_head_is_followed_and_logs_are_the_reconciler_s_
         log.contains("following the source's default branch") && log.contains("branch=trunk"),
         "the followed branch is not named:\n{log}"
     );
+    let s = status(&server, "team").unwrap();
+    assert_eq!(s["branch"], "trunk", "{s}");
     for internal in ["nodename=", "Bind addr=", "node{name=", "simulated host"] {
         assert!(
             !log.contains(internal),
