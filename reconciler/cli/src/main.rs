@@ -4,8 +4,11 @@
 //! one table, in `exit`.
 
 mod apply;
+mod completions;
 mod exit;
+mod explain;
 mod gate;
+mod logs;
 mod reconcile;
 mod report;
 mod serve;
@@ -50,6 +53,10 @@ enum Command {
     Reconcile(Box<reconcile::ReconcileArgs>),
     /// The reconciler's last result and history, from Consul KV (3 if refused or failed).
     Status(reconcile::StatusArgs),
+    /// The long explanation of a diagnostic code, with an example and the fix.
+    Explain(explain::ExplainArgs),
+    /// Shell completions (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -140,7 +147,8 @@ struct ApplyArgs {
     repo: RepoArgs,
     #[command(flatten)]
     target: apply::TargetArgs,
-    /// Apply even if `check` fails (the failures are printed first).
+    /// Skip the gate's check and simulation: apply even if `check` fails (its errors are
+    /// printed first), and do not simulate the mesh.
     #[arg(long)]
     skip_check: bool,
 }
@@ -240,6 +248,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // `reconcile` chooses its log format itself.
+    if !matches!(cli.command, Command::Reconcile(_)) {
+        logs::init(false);
+    }
     match cli.command {
         Command::Validate(args) => {
             let loaded = args.repo.load();
@@ -261,6 +273,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status(args) => reconcile::print_status(args),
         Command::Show(args) => show_command(args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Completions(args) => {
+            completions::run(&args);
+            Ok(Exit::Ok.into())
+        }
     }
 }
 

@@ -91,6 +91,10 @@ pub struct Status {
     pub applied_time: String,
     pub leader: String,
     pub source: String,
+    /// The branch followed (`--branch`, or the source's default branch); empty in a record
+    /// written before it was kept.
+    #[serde(default)]
+    pub branch: String,
     pub history: Vec<Event>,
 }
 
@@ -112,7 +116,11 @@ impl Status {
     /// Text for `mesh-gitops status`.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "source:   {}", self.source);
+        if self.branch.is_empty() {
+            let _ = writeln!(out, "source:   {}", self.source);
+        } else {
+            let _ = writeln!(out, "source:   {} (branch {})", self.source, self.branch);
+        }
         let _ = writeln!(out, "leader:   {}", self.leader);
         let _ = writeln!(
             out,
