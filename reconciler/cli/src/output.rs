@@ -1,7 +1,7 @@
 //! `--output FORMAT[=PATH]` and `--format`: where a result's renderings go. The result is
 //! computed once; every destination gets its format rendered from it.
 //!
-//! The rules (also in `docs/reports.md`):
+//! The rules (the README says the same):
 //! - `--output FORMAT=PATH` writes FORMAT to PATH; `--output FORMAT` (or `FORMAT=-`) to stdout.
 //!   Repeatable.
 //! - `--format FORMAT` is `--output FORMAT`. Without any `--output`, the default format goes to
