@@ -261,3 +261,47 @@ fn no_progress_is_drawn_when_stderr_is_not_a_terminal() {
         );
     }
 }
+
+/// Runs `mesh-gitops ARGS` with stderr on a pseudo-terminal (util-linux `script`), stdout
+/// discarded; returns what the terminal showed.
+fn on_a_terminal(cwd: &Path, args: &str, ci: bool) -> String {
+    let bin = env!("CARGO_BIN_EXE_mesh-gitops");
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &format!("'{bin}' {args} > /dev/null"), "/dev/null"])
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .env_remove("CI");
+    if ci {
+        c.env("CI", "true");
+    }
+    let out = c.output().expect("util-linux script runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_progress_counts_steps_and_seeds_and_ci_turns_it_off() {
+    let cwd = tempfile::tempdir().unwrap();
+    let ex = example("countdash");
+    let ex = ex.to_str().unwrap();
+    let shown = on_a_terminal(cwd.path(), &format!("simulate '{ex}' --seeds 3"), false);
+    for n in 0..=3 {
+        assert!(
+            shown.contains(&format!("simulating: {n}/3 seed(s)")),
+            "{shown:?}"
+        );
+    }
+    // The line is erased at the end, so what follows starts clean.
+    assert!(shown.ends_with("\r\x1b[2K"), "{shown:?}");
+    let applied = on_a_terminal(cwd.path(), &format!("apply '{ex}'"), false);
+    let total = regex::Regex::new(r"applying: (\d+)/(\d+) step\(s\)")
+        .unwrap()
+        .captures_iter(&applied)
+        .map(|c| (c[1].parse::<u32>().unwrap(), c[2].parse::<u32>().unwrap()))
+        .last()
+        .unwrap_or_else(|| panic!("no progress in {applied:?}"));
+    assert!(total.0 == total.1 && total.1 > 0, "{total:?}");
+
+    let ci = on_a_terminal(cwd.path(), &format!("simulate '{ex}' --seeds 3"), true);
+    assert!(!ci.contains("simulating:"), "{ci:?}");
+}
