@@ -8,7 +8,7 @@
 # does the same with the toolchain of a machine without Docker.
 
 FROM rust:1.88-alpine AS build
-RUN apk add --no-cache musl-dev gcc make perl file
+RUN apk add --no-cache musl-dev gcc file
 WORKDIR /src
 COPY . .
 # The source has no .git here (.dockerignore); the release workflow passes the commit.
