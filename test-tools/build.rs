@@ -14,6 +14,8 @@ use std::process::Command;
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The Python modules the tests import.
 const PYTHON_MODULES: &[&str] = &["jsonschema", "consul"];
+/// The programs the GitHub Action's scripts use, where Debian's packages put them.
+const PROGRAMS: &[&str] = &["/usr/bin/curl", "/usr/bin/jq"];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -24,6 +26,9 @@ fn main() {
 
     println!("cargo:rerun-if-changed={}", setup.display());
     println!("cargo:rerun-if-changed={CHROMIUM}");
+    for p in PROGRAMS {
+        println!("cargo:rerun-if-changed={p}");
+    }
     for m in PYTHON_MODULES {
         println!(
             "cargo:rerun-if-changed={}",
@@ -69,6 +74,11 @@ fn missing(python: &Path) -> Vec<String> {
     let mut missing = Vec::new();
     if std::env::var_os("MESH_GITOPS_CHROMIUM").is_none() && !Path::new(CHROMIUM).exists() {
         missing.push(format!("Chromium ({CHROMIUM})"));
+    }
+    for p in PROGRAMS {
+        if !Path::new(p).exists() {
+            missing.push((*p).to_owned());
+        }
     }
     for m in PYTHON_MODULES {
         let found = Command::new("python3")
