@@ -199,3 +199,14 @@ fn bash_completions_name_every_subcommand() {
         assert!(out.stdout.contains("reconcile"), "{shell}");
     }
 }
+
+#[test]
+fn a_usage_error_exits_1_never_the_plan_has_changes_code() {
+    // docs/exit-codes.md: 2 means "the plan has changes"; a typo must not read as that.
+    let typo = mesh_gitops(&["plan", "--no-such-flag"]).run();
+    typo.assert_code(1);
+    assert!(typo.stderr.contains("--no-such-flag"), "{}", typo.stderr);
+    let help = mesh_gitops(&["plan", "--help"]).run();
+    help.assert_code(0);
+    assert!(help.stdout.contains("Usage"), "{}", help.stdout);
+}

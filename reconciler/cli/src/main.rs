@@ -257,7 +257,17 @@ impl RepoArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap exits 2 on a usage error, which here means "the plan has changes": a script
+        // running `plan` must never read a typo as a pending change. `--help` and
+        // `--version` still exit 0.
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Error } else { Exit::Ok };
+            let _ = e.print();
+            return code.into();
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
