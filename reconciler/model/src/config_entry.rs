@@ -183,6 +183,8 @@ fn is_false(b: &bool) -> bool {
 pub struct ServiceIntentions {
     /// The destination service, or `*`.
     pub name: String,
+    /// Consul answers `"Sources": null` for none (`[]*SourceIntention` without omitempty).
+    #[serde(default)]
     pub sources: Vec<SourceIntention>,
     #[serde(rename = "JWT", skip_serializing_if = "Option::is_none", default)]
     pub jwt: Option<Value>,
