@@ -239,18 +239,17 @@ fn intentions(d: &mut Decoded, span: Span, diags: &mut Diagnostics) -> Option<Se
                 &mut bad_actions,
                 false,
             );
-            for legacy in [
-                "LegacyID",
-                "LegacyMeta",
-                "LegacyCreateTime",
-                "LegacyUpdateTime",
-            ] {
-                if src.remove(legacy).is_some() {
-                    legacy_fields.push((
-                        format!("/Sources/{i}/{legacy}"),
-                        format!("Sources[{i}].{legacy} must be omitted"),
-                    ));
-                }
+            // `ServiceIntentionsConfigEntry.normalize` clears LegacyID and the legacy times
+            // on a config-entry write; only a non-empty LegacyMeta fails `validate`
+            // (`agent/structs/config_entry_intentions.go`).
+            for legacy in ["LegacyID", "LegacyCreateTime", "LegacyUpdateTime"] {
+                src.remove(legacy);
+            }
+            if src.remove("LegacyMeta").is_some() {
+                legacy_fields.push((
+                    format!("/Sources/{i}/LegacyMeta"),
+                    format!("Sources[{i}].LegacyMeta must be omitted"),
+                ));
             }
             if let Some(Value::Array(perms)) = src.get_mut("Permissions") {
                 for (j, p) in perms.iter_mut().enumerate() {

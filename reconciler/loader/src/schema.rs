@@ -325,7 +325,9 @@ static PERMISSION: Schema = consul(
     "intention permission",
     &[
         f("Action", Ty::Keep(&Ty::Str)),
-        f("HTTP", Ty::Obj(&HTTP_PERMISSION)),
+        // `*IntentionHTTPPermission`: an empty one is present, and invalid ("should not be
+        // empty"), not absent.
+        f("HTTP", Ty::Keep(&Ty::Obj(&HTTP_PERMISSION))),
         f("JWT", Ty::Any),
     ],
 );

@@ -263,7 +263,7 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
     for (k, h) in http.header.iter().enumerate() {
         if h.name.is_empty() {
             out.push(d(
-                format!("{prefix}.Header[{k}] missing required Name field"),
+                format!("{prefix}.HTTP.Header[{k}] missing required Name field"),
                 "name the header to match",
             ));
         }
@@ -279,7 +279,7 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
         .count();
         if set != 1 {
             out.push(d(
-                format!("{prefix}.Header[{k}] should only contain one of Present, Exact, Prefix, Suffix, or Regex"),
+                format!("{prefix}.HTTP.Header[{k}] should only contain one of Present, Exact, Prefix, Suffix, or Regex"),
                 "keep exactly one header match",
             ));
         }
@@ -288,12 +288,12 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
     for m in &http.methods {
         if !METHODS.contains(&m.as_str()) {
             out.push(d(
-                format!("{prefix}.Methods contains an invalid method {m:?}"),
+                format!("{prefix}.HTTP.Methods contains an invalid method {m:?}"),
                 "methods are GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE",
             ));
         } else if seen.contains(&m) {
             out.push(d(
-                format!("{prefix}.Methods contains {m:?} more than once"),
+                format!("{prefix}.HTTP.Methods contains {m:?} more than once"),
                 "list each method once",
             ));
         }
