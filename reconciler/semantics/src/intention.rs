@@ -110,10 +110,12 @@ pub fn validate(entry: &ServiceIntentions) -> Vec<Diagnostic> {
             _ => format!("default/{}", s.name),
         };
         if let Some(first) = seen.get(&key) {
+            // `ServiceIntentionsConfigEntry.validate` (`config_entry_intentions.go`) prints
+            // `ServiceName.String()`, which on CE is the bare name (`structs_ce.go`).
             let shown = match (&s.peer, &s.sameness_group) {
-                (Some(p), _) => format!("peer(\"{p}\") \"default/{}\"", s.name),
-                (_, Some(g)) => format!("samenessgroup(\"{g}\") \"default/{}\"", s.name),
-                _ => format!("\"default/{}\"", s.name),
+                (Some(p), _) => format!("peer({p:?}) {:?}", s.name),
+                (_, Some(g)) => format!("sameness-group({g:?}) {:?}", s.name),
+                _ => format!("{:?}", s.name),
             };
             out.push(
                 at(

@@ -291,7 +291,7 @@ fn validation_messages_are_consuls() {
         msg(&e),
         [(
             Code::IntentionDuplicateSource,
-            "Sources[1] defines \"default/web\" more than once".to_owned()
+            "Sources[1] defines \"web\" more than once".to_owned()
         )]
     );
     let mut both = l7(
