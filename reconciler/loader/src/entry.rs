@@ -198,7 +198,9 @@ fn typed<T: serde::de::DeserializeOwned>(
                     end: span.start,
                     ..span
                 },
-                "config entry has no Name",
+                // Consul's text (`ServiceConfigEntry.Validate`,
+                // `ServiceIntentionsConfigEntry.validate`): an absent Name is an empty one.
+                "Name is required",
             )
             .with_help("add `Name = \"<service>\"`"),
         );
