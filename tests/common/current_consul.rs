@@ -2,8 +2,8 @@
 //! loopback socket that forwards every request to a running `mesh-gitops serve` and reshapes the
 //! config entries it answers the way Consul 1.17 and later writes them:
 //!
-//! - `Hash` on every entry (`ConfigEntry.Normalize` sets it since Consul 1.16,
-//!   `agent/structs/config_entry.go`, `HashConfigEntry`);
+//! - `Hash` on every entry (each kind's `Normalize` sets it with `HashConfigEntry`; `GetHash`
+//!   and `SetHash` are methods of the `ConfigEntry` interface, `agent/structs/config_entry.go`);
 //! - Go's `encoding/json` writes a struct field that is not a pointer even when it is zero, and
 //!   fields without `omitempty` even when empty: `service-defaults` has `"Protocol": ""`,
 //!   `"TransparentProxy": {}`, `"MeshGateway": {}`, `"Expose": {}` (`ServiceConfigEntry`);
