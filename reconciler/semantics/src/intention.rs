@@ -113,10 +113,12 @@ pub fn validate(entry: &ServiceIntentions) -> Vec<Diagnostic> {
             _ => format!("default/{}", s.name),
         };
         if let Some(first) = seen.get(&key) {
+            // `ServiceIntentionsConfigEntry.validate` (`config_entry_intentions.go`) prints
+            // `ServiceName.String()`, which on CE is the bare name (`structs_ce.go`).
             let shown = match (&s.peer, &s.sameness_group) {
-                (Some(p), _) => format!("peer(\"{p}\") \"default/{}\"", s.name),
-                (_, Some(g)) => format!("samenessgroup(\"{g}\") \"default/{}\"", s.name),
-                _ => format!("\"default/{}\"", s.name),
+                (Some(p), _) => format!("peer({p:?}) {:?}", s.name),
+                (_, Some(g)) => format!("sameness-group({g:?}) {:?}", s.name),
+                _ => format!("{:?}", s.name),
             };
             out.push(
                 at(
@@ -281,7 +283,7 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
         if h.name.is_empty() {
             out.push(f(
                 format!("HTTP.Header[{k}]"),
-                format!("{prefix}.Header[{k}] missing required Name field"),
+                format!("{prefix}.HTTP.Header[{k}] missing required Name field"),
                 "name the header to match",
             ));
         }
@@ -298,7 +300,7 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
         if set != 1 {
             out.push(f(
                 format!("HTTP.Header[{k}]"),
-                format!("{prefix}.Header[{k}] should only contain one of Present, Exact, Prefix, Suffix, or Regex"),
+                format!("{prefix}.HTTP.Header[{k}] should only contain one of Present, Exact, Prefix, Suffix, or Regex"),
                 "keep exactly one header match",
             ));
         }
@@ -308,13 +310,13 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
         if !METHODS.contains(&m.as_str()) {
             out.push(f(
                 format!("HTTP.Methods[{k}]"),
-                format!("{prefix}.Methods contains an invalid method {m:?}"),
+                format!("{prefix}.HTTP.Methods contains an invalid method {m:?}"),
                 "methods are GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE",
             ));
         } else if seen.contains(&m) {
             out.push(f(
                 format!("HTTP.Methods[{k}]"),
-                format!("{prefix}.Methods contains {m:?} more than once"),
+                format!("{prefix}.HTTP.Methods contains {m:?} more than once"),
                 "list each method once",
             ));
         }
