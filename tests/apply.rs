@@ -58,6 +58,10 @@ fn apply_on_a_fresh_machine_uses_the_embedded_control_plane_and_is_idempotent() 
         first.stdout
     );
     assert!(cwd.path().join(".mesh-gitops/state.redb").exists());
+    // At the default log level (no RUST_LOG) the gate's simulation keeps its log to itself.
+    for internal in ["nodename=", "Bind addr=", "node{name=", "simulated host"] {
+        assert!(!first.stderr.contains(internal), "{}", first.stderr);
+    }
     // It says why it went ahead: the gate's check and simulation passed.
     let said = first.stdout;
     assert!(

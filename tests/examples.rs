@@ -1,10 +1,10 @@
 //! Every example repository, discovered from `examples/*/mesh-gitops.hcl`: it validates, shows
 //! its model, passes `check` (or fails it on purpose, for the reason given in
-//! `common::examples::FAILING_ON_PURPOSE`), and explains itself in a README.
+//! a `FAILS-ON-PURPOSE` marker), and explains itself in a README.
 
 mod common;
 
-use common::examples::{expected_check_code, FAILING_ON_PURPOSE};
+use common::examples::{expected_check_code, failing_on_purpose};
 use common::{example, examples, mesh_gitops, root, subdirs};
 
 #[test]
@@ -49,13 +49,19 @@ fn every_example_checks_with_its_expected_exit_code() {
     }
 }
 
-/// The list of examples failing on purpose names only examples that exist, so it cannot go
-/// stale.
+/// An example failing on purpose says why, and its README says so too: a reader running it
+/// is not surprised by the failure.
 #[test]
-fn every_example_failing_on_purpose_exists() {
-    let names = examples();
-    for (name, why) in FAILING_ON_PURPOSE {
-        assert!(names.iter().any(|n| n == name), "{name} ({why}) is gone");
+fn every_example_failing_on_purpose_says_why() {
+    let failing = failing_on_purpose();
+    assert!(!failing.is_empty(), "web-socat fails on purpose");
+    for (name, why) in failing {
+        assert!(!why.is_empty(), "{name}: the marker gives no `why:`");
+        let readme = std::fs::read_to_string(example(&name).join("README.md")).unwrap();
+        assert!(
+            readme.contains("on purpose"),
+            "{name}: the README does not say it fails on purpose"
+        );
     }
 }
 

@@ -9,8 +9,8 @@ use std::process::Command;
 const LAYERS: &[(u32, &str, &[&str])] = &[
     (
         0,
-        "foundations: diagnostics, seeded randomness, the CA",
-        &["mesh-diagnostics", "mesh-seed", "mesh-ca"],
+        "foundations: diagnostics, seeded randomness, the CA; what tests use besides Rust",
+        &["mesh-diagnostics", "mesh-seed", "mesh-ca", "mesh-test-tools"],
     ),
     (
         1,

@@ -34,6 +34,22 @@ fn serve(dir: &Path) -> Proc {
 }
 
 fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -> Proc {
+    let cmd = reconcile_cmd(dir, server, repo, id, extra).env("RUST_LOG", "info");
+    Proc::spawn(
+        &cmd,
+        "reconciler listening on http://",
+        dir.join(format!("reconcile-{id}.log")),
+    )
+}
+
+/// `mesh-gitops reconcile` following `repo` into `server`, its environment left to the caller.
+fn reconcile_cmd(
+    dir: &Path,
+    server: &Proc,
+    repo: &Path,
+    id: &str,
+    extra: &[&str],
+) -> common::run::Cmd {
     let consul = format!("http://{}", server.addr);
     let cache = dir.join(format!("cache-{id}"));
     // `--interval 1s` unless the test chooses its own.
@@ -61,11 +77,7 @@ fn reconcile(dir: &Path, server: &Proc, repo: &Path, id: &str, extra: &[&str]) -
         cache.to_str().unwrap(),
     ]);
     args.extend_from_slice(extra);
-    Proc::spawn(
-        &mesh_gitops(&args).env("RUST_LOG", "info"),
-        "reconciler listening on http://",
-        dir.join(format!("reconcile-{id}.log")),
-    )
+    mesh_gitops(&args)
 }
 
 fn http() -> reqwest::blocking::Client {
@@ -290,6 +302,43 @@ fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
     let lock = get_json(&server, "/v1/kv/mesh-gitops/team/leader").unwrap();
     assert!(lock[0].get("Session").is_none(), "{lock:#}");
     assert!(rec.log().contains("released the leader lock"));
+}
+
+/// Without `--branch` the source's default branch (its HEAD, here `trunk`, the only branch) is
+/// followed and named in the log; at the default log level the log holds the reconciler's own
+/// events and none of the simulator's (its gate simulates every commit).
+#[test]
+fn without_a_branch_the_source_s_head_is_followed_and_logs_are_the_reconciler_s_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let repo = Repo::init_on(&dir.path().join("repo"), "trunk");
+    countdash(&repo);
+    let c1 = repo.commit("countdash").to_string();
+    let rec = Proc::spawn(
+        &reconcile_cmd(dir.path(), &server, &repo.dir, "trunk", &[]),
+        "reconciler listening on http://",
+        dir.path().join("reconcile-trunk.log"),
+    );
+    wait_for("the commit on trunk", Duration::from_secs(30), || {
+        applied(&server, &c1)
+    });
+    assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+    let log = wait_for("the apply in the log", Duration::from_secs(10), || {
+        let log = rec.log();
+        log.contains(" apply ").then_some(log)
+    });
+    assert!(
+        log.contains("following the source's default branch") && log.contains("branch=trunk"),
+        "the followed branch is not named:\n{log}"
+    );
+    let s = status(&server, "team").unwrap();
+    assert_eq!(s["branch"], "trunk", "{s}");
+    for internal in ["nodename=", "Bind addr=", "node{name=", "simulated host"] {
+        assert!(
+            !log.contains(internal),
+            "the simulator's {internal:?} is in the log at the default level:\n{log}"
+        );
+    }
 }
 
 #[test]

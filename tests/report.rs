@@ -113,19 +113,11 @@ fn check_self_contained(html: &str) {
     assert_eq!(external, 0, "the only URL is the SVG namespace");
 }
 
-/// Debian's Chromium, where `.ci/setup` installs it (`MESH_GITOPS_CHROMIUM` names another).
+/// Chromium, which the test build installs (`mesh-test-tools` runs `.ci/setup`), or the one
+/// `MESH_GITOPS_CHROMIUM` names; the test fails saying why when there is none.
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("MESH_GITOPS_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "{} is missing: the HTML report is tested in a real headless browser. Run `bash .ci/setup` \
-         once (it installs Debian's chromium), or point MESH_GITOPS_CHROMIUM at a Chromium or \
-         Chrome binary.",
-        path.display()
-    );
-    path
+    mesh_test_tools::chromium()
+        .unwrap_or_else(|why| panic!("the HTML report is tested in a real headless browser: {why}"))
 }
 
 /// The DOM Chromium built from `file`, after loading it headless.

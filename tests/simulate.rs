@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::examples::expected_code;
 use common::{copy_example, examples, mesh_gitops, Run};
 
 use std::path::Path;
@@ -27,13 +28,14 @@ fn has_sidecars(name: &str) -> bool {
         .any(|s| s["sidecar"] == true || s["native"] == true)
 }
 
-/// Every example with sidecars simulates; one without is skipped, and says why.
+/// Every example with sidecars simulates (an example failing on purpose with the exit code its
+/// marker names); one without is skipped, and says why.
 #[test]
 fn examples_simulate_clean_with_every_probe_refused_for_its_reason() {
     let mut simulated = Vec::new();
     for name in examples() {
         let o = run(&["simulate", &example(&name), "--format", "json"], &[]);
-        o.assert_success();
+        o.assert_code(expected_code(&name, "simulate"));
         let v = o.json();
         if !has_sidecars(&name) {
             assert_eq!(
@@ -43,6 +45,7 @@ fn examples_simulate_clean_with_every_probe_refused_for_its_reason() {
             continue;
         }
         simulated.push(name.clone());
+        assert_eq!(v["passed"], expected_code(&name, "simulate") == 0, "{name}");
         assert_eq!(v["violations"], serde_json::json!([]), "{name}");
         let probes = v["probes"].as_array().unwrap();
         assert!(!probes.is_empty(), "{name}");
@@ -71,9 +74,19 @@ fn without_its_intention_dynamic_app_is_denied_after_a_successful_handshake() {
         &["simulate", repo.to_str().unwrap(), "--format", "json"],
         &[],
     );
-    // The simulation agrees with the static analysis (denied), so it is not a violation.
-    o.assert_success();
+    // The simulation agrees with the static analysis (denied), so it is not a violation; but a
+    // declared upstream the intentions deny fails, as `check` fails it.
+    o.assert_code(3);
     let v = o.json();
+    assert_eq!(v["violations"], serde_json::json!([]));
+    assert_eq!(
+        v["denied"],
+        serde_json::json!([{
+            "source": "dynamic-app",
+            "destination": "mysql-server",
+            "denied_by": "Default behavior configured by ACLs"
+        }])
+    );
     let edge = v["edges"]
         .as_array()
         .unwrap()
@@ -226,4 +239,72 @@ fn a_failing_run_exits_3_and_prints_the_command_that_replays_it() {
         &[],
     );
     healed.assert_success();
+}
+
+/// web-socat's only declared upstream is denied by its intention: no edge carried traffic, the
+/// denied upstream is named with the deciding intention in every format, and `simulate` fails
+/// as `check` does.
+#[test]
+fn a_denied_declared_upstream_is_named_with_its_intention_and_fails_like_check() {
+    let ex = example("web-socat");
+    let check = run(&["check", &ex, "--no-base", "--format", "json"], &[]);
+    check.assert_code(3);
+    let check = check.json();
+    let finding = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "E1001")
+        .expect("check reports the denied upstream");
+    assert!(finding["message"]
+        .as_str()
+        .unwrap()
+        .contains("web -> socat"));
+
+    let text = run(&["simulate", &ex], &[]);
+    text.assert_code(3);
+    let first = text.stdout.lines().next().unwrap();
+    assert!(
+        first.contains(": 0 declared edge(s) carried traffic, 1 declared upstream(s) denied by the intentions,"),
+        "{first}"
+    );
+    let intention = "Matched L4 intention: web -> socat (precedence 9)";
+    assert!(
+        text.stdout
+            .contains("  denied: web -> socat: declared upstream denied, "),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains(&format!(
+        "request(s) refused by the intentions ({intention})"
+    )));
+    assert!(
+        text.stdout.contains("  replay: mesh-gitops simulate"),
+        "{}",
+        text.stdout
+    );
+
+    let json = run(&["simulate", &ex, "--format", "json"], &[]);
+    json.assert_code(3);
+    let v = json.json();
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["carried_traffic"], 0);
+    assert_eq!(
+        v["denied"],
+        serde_json::json!([{"source": "web", "destination": "socat", "denied_by": intention}])
+    );
+    assert_eq!(v["edges"][0]["denied_by"], intention);
+    assert!(v["edges"][0]["outcomes"].get("allowed").is_none());
+    // The simulation inside check says the same.
+    assert_eq!(check["simulation"]["denied"], v["denied"]);
+
+    let md = run(&["simulate", &ex, "--format", "markdown"], &[]);
+    md.assert_code(3);
+    assert!(md.stdout.contains("0 declared edge(s) carried traffic over mTLS; 1 declared upstream(s) denied by the intentions;"), "{}", md.stdout);
+    assert!(
+        md.stdout
+            .contains("- 🔴 denied: web -> socat: declared upstream denied"),
+        "{}",
+        md.stdout
+    );
 }

@@ -101,6 +101,59 @@ fn every_error_code_is_documented_and_exercised_by_the_corpus() {
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
 
+/// Case, `_` and `-` aside: `PathExact`, `path_exact` and `pathExact` are one key.
+fn same_key(text: &str) -> String {
+    text.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Every diagnostic of the corpus that names a field (`field` in the JSON) points at it: the
+/// reported line holds the field's key, and the column is where the key starts (for an item of
+/// a list, such as `HTTP.Methods[1]`, the item itself). The text report underlines the same span.
+#[test]
+fn every_diagnostic_about_a_field_points_at_its_key() {
+    let mut located = 0;
+    let mut failures = Vec::new();
+    for dir in case_dirs("invalid") {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let out = mesh_gitops(&["validate"])
+            .arg(&dir)
+            .args(&["--format", "json"])
+            .run();
+        for d in out.json().as_array().expect("an array") {
+            let Some(field) = d["field"].as_str() else {
+                continue;
+            };
+            located += 1;
+            let file = dir.join(d["file"].as_str().unwrap());
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            let line_no = d["line"].as_u64().unwrap() as usize;
+            let line = text.lines().nth(line_no - 1).unwrap_or("");
+            let last = field.rsplit('.').next().unwrap();
+            let key = last.split('[').next().unwrap();
+            let column = d["column"].as_u64().unwrap() as usize;
+            let at: String = line.chars().skip(column - 1).collect();
+            let ok = if last.ends_with(']') {
+                same_key(line).contains(&same_key(key))
+            } else {
+                same_key(at.trim_start_matches('"')).starts_with(&same_key(key))
+            };
+            if !ok {
+                failures.push(format!(
+                    "{name}: {} about {field} points at {}:{line_no}:{column}: {line:?}",
+                    d["code"],
+                    d["file"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Most of the corpus is about one field; this keeps the test from passing on none.
+    assert!(located >= 35, "only {located} diagnostics name a field");
+}
+
 #[test]
 fn validate_json_lists_code_severity_message_and_location() {
     let dir = root().join("tests/data/invalid/unknown-key");

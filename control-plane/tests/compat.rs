@@ -1,23 +1,14 @@
 //! An existing Consul client, py-consul from PyPI (not written here), works against the
 //! embedded control plane unchanged: config entries with CAS, intentions, KV, sessions, the CA
-//! and ACL. `.ci/setup` installs the client (the test installs nothing).
+//! and ACL. The test build installs the client (`mesh-test-tools` runs `.ci/setup`); the test
+//! installs nothing.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Where the test build installed py-consul (`mesh-test-tools` runs `.ci/setup`).
 fn py_consul() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-deps/python");
-    let found = Command::new("python3")
-        .args(["-c", "import consul"])
-        .env("PYTHONPATH", &dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "py-consul is missing from {}: run `bash .ci/setup` once",
-        dir.display()
-    );
-    dir
+    mesh_test_tools::python_module("consul").unwrap_or_else(|why| panic!("{why}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -178,6 +178,11 @@ async fn decoding_and_validation_errors_use_consuls_status_codes() {
         (status, body.as_str()),
         (500, "invalid name (\"web\"), only \"global\" is supported")
     );
+    // Normalized before it is validated (`ConfigEntry.Apply`): no Name is "global".
+    let (status, body) = s.put("/v1/config", json!({"Kind": "proxy-defaults"})).await;
+    assert_eq!((status, body.as_str()), (200, "true"));
+    let (status, stored, _) = s.get("/v1/config/proxy-defaults/global").await;
+    assert_eq!((status, &stored["Name"]), (200, &json!("global")));
     let l7 = json!({"Kind": "service-intentions", "Name": "api", "Sources": [
         {"Name": "web", "Permissions": [{"Action": "allow", "HTTP": {"PathPrefix": "/"}}]}]});
     let (status, body) = s.put("/v1/config", l7.clone()).await;

@@ -12,9 +12,14 @@ pub struct Repo {
 impl Repo {
     /// A new repository at `dir`, its HEAD on `main`.
     pub fn init(dir: &Path) -> Repo {
+        Repo::init_on(dir, "main")
+    }
+
+    /// A new repository at `dir`, its HEAD on `branch`.
+    pub fn init_on(dir: &Path, branch: &str) -> Repo {
         std::fs::create_dir_all(dir).unwrap();
         let mut opts = git2::RepositoryInitOptions::new();
-        opts.initial_head("main");
+        opts.initial_head(branch);
         let repo = git2::Repository::init_opts(dir, &opts).unwrap();
         Repo {
             dir: dir.to_owned(),

@@ -4,6 +4,7 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code, unused_imports)]
 
+pub mod current_consul;
 pub mod examples;
 pub mod git;
 pub mod golden;

@@ -8,7 +8,12 @@ use std::process::{Command, Stdio};
 
 /// Variables a developer's shell may set that would point a test at a real Consul or change
 /// the simulation's seed; every run starts without them.
-const HERMETIC: &[&str] = &["CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "MESH_SIM_SEED"];
+const HERMETIC: &[&str] = &[
+    "CONSUL_HTTP_ADDR",
+    "CONSUL_HTTP_TOKEN",
+    "MESH_SIM_SEED",
+    "RUST_LOG",
+];
 
 /// `mesh-gitops` with `args`; add more with the builder's methods, then [`Cmd::run`].
 pub fn mesh_gitops<S: AsRef<str>>(args: &[S]) -> Cmd {

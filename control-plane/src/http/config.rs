@@ -72,8 +72,11 @@ pub(super) async fn put(
 ) -> Answer {
     let q = super::query(&raw);
     let caller = who(&ctx, &headers, &raw)?;
-    let entry = decode_body(&body)?;
-    // Consul validates before it checks the ACL; both precede the write.
+    let mut entry = decode_body(&body)?;
+    // `ConfigEntry.Apply` (`agent/consul/config_endpoint.go`) normalizes, then validates, then
+    // checks the ACL; all precede the write. Normalizing first matters: a proxy-defaults entry
+    // without a Name becomes "global" before its name is checked.
+    mesh_semantics::config_entry::normalize(&mut entry);
     if let Some(d) = mesh_semantics::config_entry::validate(&entry)
         .into_iter()
         .find(|d| d.is_error())

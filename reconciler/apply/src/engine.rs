@@ -28,6 +28,11 @@ pub struct ApplyReport {
 pub enum ApplyEvent<'a> {
     /// An object the first plan leaves alone, and why.
     Refused(&'a Refusal),
+    /// The first plan has this many steps (told only when there is something to do).
+    Planned { steps: usize },
+    /// This step is about to be carried out; `Applied` or `Conflict` follows, unless the
+    /// apply fails on it.
+    Started(&'a Step),
     /// A step was carried out (a write, or an inventory record).
     Applied(&'a Step),
     /// This step found its object changed in Consul; the apply re-reads.
@@ -67,11 +72,15 @@ pub async fn apply(
             ledger.flush(client).await?;
             return Ok(report);
         }
-        if round > 0 {
-            events(ApplyEvent::Replanned {
+        events(if round == 0 {
+            ApplyEvent::Planned {
                 steps: plan.steps.len(),
-            });
-        }
+            }
+        } else {
+            ApplyEvent::Replanned {
+                steps: plan.steps.len(),
+            }
+        });
         let secrets = crate::secrets::secrets_for(&plan, &desired)?;
         if ledger.claim_creates(&plan) {
             ledger.flush(client).await?;

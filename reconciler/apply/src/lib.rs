@@ -15,6 +15,7 @@
 
 mod engine;
 mod error;
+mod journal;
 mod ledger;
 mod observe;
 mod secrets;
@@ -23,6 +24,7 @@ mod target;
 
 pub use engine::{apply, ApplyEvent, ApplyReport};
 pub use error::{AclListError, ApplyError, StepError};
+pub use journal::{Journal, StepOutcome, StepRecord};
 pub use observe::{make_plan, observe, plan_of, Desired, Observed, PlanStats};
 pub use target::{connect, connect_with_env, Target};
 

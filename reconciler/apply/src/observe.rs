@@ -79,6 +79,7 @@ pub async fn observe(client: &Client, desired: &Desired) -> Result<Observed> {
             |StoredEntry {
                  entry,
                  modify_index,
+                 ..
              }| ObservedEntry {
                 entry,
                 modify_index,

@@ -43,6 +43,7 @@ pub(crate) async fn run_steps(
         if stop() {
             return Ok((writes, Outcome::Stopped));
         }
+        events(ApplyEvent::Started(step));
         let done = match &step.kind {
             ObjectKind::Acl(kind) => acl_step(step, *kind, cx, ledger).await,
             ObjectKind::CaConfig => ca_step(step, cx, ledger).await,

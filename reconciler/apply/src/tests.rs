@@ -52,6 +52,7 @@ async fn run(
             ApplyEvent::Conflict(s) => format!("? {} {}", s.kind, s.name),
             ApplyEvent::Refused(r) => format!("! {} {}", r.kind, r.name),
             ApplyEvent::Replanned { steps } => format!("re-planned {steps}"),
+            ApplyEvent::Planned { .. } | ApplyEvent::Started(_) => return,
         })
     };
     let report = apply(loaded, target, config, stop, &mut events)

@@ -1,6 +1,6 @@
 //! The gate `apply` and `reconcile` share before anything is written: the repository
 //! validates, the analysis `check` runs finds no error, and the simulation of the declared mesh
-//! (seed 1, no faults) finds no violation. The outcome is data; callers render it.
+//! (seed 1, no faults) finds no violation and no declared upstream denied. The outcome is data; callers render it.
 
 use crate::{simulate, CheckError, SimSettings, Simulation};
 
@@ -23,7 +23,7 @@ pub enum GateFailure {
     Invalid { errors: Vec<Diagnostic> },
     /// The analysis `check` runs found errors: those findings, sorted by location.
     Check { findings: Vec<Diagnostic> },
-    /// The simulation ran and found violations.
+    /// The simulation ran and failed: violations, or a declared upstream the intentions denied.
     Simulation(Simulation),
     /// The simulation could not run.
     SimulationError(CheckError),

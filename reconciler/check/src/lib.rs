@@ -9,7 +9,7 @@ mod simulation;
 
 pub use gate::{gate, GateFailure, GatePass};
 pub use git::{default_base, files_at_revision, files_in_tree, BaseSpec, DefaultBase};
-pub use simulation::{counts, rollout_steps, simulate, SimSettings, Simulation};
+pub use simulation::{counts, rollout_steps, simulate, simulate_with, SimSettings, Simulation};
 
 use mesh_analysis::{Analysis, ReachDiff};
 use mesh_diagnostics::{Diagnostic, SourceMap};

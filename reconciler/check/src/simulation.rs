@@ -42,10 +42,11 @@ impl Simulation {
     }
 }
 
-/// Declared edges that carried traffic, and probes that ended as expected.
+/// Declared edges that carried traffic (requests got through, the intentions allow them), and
+/// probes that ended as expected. The denied declared upstreams are `SimReport::denied`.
 pub fn counts(r: &SimReport) -> (usize, usize) {
     (
-        r.edges.iter().filter(|e| e.attempts > 0).count(),
+        r.edges.iter().filter(|e| e.carried()).count(),
         r.probes.iter().filter(|p| p.outcome == p.expected).count(),
     )
 }
@@ -112,13 +113,27 @@ pub fn simulate(
     repo: &str,
     args: &SimSettings,
 ) -> Result<Simulation> {
+    simulate_with(head, base, repo, args, &mut |_, _| {})
+}
+
+/// As [`simulate`], telling `progress` the seeds done of the total after every seed.
+pub fn simulate_with(
+    head: &DesiredState,
+    base: Option<&DesiredState>,
+    repo: &str,
+    args: &SimSettings,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Simulation> {
     let faults = match &args.faults {
         Some(spec) => mesh_sim::FaultSpec::parse(spec)?,
         None => mesh_sim::FaultSpec::default(),
     };
     let steps = base.map(|b| rollout_steps(b, head)).unwrap_or_default();
     let mut reports = Vec::new();
-    for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {
+    let seeds = args.seed..args.seed.saturating_add(args.seeds.max(1));
+    let total = seeds.end - seeds.start;
+    progress(0, total);
+    for seed in seeds {
         let opts = SimOptions {
             seed,
             faults: faults.clone(),
@@ -129,7 +144,10 @@ pub fn simulate(
             ..SimOptions::default()
         };
         match mesh_sim::simulate(head, base, &opts) {
-            Ok(r) => reports.push(r),
+            Ok(r) => {
+                reports.push(r);
+                progress(reports.len() as u64, total);
+            }
             Err(mesh_sim::SimError::NoServices) => {
                 return Ok(Simulation {
                     reports: Vec::new(),

@@ -1,10 +1,15 @@
 //! `mesh-gitops plan` and `apply` over `mesh-apply`: the command-line target arguments, and the
 //! wiring of the engine's events to `mesh-report`'s text.
 
+use crate::exit::Exit;
+use crate::progress::Progress;
 use anyhow::Result;
-use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport};
+use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport, Journal};
+use mesh_check::{GateFailure, GatePass};
 use mesh_plan::Plan;
+use mesh_report::apply::json::{ApplyRun, Gate};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 pub use mesh_apply::Target;
 
@@ -64,13 +69,36 @@ pub async fn apply_with(
     out: &mut dyn std::io::Write,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<ApplyReport> {
+    apply_lines(loaded, target, args, out, stop, None).await
+}
+
+/// As [`apply_with`], with the steps done of the total drawn by `progress` (on a terminal).
+pub async fn apply_lines(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    args: &TargetArgs,
+    out: &mut dyn std::io::Write,
+    stop: &(dyn Fn() -> bool + Sync),
+    mut progress: Option<&mut Progress>,
+) -> Result<ApplyReport> {
     let mut written: std::io::Result<()> = Ok(());
+    let mut journal = Journal::default();
     let mut events = |e: ApplyEvent<'_>| {
-        if written.is_ok() {
-            written = writeln!(out, "{}", mesh_report::apply::text::event(&e));
+        journal.hear(&e);
+        if let Some(p) = progress.as_deref_mut() {
+            p.clear();
+        }
+        if let (Some(line), true) = (mesh_report::apply::text::event(&e), written.is_ok()) {
+            written = writeln!(out, "{line}");
+        }
+        if let Some(p) = progress.as_deref_mut() {
+            p.set(journal.done as u64, journal.total as u64);
         }
     };
     let report = mesh_apply::apply(loaded, target, &args.into(), stop, &mut events).await;
+    if let Some(p) = progress {
+        p.clear();
+    }
     // A failed write of the progress (a closed pipe) is reported as it was: before the result.
     written?;
     Ok(report?)
@@ -80,4 +108,80 @@ pub fn state_dir_note(target: &Target, dir: &Path) -> Option<String> {
     target
         .embedded
         .then(|| format!("(embedded control plane, state in {})", dir.display()))
+}
+
+/// `apply --format json`: the gate's outcome and every step, as one object on stdout (also when
+/// the gate refuses or the apply fails; the exit code says which). Problems still go to stderr.
+pub fn apply_json(
+    loaded: &mesh_loader::Loaded,
+    gate: &Result<GatePass, GateFailure>,
+    args: &TargetArgs,
+    skip_check: bool,
+) -> Result<ExitCode> {
+    let gate_view = match gate {
+        Ok(pass) => Gate::Pass(pass),
+        Err(failure) => Gate::Failed {
+            failure,
+            overridden: crate::gate::print_failure(failure, loaded, skip_check),
+        },
+    };
+    let mut run = ApplyRun {
+        loaded,
+        gate: gate_view,
+        target: None,
+        journal: &Journal::default(),
+        report: None,
+        error: None,
+    };
+    if let Gate::Failed {
+        overridden: false, ..
+    } = run.gate
+    {
+        print(&run)?;
+        return Ok(Exit::Error.into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut journal = Journal::default();
+    let mut progress = Progress::new("applying", "step(s)");
+    let mut address = None;
+    let result: Result<ApplyReport> = runtime.block_on(async {
+        let target = connect(args, loaded.state.settings.acl).await?;
+        address = Some(target.client.address().to_owned());
+        let mut events = |e: ApplyEvent<'_>| {
+            journal.hear(&e);
+            progress.set(journal.done as u64, journal.total as u64);
+        };
+        Ok(mesh_apply::apply(loaded, &target, &args.into(), &|| false, &mut events).await?)
+    });
+    progress.clear();
+    let (report, error) = match result {
+        Ok(report) => (Some(report), None),
+        Err(e) => {
+            journal.failed();
+            (None, Some(format!("{e:#}")))
+        }
+    };
+    run.target = address.as_deref();
+    run.journal = &journal;
+    run.report = report.as_ref();
+    run.error = error.as_deref();
+    print(&run)?;
+    Ok(match &error {
+        Some(e) => {
+            eprintln!("mesh-gitops: {e}");
+            Exit::Error
+        }
+        None => Exit::Ok,
+    }
+    .into())
+}
+
+fn print(run: &ApplyRun<'_>) -> Result<()> {
+    use std::io::Write as _;
+    std::io::stdout()
+        .lock()
+        .write_all(mesh_report::apply::json::render(run).as_bytes())?;
+    Ok(())
 }

@@ -24,7 +24,7 @@ pub fn print_failure(failure: &GateFailure, loaded: &Loaded, skip_check: bool) -
         GateFailure::Simulation(_) | GateFailure::SimulationError(_) => {
             eprint!("{}", simulation_text(failure).unwrap_or_default());
             (
-                "the simulation found violations",
+                "the simulation failed",
                 " (pass --skip-check to apply anyway)",
             )
         }

@@ -4,8 +4,13 @@
 //! one table, in `exit`.
 
 mod apply;
+mod completions;
 mod exit;
+mod explain;
 mod gate;
+mod logs;
+mod output;
+mod progress;
 mod reconcile;
 mod report;
 mod serve;
@@ -19,8 +24,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `--version`: the package's version and the git revision it was built from (`unknown` when
+/// built from a source tarball).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("MESH_GITOPS_REVISION"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
-#[command(name = "mesh-gitops", version, about, long_about = None)]
+#[command(name = "mesh-gitops", version = VERSION, about, long_about = None)]
 #[command(after_help = exit::HELP)]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +64,10 @@ enum Command {
     Reconcile(Box<reconcile::ReconcileArgs>),
     /// The reconciler's last result and history, from Consul KV (3 if refused or failed).
     Status(reconcile::StatusArgs),
+    /// The long explanation of a diagnostic code, with an example and the fix.
+    Explain(explain::ExplainArgs),
+    /// Shell completions (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -61,9 +79,13 @@ struct SimulateArgs {
     base: Option<String>,
     #[command(flatten)]
     sim: simulate::SimArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = SimFormat::Text)]
-    format: SimFormat,
+    /// Output format on stdout [default: text, unless --output is given].
+    #[arg(long, value_enum)]
+    format: Option<SimFormat>,
+    /// Also write FORMAT to PATH (repeatable; without PATH, or with `-`, to stdout), from the
+    /// same run.
+    #[arg(long, value_name = "FORMAT[=PATH]", value_parser = output::parse::<SimFormat>)]
+    output: Vec<output::Output<SimFormat>>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,9 +135,13 @@ struct CheckArgs {
     /// Compare with nothing, even in a git repository with origin/HEAD.
     #[arg(long, conflicts_with = "base")]
     no_base: bool,
-    /// Output format of the result.
-    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
-    format: CheckFormat,
+    /// Output format of the result on stdout [default: text, unless --output is given].
+    #[arg(long, value_enum)]
+    format: Option<CheckFormat>,
+    /// Also write FORMAT to PATH (repeatable; without PATH, or with `-`, to stdout), from the
+    /// same run: `--output sarif=mesh.sarif --output html=report.html`.
+    #[arg(long, value_name = "FORMAT[=PATH]", value_parser = output::parse::<CheckFormat>)]
+    output: Vec<output::Output<CheckFormat>>,
     /// Skip the simulation (static analysis only).
     #[arg(long)]
     no_sim: bool,
@@ -129,9 +155,13 @@ struct PlanArgs {
     repo: RepoArgs,
     #[command(flatten)]
     target: apply::TargetArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    format: ReportFormat,
+    /// Output format on stdout [default: text, unless --output is given].
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// Also write FORMAT to PATH (repeatable; without PATH, or with `-`, to stdout), from the
+    /// same plan.
+    #[arg(long, value_name = "FORMAT[=PATH]", value_parser = output::parse::<ReportFormat>)]
+    output: Vec<output::Output<ReportFormat>>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -140,9 +170,14 @@ struct ApplyArgs {
     repo: RepoArgs,
     #[command(flatten)]
     target: apply::TargetArgs,
-    /// Apply even if `check` fails (the failures are printed first).
+    /// Skip the gate's check and simulation: apply even if `check` fails (its errors are
+    /// printed first), and do not simulate the mesh.
     #[arg(long)]
     skip_check: bool,
+    /// Output format: the progress lines (text), or one object with the gate's result and
+    /// every step (json).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
 }
 
 #[derive(clap::Args, Debug)]
@@ -222,7 +257,17 @@ impl RepoArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap exits 2 on a usage error, which here means "the plan has changes": a script
+        // running `plan` must never read a typo as a pending change. `--help` and
+        // `--version` still exit 0.
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Error } else { Exit::Ok };
+            let _ = e.print();
+            return code.into();
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -240,6 +285,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // `reconcile` chooses its log format itself.
+    if !matches!(cli.command, Command::Reconcile(_)) {
+        logs::init(false);
+    }
     match cli.command {
         Command::Validate(args) => {
             let loaded = args.repo.load();
@@ -261,10 +310,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status(args) => reconcile::print_status(args),
         Command::Show(args) => show_command(args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Completions(args) => {
+            completions::run(&args);
+            Ok(Exit::Ok.into())
+        }
     }
 }
 
 fn check_command(args: CheckArgs) -> Result<ExitCode> {
+    let outputs = output::destinations(args.format, &args.output, CheckFormat::Text)?;
     let base = match (&args.base, args.no_base) {
         (Some(spec), _) => Some(mesh_check::BaseSpec::given(spec)),
         (None, true) => None,
@@ -287,16 +342,16 @@ fn check_command(args: CheckArgs) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     if !args.no_sim {
-        result.simulation = Some(mesh_check::simulate(
+        result.simulation = Some(simulate::sweep(
             &result.head.state,
             result.base.as_ref().map(|b| &b.loaded.state),
-            &args.repo.dir.display().to_string(),
-            &args.sim.settings(),
+            &args.repo.dir,
+            &args.sim,
         )?);
     }
     // Load warnings go to stderr; the result goes to stdout.
     report::diagnostics(&result.head, ReportFormat::Text)?;
-    let out = match args.format {
+    output::write_all(&outputs, |format| match format {
         CheckFormat::Text => mesh_report::check::text::render(&result),
         CheckFormat::Json => mesh_report::check::json::render(&result),
         CheckFormat::Markdown => mesh_report::check::markdown::render(&result),
@@ -304,9 +359,7 @@ fn check_command(args: CheckArgs) -> Result<ExitCode> {
         CheckFormat::Junit => mesh_report::check::junit::render(&result),
         CheckFormat::Github => mesh_report::check::github::render(&result),
         CheckFormat::Html => mesh_report::check::html::render(&result),
-    };
-    use std::io::Write as _;
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    })?;
     Ok(if result.failed() {
         Exit::Violation
     } else {
@@ -316,25 +369,24 @@ fn check_command(args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn simulate_command(args: SimulateArgs) -> Result<ExitCode> {
+    let outputs = output::destinations(args.format, &args.output, SimFormat::Text)?;
     let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
     let result = match args.repo.check(base.as_ref())? {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
     report::diagnostics(&result.head, ReportFormat::Text)?;
-    let sim = mesh_check::simulate(
+    let sim = simulate::sweep(
         &result.head.state,
         result.base.as_ref().map(|b| &b.loaded.state),
-        &args.repo.dir.display().to_string(),
-        &args.sim.settings(),
+        &args.repo.dir,
+        &args.sim,
     )?;
-    let out = match args.format {
+    output::write_all(&outputs, |format| match format {
         SimFormat::Text => mesh_report::simulation::text::render(&sim),
         SimFormat::Json => mesh_report::simulation::json::render(&sim),
         SimFormat::Markdown => mesh_report::simulation::markdown::render(&sim),
-    };
-    use std::io::Write as _;
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    })?;
     Ok(if sim.failed() {
         Exit::Violation
     } else {
@@ -344,6 +396,7 @@ fn simulate_command(args: SimulateArgs) -> Result<ExitCode> {
 }
 
 fn plan_command(args: PlanArgs) -> Result<ExitCode> {
+    let outputs = output::destinations(args.format, &args.output, ReportFormat::Text)?;
     let loaded = args.repo.load();
     report::diagnostics(&loaded, ReportFormat::Text)?;
     if loaded.has_errors() {
@@ -356,12 +409,10 @@ fn plan_command(args: PlanArgs) -> Result<ExitCode> {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
         apply::make_plan(&loaded, &target, &args.target).await
     })?;
-    let text = match args.format {
+    output::write_all(&outputs, |format| match format {
         ReportFormat::Text => mesh_report::plan::text::render(&plan),
         ReportFormat::Json => mesh_report::plan::json::render(&plan),
-    };
-    use std::io::Write as _;
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    })?;
     eprintln!("{stats}");
     Ok(Exit::from(plan.outcome()).into())
 }
@@ -372,7 +423,11 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
     // The gate `reconcile` shares: it validates, the analysis `check` runs passes, and
     // the simulation finds no violation.
     let dir = args.repo.dir.display().to_string();
-    match mesh_check::gate(&loaded, &dir, !args.skip_check) {
+    let gate = mesh_check::gate(&loaded, &dir, !args.skip_check);
+    if args.format == ReportFormat::Json {
+        return apply::apply_json(&loaded, &gate, &args.target, args.skip_check);
+    }
+    match gate {
         Ok(pass) => println!("{}", mesh_report::gate::text::summary(&pass)),
         Err(failure) => {
             if !gate::print_failure(&failure, &loaded, args.skip_check) {
@@ -392,7 +447,16 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
         } else {
             writeln!(out, "applying to {}", target.client.address())?;
         }
-        apply::apply_with(&loaded, &target, &args.target, &mut out, &|| false).await
+        let mut progress = progress::Progress::new("applying", "step(s)");
+        apply::apply_lines(
+            &loaded,
+            &target,
+            &args.target,
+            &mut out,
+            &|| false,
+            Some(&mut progress),
+        )
+        .await
     })?;
     writeln!(out, "Apply complete: {} change(s).", written.writes)?;
     if written.blocked > 0 {

@@ -24,9 +24,10 @@ pub struct ReconcileArgs {
     /// The git repository: an https or ssh URL, or a local directory.
     #[arg(long, value_name = "URL|DIR")]
     source: String,
-    /// The branch to follow.
-    #[arg(long, default_value = "main")]
-    branch: String,
+    /// The branch to follow (default: the source's default branch, the one its HEAD names,
+    /// as `git clone` checks out).
+    #[arg(long)]
+    branch: Option<String>,
     /// The repository's root inside the git tree (empty: the top).
     #[arg(long, value_name = "SUBDIR", default_value = "")]
     path: String,
@@ -94,18 +95,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,reqwest=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false);
-    // A second initialisation (tests) is not an error worth failing for.
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    crate::logs::init(format == LogFormat::Json);
 }
 
 fn default_id() -> String {
@@ -159,17 +149,17 @@ impl ReconcileArgs {
             Ok(p) if p.is_dir() => p.to_string_lossy().into_owned(),
             _ => self.source.clone(),
         };
-        Ok(GitSource {
-            cache_dir: self.cache_dir.join(source::cache_name(&url)),
-            url,
-            branch: self.branch.clone(),
-            path: self.path.clone(),
-            credentials: source::Credentials::from_env(
+        Ok(GitSource::new(
+            url.clone(),
+            self.branch.clone(),
+            self.path.clone(),
+            self.cache_dir.join(source::cache_name(&url)),
+            source::Credentials::from_env(
                 self.git_password_file.as_deref(),
                 self.git_ssh_key.as_deref(),
                 env,
             )?,
-        })
+        ))
     }
 
     fn config(&self, trusted: Option<Vec<signing::Signer>>) -> mesh_reconcile::Config {

@@ -23,3 +23,22 @@ impl SimArgs {
         }
     }
 }
+
+/// The sweep of seeds, with its progress on a terminal (seeds done of the total).
+pub fn sweep(
+    head: &mesh_model::DesiredState,
+    base: Option<&mesh_model::DesiredState>,
+    dir: &std::path::Path,
+    args: &SimArgs,
+) -> anyhow::Result<mesh_check::Simulation> {
+    let mut progress = crate::progress::Progress::new("simulating", "seed(s)");
+    let sim = mesh_check::simulate_with(
+        head,
+        base,
+        &dir.display().to_string(),
+        &args.settings(),
+        &mut |done, total| progress.set(done, total),
+    )?;
+    progress.clear();
+    Ok(sim)
+}

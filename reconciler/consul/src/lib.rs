@@ -176,6 +176,11 @@ pub struct Indexed<T> {
 pub struct StoredEntry {
     pub entry: ConfigEntry,
     pub modify_index: u64,
+    /// Fields of the answer none of our schemas knows (a newer Consul's), by JSON pointer:
+    /// kept, never compared.
+    pub unknown: serde_json::Map<String, Value>,
+    /// `Hash`, when the server computed one (Consul 1.16 and later); never compared.
+    pub hash: Option<u64>,
 }
 
 pub struct Client {
@@ -757,13 +762,16 @@ fn decode_entry(path: &str, v: &Value) -> Result<StoredEntry, ConsulError> {
             reason: first(&d),
         }
     })?;
-    let entry = mesh_loader::decode_config_entry(&node).map_err(|d| ConsulError::Decode {
+    // The tolerant decoder: a field from a newer Consul never fails a read.
+    let read = mesh_loader::decode_server_entry(&node).map_err(|d| ConsulError::Decode {
         path: path.to_owned(),
         reason: first(&d),
     })?;
     Ok(StoredEntry {
-        entry,
+        entry: read.entry,
         modify_index: v["ModifyIndex"].as_u64().unwrap_or(0),
+        unknown: read.unknown,
+        hash: read.server.get("Hash").and_then(Value::as_u64),
     })
 }
 

@@ -44,6 +44,10 @@ pub struct Diagnostic {
     pub labels: Vec<(Span, String)>,
     /// A hint on how to fix it.
     pub help: Option<String>,
+    /// The field the problem is about, in Consul's spelling (`HTTP.PathPrefix`, `Sources[1].Name`),
+    /// relative to the object `span` points at when it was made; the loader then moves `span`
+    /// onto that field's key and value in the file. `None` for a problem with no one field.
+    pub field: Option<String>,
 }
 
 impl Diagnostic {
@@ -56,6 +60,7 @@ impl Diagnostic {
             span: Some(span),
             labels: Vec::new(),
             help: None,
+            field: None,
         }
     }
 
@@ -68,11 +73,18 @@ impl Diagnostic {
             span: None,
             labels: Vec::new(),
             help: None,
+            field: None,
         }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Names the field the problem is about, relative to the object at `span`.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
         self
     }
 
@@ -117,6 +129,12 @@ impl Diagnostics {
 
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
+    }
+
+    /// The diagnostics pushed since there were `len` of them, to refine where they point.
+    pub fn since_mut(&mut self, len: usize) -> &mut [Diagnostic] {
+        let from = len.min(self.items.len());
+        &mut self.items[from..]
     }
 
     pub fn len(&self) -> usize {

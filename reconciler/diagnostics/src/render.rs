@@ -21,6 +21,9 @@ pub struct JsonDiagnostic {
     pub end_column: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The field the problem is about (see `Diagnostic::field`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> Vec<JsonDiagnostic> {
@@ -51,6 +54,7 @@ pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> Vec<JsonDiagnos
                 end_line,
                 end_column,
                 help: d.help.clone(),
+                field: d.field.clone(),
             }
         })
         .collect()

@@ -7,6 +7,18 @@
 //! Consul's canonical spelling, so the same entry written in HCL, JSON, YAML or as a consul-k8s
 //! resource decodes to identical bytes. It also records the span of every decoded value by JSON
 //! pointer, so typed objects built from the JSON can point back at their source.
+//!
+//! Two modes, never mixed. `Strict` reads repository files: an unknown key is an error at the
+//! key. `Tolerant` reads what a server answered: unknown keys (fields of a newer Consul, the
+//! Enterprise `Namespace`) are kept aside and never fail the read, and the server-managed
+//! fields (`Hash`, `Status`, the Raft indexes, `CreateTime`) are set apart from the entry.
+//!
+//! Both modes produce Consul's stored form of a value: Consul answers with Go's JSON encoder,
+//! whose `omitempty` drops empty strings, `false`, `0` and empty lists and maps, while a struct
+//! field that is not a pointer is always written, as `{}` when zero (`TransparentProxy`,
+//! `MeshGateway`, `Expose`, `AccessLogs` in `agent/structs/config_entry.go`). A Go struct cannot
+//! tell such a zero value from an absent one, so neither does the decoded JSON: zero values are
+//! dropped, except where the schema marks the field `Keep` (a Go pointer, whose zero is a value).
 
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, Span};
 use mesh_syntax::{EntryStyle, Node, NodeKind};
@@ -69,7 +81,23 @@ pub(crate) enum Ty {
     Any,
     /// Accepted and dropped (read-only fields such as `CreateIndex`).
     Ignored,
+    /// The inner type, whose zero value is kept: a Go pointer field (`*int`), or a field whose
+    /// emptiness validation reports (`Name`).
+    Keep(&'static Ty),
 }
+
+/// How strictly keys are checked; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Strict,
+    Tolerant,
+}
+
+/// Top-level fields a server sets and a client never writes (`Hash` since Consul 1.16 in
+/// `agent/structs/config_entry.go`, `Status` of the gateway kinds in `config_entry_status.go`,
+/// `RaftIndex`); in a server's answer they never take part in a comparison.
+pub(crate) const SERVER_MANAGED: &[&str] =
+    &["Hash", "Status", "CreateIndex", "ModifyIndex", "CreateTime"];
 
 /// The result of decoding one object.
 #[derive(Debug, Default)]
@@ -77,24 +105,61 @@ pub(crate) struct Decoded {
     pub json: Map<String, Value>,
     /// Span of every decoded value, keyed by JSON pointer (`""` is the object itself).
     pub spans: BTreeMap<String, Span>,
+    /// Span of every field written with a key, from the key to the end of its value, keyed by
+    /// JSON pointer (a repeated HCL block's items too): where a problem with the field points.
+    pub fields: BTreeMap<String, Span>,
+    /// Tolerant mode: keys no schema knows, by JSON pointer, as the server wrote them.
+    pub unknown: Map<String, Value>,
+    /// Tolerant mode: the server-managed top-level fields ([`SERVER_MANAGED`]).
+    pub server: Map<String, Value>,
 }
 
 impl Decoded {
     pub fn span(&self, pointer: &str) -> Option<Span> {
         self.spans.get(pointer).copied()
     }
+
+    /// Where the field at `pointer` is written: its key to the end of its value, or the value
+    /// alone when it has no key (a list item).
+    pub fn at(&self, pointer: &str) -> Option<Span> {
+        self.fields
+            .get(pointer)
+            .or(self.spans.get(pointer))
+            .copied()
+    }
+
+    /// `diag` about the field at `pointer`: named, and pointing at the field when it is written.
+    pub fn locate(&self, diag: Diagnostic, pointer: &str) -> Diagnostic {
+        let mut diag = diag.with_field(crate::entry::display_path(pointer));
+        if let Some(span) = self.at(pointer) {
+            diag.span = Some(span);
+        }
+        diag
+    }
 }
 
 pub(crate) struct Decoder<'d> {
     pub diags: &'d mut Diagnostics,
     spans: BTreeMap<String, Span>,
+    fields: BTreeMap<String, Span>,
+    mode: Mode,
+    unknown: Map<String, Value>,
+    server: Map<String, Value>,
 }
 
 impl<'d> Decoder<'d> {
     pub fn new(diags: &'d mut Diagnostics) -> Self {
+        Self::with_mode(diags, Mode::Strict)
+    }
+
+    pub fn with_mode(diags: &'d mut Diagnostics, mode: Mode) -> Self {
         Decoder {
             diags,
             spans: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            mode,
+            unknown: Map::new(),
+            server: Map::new(),
         }
     }
 
@@ -105,6 +170,22 @@ impl<'d> Decoder<'d> {
         Decoded {
             json: json.unwrap_or_default(),
             spans: self.spans,
+            fields: self.fields,
+            unknown: self.unknown,
+            server: self.server,
+        }
+    }
+
+    /// Records where the field `entry` is written (its key to the end of its value) and moves
+    /// the problems found in exactly its value, pushed since `before`, onto it.
+    fn at_key(&mut self, before: usize, entry: &mesh_syntax::Entry, pointer: &str, display: &str) {
+        let span = entry_span(entry);
+        self.fields.insert(pointer.to_owned(), span);
+        for d in self.diags.since_mut(before) {
+            if d.span == Some(entry.value.span) {
+                d.span = Some(span);
+                d.field.get_or_insert_with(|| display.to_owned());
+            }
         }
     }
 
@@ -128,9 +209,24 @@ impl<'d> Decoder<'d> {
             if skip.iter().any(|s| s.eq_ignore_ascii_case(&entry.key)) {
                 continue;
             }
-            match find_field(schema, &entry.key) {
-                Some(i) => by_field[i].push(entry),
-                None => self.unknown_key(schema, entry, display),
+            if self.mode == Mode::Tolerant
+                && pointer.is_empty()
+                && SERVER_MANAGED
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&entry.key))
+            {
+                self.server.insert(entry.key.clone(), to_json(&entry.value));
+                continue;
+            }
+            match (find_field(schema, &entry.key), self.mode) {
+                (Some(i), _) => by_field[i].push(entry),
+                (None, Mode::Strict) => self.unknown_key(schema, entry, display),
+                (None, Mode::Tolerant) => {
+                    self.unknown.insert(
+                        format!("{pointer}/{}", escape_pointer(&entry.key)),
+                        to_json(&entry.value),
+                    );
+                }
             }
         }
         let mut out = Map::new();
@@ -156,7 +252,10 @@ impl<'d> Decoder<'d> {
                     for (i, e) in entries.iter().enumerate() {
                         let p = format!("{child_ptr}/{i}");
                         let d = format!("{child_display}[{i}]");
-                        if let Some(v) = self.value(&e.value, item, &p, &d) {
+                        let before = self.diags.len();
+                        let v = self.value(&e.value, item, &p, &d);
+                        self.at_key(before, e, &p, &d);
+                        if let Some(v) = v {
                             items.push(v);
                         }
                     }
@@ -172,12 +271,16 @@ impl<'d> Decoder<'d> {
                             )
                         };
                         self.diags.push(
-                            Diagnostic::new(Code::DuplicateKey, dup.key_span, spelled)
+                            Diagnostic::new(Code::DuplicateKey, entry_span(dup), spelled)
+                                .with_field(dup.key.as_str())
                                 .with_label(first.key_span, "first given here")
                                 .with_help(format!("keep one spelling of {}", field.name)),
                         );
                     }
-                    self.value(&first.value, &field.ty, &child_ptr, &child_display)
+                    let before = self.diags.len();
+                    let v = self.value(&first.value, &field.ty, &child_ptr, &child_display);
+                    self.at_key(before, first, &child_ptr, &child_display);
+                    v
                 }
             } else {
                 if !first.labels.is_empty() {
@@ -190,9 +293,15 @@ impl<'d> Decoder<'d> {
                         .with_help(format!("write `{} {{ ... }}`", first.key)),
                     );
                 }
-                self.value(&first.value, &field.ty, &child_ptr, &child_display)
+                let before = self.diags.len();
+                let v = self.value(&first.value, &field.ty, &child_ptr, &child_display);
+                self.at_key(before, first, &child_ptr, &child_display);
+                v
             };
             if let Some(v) = value {
+                if schema.matching == KeyMatch::Consul && is_zero(&v, &field.ty) {
+                    continue;
+                }
                 out.insert(field.name.to_owned(), v);
             }
         }
@@ -238,8 +347,8 @@ impl<'d> Decoder<'d> {
             },
             Ty::Duration => match &node.kind {
                 NodeKind::String(s) => {
-                    if mesh_semantics::ca_config::parse_duration(s).is_ok() {
-                        Some(Value::String(s.clone()))
+                    if let Some(n) = parse_go_duration(s) {
+                        Some(Value::String(go_duration(n)))
                     } else {
                         self.diags.push(
                             Diagnostic::new(
@@ -252,7 +361,8 @@ impl<'d> Decoder<'d> {
                         None
                     }
                 }
-                NodeKind::Int(i) => Some(Value::Number((*i).into())),
+                // Go's encoder writes a time.Duration as integer nanoseconds.
+                NodeKind::Int(i) if *i >= 0 => Some(Value::String(go_duration(*i as u128))),
                 _ => self.wrong_type(node, "a duration such as \"10s\"", display),
             },
             Ty::List(item) => {
@@ -310,6 +420,7 @@ impl<'d> Decoder<'d> {
             }
             Ty::Any => Some(to_json(node)),
             Ty::Ignored => None,
+            Ty::Keep(inner) => self.value(node, inner, pointer, display),
         }
     }
 
@@ -327,6 +438,7 @@ impl<'d> Decoder<'d> {
 
     fn unknown_key(&mut self, schema: &Schema, entry: &mesh_syntax::Entry, display: &str) {
         let key = &entry.key;
+        let at = entry_span(entry);
         let lower = key.to_ascii_lowercase();
         let place = if display.is_empty() || display == schema.what {
             schema.what.to_owned()
@@ -339,21 +451,23 @@ impl<'d> Decoder<'d> {
             self.diags.push(
                 Diagnostic::new(
                     Code::EnterpriseOnly,
-                    entry.key_span,
+                    at,
                     format!(
                         "invalid config key \"{key}\" in {place}: namespaces and partitions are a \
                          Consul Enterprise feature"
                     ),
                 )
+                .with_field(key.as_str())
                 .with_help("remove the key; Consul CE rejects it even when empty"),
             );
             return;
         }
         let mut d = Diagnostic::new(
             Code::UnknownKey,
-            entry.key_span,
+            at,
             format!("invalid config key \"{key}\" in {place}"),
-        );
+        )
+        .with_field(key.as_str());
         let names: Vec<&str> = schema
             .fields
             .iter()
@@ -365,6 +479,112 @@ impl<'d> Decoder<'d> {
             None => d.with_help(format!("accepted keys: {}", names.join(", "))),
         };
         self.diags.push(d);
+    }
+}
+
+/// Where an entry is written: its key to the end of its value.
+pub(crate) fn entry_span(entry: &mesh_syntax::Entry) -> Span {
+    Span {
+        start: entry.key_span.start.min(entry.value.span.start),
+        end: entry.value.span.end.max(entry.key_span.end),
+        ..entry.value.span
+    }
+}
+
+/// Whether a decoded value is the zero value of its Go field, which Consul's `omitempty`
+/// leaves out and a zero struct writes as `{}` (see the module documentation).
+fn is_zero(v: &Value, ty: &Ty) -> bool {
+    match (ty, v) {
+        (Ty::Keep(_), _) => false,
+        (_, Value::Null) => true,
+        (_, Value::String(s)) => s.is_empty(),
+        (_, Value::Bool(b)) => !b,
+        (Ty::Int, Value::Number(n)) => n.as_i64() == Some(0),
+        (_, Value::Array(a)) => a.is_empty(),
+        (_, Value::Object(o)) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// Nanoseconds of a Go duration string (`time.ParseDuration`), exactly: `1.5s`, `1h30m`,
+/// `250ms`, `0`. Negative durations have no use in a config entry and are refused.
+pub(crate) fn parse_go_duration(s: &str) -> Option<u128> {
+    let t = s.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    if t == "0" {
+        return Some(0);
+    }
+    if t.is_empty() {
+        return None;
+    }
+    let mut total: u128 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(num_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        let (whole, fraction) = num.split_once('.').unwrap_or((num, ""));
+        if whole.is_empty() && fraction.is_empty() {
+            return None;
+        }
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let mut part: u128 = 0;
+        let mut denom: u128 = 1;
+        for c in fraction.chars().take(18) {
+            part = part * 10 + u128::from(c.to_digit(10)?);
+            denom *= 10;
+        }
+        total = total.checked_add(whole.checked_mul(scale)?)?;
+        total += part * scale / denom;
+        rest = next;
+    }
+    Some(total)
+}
+
+/// A duration as Go's `time.Duration.String()` writes it (`1h0m0s`, `1m30s`, `1.5s`, `10ms`).
+pub(crate) fn go_duration(nanos: u128) -> String {
+    fn frac(whole: u128, part: u128, digits: u32) -> String {
+        if part == 0 {
+            return whole.to_string();
+        }
+        let f = format!("{part:0width$}", width = digits as usize);
+        format!("{whole}.{}", f.trim_end_matches('0'))
+    }
+    const US: u128 = 1_000;
+    const MS: u128 = 1_000_000;
+    const S: u128 = 1_000_000_000;
+    match nanos {
+        0 => "0s".to_owned(),
+        n if n < US => format!("{n}ns"),
+        n if n < MS => format!("{}µs", frac(n / US, n % US, 3)),
+        n if n < S => format!("{}ms", frac(n / MS, n % MS, 6)),
+        n => {
+            let (h, m) = (n / (3600 * S), (n / (60 * S)) % 60);
+            let secs = frac((n / S) % 60, n % S, 9);
+            match (h, m) {
+                (0, 0) => format!("{secs}s"),
+                (0, m) => format!("{m}m{secs}s"),
+                (h, m) => format!("{h}h{m}m{secs}s"),
+            }
+        }
     }
 }
 

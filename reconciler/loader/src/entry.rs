@@ -1,6 +1,6 @@
 //! Consul config entries: from a decoded object to the typed model.
 
-use crate::decode::{closest, to_json, Decoded, Decoder, Schema};
+use crate::decode::{closest, entry_span, to_json, Decoded, Decoder, Mode, Schema, SERVER_MANAGED};
 use crate::schema;
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, Span};
 use mesh_model::{
@@ -9,6 +9,7 @@ use mesh_model::{
 };
 use mesh_syntax::{Node, NodeKind};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// The kinds mesh-gitops adds for what Consul has no file format for.
 pub const MESH_GITOPS_KINDS: &[&str] = &["acl-policy", "acl-role", "acl-token", "ca-config"];
@@ -31,7 +32,145 @@ pub fn decode_config_entry(node: &Node) -> Result<ConfigEntry, Vec<Diagnostic>> 
     }
 }
 
+/// A config entry as a server answered it, read with the tolerant decoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerEntry {
+    pub entry: ConfigEntry,
+    /// Fields none of our schemas knows (a newer Consul's, Enterprise's `Namespace`), by JSON
+    /// pointer, as the server wrote them. Kept to be shown, never compared.
+    pub unknown: Map<String, Value>,
+    /// The server-managed fields (`Hash`, `Status`, `CreateIndex`, `ModifyIndex`,
+    /// `CreateTime`); never compared.
+    pub server: Map<String, Value>,
+}
+
+/// Decodes a config entry from a server's answer: Consul's field rules as for a file, but a
+/// key no schema knows is kept aside instead of failing the read, and the server-managed fields
+/// are set apart. A value of the wrong type still fails: that is not an answer we understand.
+pub fn decode_server_entry(node: &Node) -> Result<ServerEntry, Vec<Diagnostic>> {
+    let mut diags = Diagnostics::new();
+    let entry = config_entry_in(node, Mode::Tolerant, &mut diags).map(|(e, _)| e);
+    match entry {
+        Some(e) if !diags.has_errors() => Ok(e),
+        _ => Err(diags.into_vec()),
+    }
+}
+
 pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<ConfigEntry> {
+    config_entry_located(node, diags).map(|(e, _)| e)
+}
+
+/// Where an entry's objects and fields are written, from its decoding: the loader moves a
+/// validation problem about a field (`Diagnostic::field`) onto that field's key and value.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FieldSpans {
+    /// Value span of every decoded object and value, by JSON pointer.
+    objects: BTreeMap<String, Span>,
+    /// Key-to-value span of every field written with a key, by JSON pointer.
+    fields: BTreeMap<String, Span>,
+}
+
+impl FieldSpans {
+    pub(crate) fn of(d: &Decoded) -> Self {
+        FieldSpans {
+            objects: d.spans.clone(),
+            fields: d.fields.clone(),
+        }
+    }
+
+    /// Moves a problem about a field (`Diagnostic::field`, relative to the object its span
+    /// points at) onto where that field is written: the key's line and column, the span over
+    /// the value. A field that is not written (a default) points at the nearest written field
+    /// it is inside, or keeps the object.
+    pub(crate) fn place(&self, d: &mut Diagnostic) {
+        let (Some(span), Some(field)) = (d.span, d.field.as_deref()) else {
+            return;
+        };
+        if let Some((at, path)) = self.resolve(span, field) {
+            d.span = Some(at);
+            d.field = Some(path);
+        }
+    }
+
+    /// Whether `span` is one of the entry's objects or values.
+    pub(crate) fn holds(&self, span: Option<Span>) -> bool {
+        span.is_some_and(|s| self.objects.values().any(|o| *o == s))
+    }
+
+    /// The span of `field` (`HTTP.PathPrefix`, `Sources[1].Name`) inside the object written at
+    /// `anchor`, and its path from the entry's top, in file order.
+    pub(crate) fn resolve(&self, anchor: Span, field: &str) -> Option<(Span, String)> {
+        let base = self
+            .objects
+            .iter()
+            .chain(&self.fields)
+            .filter(|(_, s)| **s == anchor)
+            .map(|(p, _)| p)
+            .max_by_key(|p| p.len())?;
+        let mut pointer = base.clone();
+        for segment in field.split('.') {
+            let (name, rest) = segment.split_once('[').unwrap_or((segment, ""));
+            if !name.is_empty() {
+                pointer.push('/');
+                pointer.push_str(name);
+            }
+            for index in rest.split('[').map(|i| i.trim_end_matches(']')) {
+                if !index.is_empty() {
+                    pointer.push('/');
+                    pointer.push_str(index);
+                }
+            }
+        }
+        // The field itself, else the nearest written field it is inside (a problem with a
+        // default filled in under a written object points at that object's key).
+        loop {
+            if let Some(span) = self
+                .fields
+                .get(&pointer)
+                .or_else(|| self.objects.get(&pointer))
+            {
+                if pointer.len() > base.len() {
+                    return Some((*span, display_path(&pointer)));
+                }
+            }
+            if pointer.len() <= base.len() {
+                return None;
+            }
+            pointer.truncate(pointer.rfind('/')?);
+        }
+    }
+}
+
+/// `/Sources/0/Permissions/1/HTTP/PathExact` as `Sources[0].Permissions[1].HTTP.PathExact`.
+pub(crate) fn display_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').filter(|p| !p.is_empty()) {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// [`config_entry`] with where its fields are written.
+pub(crate) fn config_entry_located(
+    node: &Node,
+    diags: &mut Diagnostics,
+) -> Option<(ConfigEntry, FieldSpans)> {
+    config_entry_in(node, Mode::Strict, diags).map(|(e, spans)| (e.entry, spans))
+}
+
+/// A config entry in either decoding mode, with where its fields are written.
+fn config_entry_in(
+    node: &Node,
+    mode: Mode,
+    diags: &mut Diagnostics,
+) -> Option<(ServerEntry, FieldSpans)> {
     let Some(obj) = node.as_object() else {
         diags.push(
             Diagnostic::new(
@@ -67,69 +206,103 @@ pub(crate) fn config_entry(node: &Node, diags: &mut Diagnostics) -> Option<Confi
         diags.push(
             Diagnostic::new(
                 Code::UnknownKind,
-                kind_span,
+                node.get_ci("kind").map_or(kind_span, entry_span),
                 format!("invalid config entry kind: {kind}"),
             )
+            .with_field("Kind")
             .with_help(help),
         );
         return None;
     };
     let skip = ["Kind"];
-    match entry_kind {
+    let decoder = |diags: &mut Diagnostics, schema: &'static Schema, skip: &[&str]| {
+        Decoder::with_mode(diags, mode).decode(node, schema, skip)
+    };
+    let (entry, d, spans) = match entry_kind {
         EntryKind::ServiceIntentions => {
-            let d = Decoder::new(diags).decode(node, &schema::SERVICE_INTENTIONS, &skip);
-            intentions(d, node.span, diags).map(ConfigEntry::ServiceIntentions)
+            let mut d = decoder(diags, &schema::SERVICE_INTENTIONS, &skip);
+            let spans = FieldSpans::of(&d);
+            let e = intentions(&mut d, node.span, diags).map(ConfigEntry::ServiceIntentions);
+            (e, d, spans)
         }
         EntryKind::ServiceDefaults => {
-            let d = Decoder::new(diags).decode(node, &schema::SERVICE_DEFAULTS, &skip);
-            let mut e: ServiceDefaults = typed(&d, node.span, diags)?;
-            e.span = node.span;
-            Some(ConfigEntry::ServiceDefaults(e))
+            let d = decoder(diags, &schema::SERVICE_DEFAULTS, &skip);
+            let spans = FieldSpans::of(&d);
+            let e = typed::<ServiceDefaults>(&d, node.span, diags).map(|mut e| {
+                e.span = node.span;
+                ConfigEntry::ServiceDefaults(e)
+            });
+            (e, d, spans)
         }
         EntryKind::ProxyDefaults => {
-            let d = Decoder::new(diags).decode(node, &schema::PROXY_DEFAULTS, &skip);
+            let d = decoder(diags, &schema::PROXY_DEFAULTS, &skip);
             if let Some(cfg) = d.json.get("Config") {
                 if !cfg.is_object() {
                     diags.push(
-                        Diagnostic::new(
-                            Code::WrongType,
-                            d.span("/Config").unwrap_or(node.span),
-                            "Config: expected an object",
+                        d.locate(
+                            Diagnostic::new(
+                                Code::WrongType,
+                                d.at("/Config").unwrap_or(node.span),
+                                "Config: expected an object",
+                            ),
+                            "/Config",
                         )
                         .with_help("write `Config { protocol = \"http\" }`"),
                     );
                     return None;
                 }
             }
-            let mut e: ProxyDefaults = typed(&d, node.span, diags)?;
-            e.span = node.span;
-            Some(ConfigEntry::ProxyDefaults(e))
+            let e = typed::<ProxyDefaults>(&d, node.span, diags).map(|mut e| {
+                e.span = node.span;
+                ConfigEntry::ProxyDefaults(e)
+            });
+            let spans = FieldSpans::of(&d);
+            (e, d, spans)
         }
         EntryKind::Mesh => {
-            // The mesh entry has no Name; tolerate the one name it could mean.
-            let mut skip_mesh = vec!["Kind"];
-            if let Some(name) = node.get_ci("name") {
-                if name.value.as_str() == Some("mesh") {
-                    skip_mesh.push("Name");
-                } else {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::EntryName,
-                            name.value.span,
-                            "the mesh config entry has no Name",
-                        )
-                        .with_help("remove Name; the mesh entry is a singleton called \"mesh\""),
-                    );
-                    skip_mesh.push("Name");
-                }
-            }
-            let d = Decoder::new(diags).decode(node, &schema::MESH, &skip_mesh);
-            let mut e: MeshEntry = typed(&d, node.span, diags)?;
-            e.span = node.span;
-            Some(ConfigEntry::Mesh(e))
+            let skip_mesh = mesh_name(node, diags);
+            let d = decoder(diags, &schema::MESH, &skip_mesh);
+            let e = typed::<MeshEntry>(&d, node.span, diags).map(|mut e| {
+                e.span = node.span;
+                ConfigEntry::Mesh(e)
+            });
+            let spans = FieldSpans::of(&d);
+            (e, d, spans)
         }
-        EntryKind::Other(kind) => other(node, kind, diags).map(ConfigEntry::Other),
+        EntryKind::Other(kind) => {
+            let mut d = Decoded::default();
+            let e = other(node, kind, mode, &mut d, diags).map(ConfigEntry::Other);
+            (e, d, FieldSpans::default())
+        }
+    };
+    Some((
+        ServerEntry {
+            entry: entry?,
+            unknown: d.unknown,
+            server: d.server,
+        },
+        spans,
+    ))
+}
+
+/// The keys the mesh entry's decoder skips: `Kind`, and a `Name` (the mesh entry has none;
+/// the one name it could mean is tolerated, any other reported).
+fn mesh_name(node: &Node, diags: &mut Diagnostics) -> Vec<&'static str> {
+    let mut skip_mesh = vec!["Kind"];
+    if let Some(name) = node.get_ci("name") {
+        if name.value.as_str() != Some("mesh") {
+            diags.push(
+                Diagnostic::new(
+                    Code::EntryName,
+                    name.value.span,
+                    "the mesh config entry has no Name",
+                )
+                .with_help("remove Name; the mesh entry is a singleton called \"mesh\""),
+            );
+        }
+        skip_mesh.push("Name");
     }
+    skip_mesh
 }
 
 /// Builds a typed value from canonical JSON. The schema already checked every type, so a
@@ -147,7 +320,9 @@ fn typed<T: serde::de::DeserializeOwned>(
                     end: span.start,
                     ..span
                 },
-                "config entry has no Name",
+                // Consul's text (`ServiceConfigEntry.Validate`,
+                // `ServiceIntentionsConfigEntry.validate`): an absent Name is an empty one.
+                "Name is required",
             )
             .with_help("add `Name = \"<service>\"`"),
         );
@@ -171,7 +346,7 @@ fn requires_name<T>() -> bool {
     t != std::any::type_name::<MeshEntry>() && t != std::any::type_name::<ProxyDefaults>()
 }
 
-fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<ServiceIntentions> {
+fn intentions(d: &mut Decoded, span: Span, diags: &mut Diagnostics) -> Option<ServiceIntentions> {
     // Action values must be exactly "allow" or "deny"; report bad ones where they are written and
     // leave them out so the typed model stays representable.
     let mut bad_actions = Vec::new();
@@ -188,18 +363,17 @@ fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<Ser
                 &mut bad_actions,
                 false,
             );
-            for legacy in [
-                "LegacyID",
-                "LegacyMeta",
-                "LegacyCreateTime",
-                "LegacyUpdateTime",
-            ] {
-                if src.remove(legacy).is_some() {
-                    legacy_fields.push((
-                        format!("/Sources/{i}/{legacy}"),
-                        format!("Sources[{i}].{legacy} must be omitted"),
-                    ));
-                }
+            // `ServiceIntentionsConfigEntry.normalize` clears LegacyID and the legacy times
+            // on a config-entry write; only a non-empty LegacyMeta fails `validate`
+            // (`agent/structs/config_entry_intentions.go`).
+            for legacy in ["LegacyID", "LegacyCreateTime", "LegacyUpdateTime"] {
+                src.remove(legacy);
+            }
+            if src.remove("LegacyMeta").is_some() {
+                legacy_fields.push((
+                    format!("/Sources/{i}/LegacyMeta"),
+                    format!("Sources[{i}].LegacyMeta must be omitted"),
+                ));
             }
             if let Some(Value::Array(perms)) = src.get_mut("Permissions") {
                 for (j, p) in perms.iter_mut().enumerate() {
@@ -218,10 +392,9 @@ fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<Ser
     }
     for (ptr, msg) in legacy_fields {
         diags.push(
-            Diagnostic::new(
-                Code::IntentionLegacyField,
-                d.span(&ptr).unwrap_or(span),
-                msg,
+            d.locate(
+                Diagnostic::new(Code::IntentionLegacyField, d.at(&ptr).unwrap_or(span), msg),
+                &ptr,
             )
             .with_help(
                 "legacy intention fields belong to the deprecated intentions API; remove them",
@@ -229,16 +402,14 @@ fn intentions(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<Ser
         );
     }
     for (ptr, msg) in bad_actions {
-        let at = d
-            .span(&format!("{ptr}/Action"))
-            .or(d.span(&ptr))
-            .unwrap_or(span);
+        let action = format!("{ptr}/Action");
+        let at = d.at(&action).or(d.span(&ptr)).unwrap_or(span);
         diags.push(
-            Diagnostic::new(Code::IntentionAction, at, msg)
+            d.locate(Diagnostic::new(Code::IntentionAction, at, msg), &action)
                 .with_help("Action is \"allow\" or \"deny\", in lower case"),
         );
     }
-    let mut e: ServiceIntentions = typed(&d, span, diags)?;
+    let mut e: ServiceIntentions = typed(d, span, diags)?;
     e.span = span;
     for (i, src) in e.sources.iter_mut().enumerate() {
         src.span = d.span(&format!("/Sources/{i}")).unwrap_or(span);
@@ -260,7 +431,8 @@ fn check_action(
 ) {
     let ok = match obj.get("Action") {
         Some(Value::String(a)) => a == "allow" || a == "deny",
-        None => true,
+        // A permission's Action is required (`IntentionPermission.Action`, no omitempty).
+        None => !required,
         _ => false,
     };
     if !ok {
@@ -281,8 +453,16 @@ fn check_action(
     }
 }
 
-/// Kinds mesh-gitops does not interpret: keys kept as written, apart from Kind, Name and Meta.
-fn other(node: &Node, kind: String, diags: &mut Diagnostics) -> Option<OtherEntry> {
+/// Kinds mesh-gitops does not interpret: keys kept as written, apart from Kind, Name and Meta,
+/// and empty values (`""`, `{}`, `[]`, `null`) dropped as Consul's `omitempty` drops them. A
+/// server's answer sets apart the server-managed fields and keeps Enterprise keys aside.
+fn other(
+    node: &Node,
+    kind: String,
+    mode: Mode,
+    d: &mut Decoded,
+    diags: &mut Diagnostics,
+) -> Option<OtherEntry> {
     let entries = node.as_object()?;
     let mut out = OtherEntry {
         kind,
@@ -293,7 +473,23 @@ fn other(node: &Node, kind: String, diags: &mut Diagnostics) -> Option<OtherEntr
     for e in entries {
         let lower = e.key.to_ascii_lowercase();
         match lower.as_str() {
-            "kind" | "createindex" | "modifyindex" => {}
+            "kind" | "createindex" | "modifyindex" => {
+                if mode == Mode::Tolerant && lower != "kind" {
+                    d.server.insert(e.key.clone(), to_json(&e.value));
+                }
+            }
+            _ if mode == Mode::Tolerant
+                && SERVER_MANAGED
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(&e.key)) =>
+            {
+                d.server.insert(e.key.clone(), to_json(&e.value));
+            }
+            _ if mode == Mode::Tolerant
+                && (lower.ends_with("namespace") || lower == "partition") =>
+            {
+                d.unknown.insert(format!("/{}", e.key), to_json(&e.value));
+            }
             "name" => match e.value.as_str() {
                 Some(n) => name = Some(n.to_owned()),
                 None => {
@@ -346,7 +542,10 @@ fn other(node: &Node, kind: String, diags: &mut Diagnostics) -> Option<OtherEntr
                 );
             }
             _ => {
-                out.body.insert(e.key.clone(), to_json(&e.value));
+                let mut v = to_json(&e.value);
+                if !drop_empty(&mut v) {
+                    out.body.insert(e.key.clone(), v);
+                }
             }
         }
     }
@@ -367,6 +566,25 @@ fn other(node: &Node, kind: String, diags: &mut Diagnostics) -> Option<OtherEntr
     Some(out)
 }
 
+/// Drops empty values inside `v`; `true` when `v` itself is empty.
+fn drop_empty(v: &mut Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                drop_empty(item);
+            }
+            items.is_empty()
+        }
+        Value::Object(fields) => {
+            fields.retain(|_, f| !drop_empty(f));
+            fields.is_empty()
+        }
+        _ => false,
+    }
+}
+
 /// Decodes with `schema` and returns the canonical JSON with spans (for other modules).
 pub(crate) fn decode_with(
     node: &Node,
@@ -375,4 +593,143 @@ pub(crate) fn decode_with(
     diags: &mut Diagnostics,
 ) -> Decoded {
     Decoder::new(diags).decode(node, schema, skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_diagnostics::FileId;
+
+    fn json_node(text: &str) -> Node {
+        mesh_syntax::parse_json(FileId(0), text).unwrap()
+    }
+
+    /// A server's answer, decoded tolerantly, as the body it stands for.
+    fn server(text: &str) -> Value {
+        decode_server_entry(&json_node(text))
+            .unwrap()
+            .entry
+            .to_json()
+    }
+
+    fn file(text: &str) -> ConfigEntry {
+        let node = mesh_syntax::parse_hcl(FileId(0), text).unwrap();
+        decode_config_entry(&node).unwrap()
+    }
+
+    #[test]
+    fn a_file_rejects_a_key_no_schema_knows_at_the_key_with_a_suggestion() {
+        let text = "{\"Kind\": \"service-defaults\", \"Name\": \"api\", \"Protocl\": \"http\"}";
+        let errors = decode_config_entry(&json_node(text)).unwrap_err();
+        let e = &errors[0];
+        assert_eq!(e.code, Code::UnknownKey);
+        let at = e.span.unwrap();
+        // At the key, the span over its value (where every problem with a field points).
+        assert_eq!(&text[at.start as usize..at.end as usize], "\"Protocl\": \"http\"");
+        assert_eq!(e.help.as_deref(), Some("did you mean \"Protocol\"?"));
+        // A server-managed field is no key of a file either.
+        let text = "{\"Kind\": \"service-intentions\", \"Name\": \"db\", \"Status\": {}}";
+        assert!(decode_config_entry(&json_node(text)).is_err());
+    }
+
+    /// `ServiceConfigEntry` as Consul 1.17+ writes it (`agent/structs/config_entry.go`): empty
+    /// `Protocol`, zero-value structs, `Hash`, Raft indexes; plus a field of a newer Consul.
+    const SERVICE_DEFAULTS_ANSWER: &str = r#"{
+        "Kind": "service-defaults", "Name": "api", "Protocol": "",
+        "TransparentProxy": {"FieldOfANewerConsul": 1}, "MeshGateway": {}, "Expose": {},
+        "MutualTLSMode": "strict", "LocalRequestTimeoutMs": 15000,
+        "FieldOfANewerConsul": {"On": true},
+        "Hash": 12345678901234, "CreateIndex": 10, "ModifyIndex": 12
+    }"#;
+
+    #[test]
+    fn a_server_answer_keeps_unknown_fields_aside_and_never_fails_on_them() {
+        let read = decode_server_entry(&json_node(SERVICE_DEFAULTS_ANSWER)).unwrap();
+        assert_eq!(
+            read.entry.to_json(),
+            file("Kind = \"service-defaults\"\nName = \"api\"\nMutualTLSMode = \"strict\"\nLocalRequestTimeoutMs = 15000\n").to_json()
+        );
+        assert_eq!(
+            read.unknown["/FieldOfANewerConsul"],
+            serde_json::json!({"On": true})
+        );
+        assert_eq!(read.unknown["/TransparentProxy/FieldOfANewerConsul"], 1);
+        assert_eq!(read.server["Hash"], 12345678901234u64);
+        assert_eq!(read.server["ModifyIndex"], 12);
+        // The same answer is no repository file.
+        assert!(decode_config_entry(&json_node(SERVICE_DEFAULTS_ANSWER)).is_err());
+    }
+
+    #[test]
+    fn zero_values_equal_absent_ones() {
+        let written = file(
+            "Kind = \"proxy-defaults\"\nName = \"global\"\nMode = \"\"\nAccessLogs { Enabled = false }\nTransparentProxy { DialedDirectly = false }\nConfig { protocol = \"http\" }\n",
+        );
+        let answer = r#"{"Kind": "proxy-defaults", "Name": "global", "Config": {"protocol": "http"},
+            "TransparentProxy": {}, "MeshGateway": {}, "Expose": {}, "AccessLogs": {}, "Hash": 1}"#;
+        assert_eq!(server(answer), written.to_json());
+        let mesh = file("Kind = \"mesh\"\nAllowEnablingPermissiveMutualTLS = false\n");
+        // `MeshDestinationsOnly` has no omitempty in `agent/structs/config_entry_mesh.go`.
+        let answer = r#"{"Kind": "mesh", "TransparentProxy": {"MeshDestinationsOnly": false}}"#;
+        assert_eq!(server(answer), mesh.to_json());
+        let none = r#"{"Kind": "service-intentions", "Name": "db", "Sources": null, "Hash": 2}"#;
+        assert_eq!(
+            server(none),
+            file("Kind = \"service-intentions\"\nName = \"db\"\n").to_json()
+        );
+    }
+
+    #[test]
+    fn a_go_pointer_keeps_its_zero_and_durations_take_go_spelling() {
+        let e = file(
+            "Kind = \"service-defaults\"\nName = \"api\"\nUpstreamConfig { Defaults { Limits { MaxConnections = 0 } PassiveHealthCheck { Interval = \"90s\" } } }\n",
+        );
+        let ConfigEntry::ServiceDefaults(sd) = &e else {
+            panic!("{e:?}")
+        };
+        let defaults = &sd.rest["UpstreamConfig"]["Defaults"];
+        assert_eq!(defaults["Limits"]["MaxConnections"], 0);
+        assert_eq!(defaults["PassiveHealthCheck"]["Interval"], "1m30s");
+        // Go's encoder writes a time.Duration as nanoseconds.
+        let answer = r#"{"Kind": "service-defaults", "Name": "api", "UpstreamConfig": {"Defaults":
+            {"Limits": {"MaxConnections": 0}, "PassiveHealthCheck": {"Interval": 90000000000}}}}"#;
+        assert_eq!(server(answer), e.to_json());
+    }
+
+    #[test]
+    fn go_durations_are_spelled_as_go_spells_them() {
+        use crate::decode::{go_duration, parse_go_duration};
+        for (text, go) in [
+            ("0", "0s"),
+            ("1h", "1h0m0s"),
+            ("90s", "1m30s"),
+            ("1.5s", "1.5s"),
+            ("250ms", "250ms"),
+            ("1h30m", "1h30m0s"),
+            ("2us", "2µs"),
+            ("15ns", "15ns"),
+        ] {
+            assert_eq!(go_duration(parse_go_duration(text).unwrap()), go, "{text}");
+        }
+        assert_eq!(parse_go_duration("10x"), None);
+        assert_eq!(parse_go_duration("-1s"), None);
+    }
+
+    #[test]
+    fn untyped_kinds_drop_empty_values_and_set_server_fields_apart() {
+        let answer = r#"{"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP":
+            {"PathPrefix": "/api"}}, "Destination": {"Service": "api", "Namespace": ""}}],
+            "Namespace": "default", "Hash": 3, "CreateIndex": 4, "ModifyIndex": 5}"#;
+        let read = decode_server_entry(&json_node(answer)).unwrap();
+        let ConfigEntry::Other(o) = &read.entry else {
+            panic!("{:?}", read.entry)
+        };
+        assert_eq!(
+            serde_json::Value::Object(o.body.clone()),
+            serde_json::json!({"Routes": [{"Match": {"HTTP": {"PathPrefix": "/api"}},
+                "Destination": {"Service": "api"}}]})
+        );
+        assert_eq!(read.unknown["/Namespace"], "default");
+        assert_eq!(read.server["Hash"], 3);
+    }
 }

@@ -1,7 +1,8 @@
 //! consul-k8s custom resources (`apiVersion: consul.hashicorp.com/v1alpha1`), mapped to the
 //! config entries the consul-k8s controller would write.
 
-use crate::entry::config_entry;
+use crate::decode::entry_span;
+use crate::entry::{config_entry_located, FieldSpans};
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, Span};
 use mesh_model::ConfigEntry;
 use mesh_syntax::{Entry, EntryStyle, Node, NodeKind};
@@ -28,7 +29,7 @@ pub(crate) fn is_k8s_resource(node: &Node) -> bool {
 }
 
 /// Maps one resource. Resources of other API groups are reported as ignored.
-pub(crate) fn resource(node: &Node, diags: &mut Diagnostics) -> Option<ConfigEntry> {
+pub(crate) fn resource(node: &Node, diags: &mut Diagnostics) -> Option<(ConfigEntry, FieldSpans)> {
     let api = node.get_ci("apiVersion")?;
     let api_version = api.value.as_str().unwrap_or("");
     let kind_entry = node.get_ci("kind");
@@ -45,13 +46,14 @@ pub(crate) fn resource(node: &Node, diags: &mut Diagnostics) -> Option<ConfigEnt
         return None;
     }
     let Some(&(_, entry_kind)) = KINDS.iter().find(|(k, _)| *k == kind) else {
-        let span = kind_entry.map(|k| k.value.span).unwrap_or(node.span);
+        let span = kind_entry.map_or(node.span, entry_span);
         diags.push(
             Diagnostic::new(
                 Code::UnknownKind,
                 span,
                 format!("consul-k8s kind \"{kind}\" has no config entry"),
             )
+            .with_field("kind")
             .with_help(format!(
                 "mesh-gitops maps these kinds: {}",
                 KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
@@ -119,7 +121,7 @@ pub(crate) fn resource(node: &Node, diags: &mut Diagnostics) -> Option<ConfigEnt
     }
     entries.extend(rest);
     let synthetic = Node::new(node.span, NodeKind::Object(entries));
-    config_entry(&synthetic, diags)
+    config_entry_located(&synthetic, diags)
 }
 
 fn destination_name(e: &Entry, diags: &mut Diagnostics) -> Option<(String, Span)> {
@@ -130,19 +132,23 @@ fn destination_name(e: &Entry, diags: &mut Diagnostics) -> Option<(String, Span)
             "namespace" | "partition" => diags.push(
                 Diagnostic::new(
                     Code::EnterpriseOnly,
-                    d.key_span,
+                    entry_span(d),
                     format!(
                         "destination.{}: namespaces and partitions are a Consul Enterprise feature",
                         d.key
                     ),
                 )
+                .with_field(format!("destination.{}", d.key))
                 .with_help("remove the key; Consul CE rejects it"),
             ),
-            _ => diags.push(Diagnostic::new(
-                Code::UnknownKey,
-                d.key_span,
-                format!("invalid key \"{}\" in spec.destination", d.key),
-            )),
+            _ => diags.push(
+                Diagnostic::new(
+                    Code::UnknownKey,
+                    entry_span(d),
+                    format!("invalid key \"{}\" in spec.destination", d.key),
+                )
+                .with_field(format!("destination.{}", d.key)),
+            ),
         }
     }
     if name.is_none() {

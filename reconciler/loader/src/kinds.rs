@@ -2,7 +2,7 @@
 //! file. They are written like config entries, with Consul's API field names.
 
 use crate::decode::Decoded;
-use crate::entry::decode_with;
+use crate::entry::{decode_with, FieldSpans};
 use crate::schema;
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, FileId, Span};
 use mesh_model::{
@@ -75,8 +75,11 @@ fn check_name(
 ) {
     if let Some(msg) = check(name) {
         diags.push(
-            Diagnostic::new(Code::AclName, d.span("/Name").unwrap_or(span), msg)
-                .with_help("names use letters, digits, '-' and '_'"),
+            d.locate(
+                Diagnostic::new(Code::AclName, d.at("/Name").unwrap_or(span), msg),
+                "/Name",
+            )
+            .with_help("names use letters, digits, '-' and '_'"),
         );
     }
 }
@@ -209,10 +212,13 @@ fn links(d: &Decoded, key: &str, what: &str, diags: &mut Diagnostics) -> Vec<Acl
                 span,
             }),
             (_, Some(_)) => diags.push(
-                Diagnostic::new(
-                    Code::AclMissingReference,
-                    d.span(&format!("{ptr}/ID")).unwrap_or(span),
-                    format!("{key}[{i}] links a {what} by ID"),
+                d.locate(
+                    Diagnostic::new(
+                        Code::AclMissingReference,
+                        d.at(&format!("{ptr}/ID")).unwrap_or(span),
+                        format!("{key}[{i}] links a {what} by ID"),
+                    ),
+                    &format!("{ptr}/ID"),
                 )
                 .with_help(format!(
                     "link {what}s by Name: IDs are assigned by Consul and differ per cluster"
@@ -248,10 +254,13 @@ fn service_identities(d: &Decoded, diags: &mut Diagnostics) -> Vec<ServiceIdenti
         };
         if let Some(msg) = mesh_semantics::acl::validate_service_identity_name(name) {
             diags.push(
-                Diagnostic::new(
-                    Code::AclIdentity,
-                    d.span(&format!("{ptr}/ServiceName")).unwrap_or(span),
-                    msg,
+                d.locate(
+                    Diagnostic::new(
+                        Code::AclIdentity,
+                        d.at(&format!("{ptr}/ServiceName")).unwrap_or(span),
+                        msg,
+                    ),
+                    &format!("{ptr}/ServiceName"),
                 )
                 .with_help("service identity names are lower-case letters, digits, '-' and '_'"),
             );
@@ -326,6 +335,7 @@ fn is_env_name(v: &str) -> bool {
         && !v.starts_with(|c: char| c.is_ascii_digit())
 }
 
+/// `what` is the field's path (`SecretID`, `Config.Token`), `span` where it is written.
 fn literal_secret(diags: &mut Diagnostics, span: Span, what: &str, hint: &str) {
     diags.push(
         Diagnostic::new(
@@ -333,6 +343,7 @@ fn literal_secret(diags: &mut Diagnostics, span: Span, what: &str, hint: &str) {
             span,
             format!("{what} is a secret and must not be written in the repository"),
         )
+        .with_field(what)
         .with_help(hint.to_owned()),
     );
 }
@@ -349,7 +360,7 @@ fn token(d: &Decoded, span: Span, diags: &mut Diagnostics) -> Option<AclToken> {
     if d.json.contains_key("SecretID") {
         literal_secret(
             diags,
-            d.span("/SecretID").unwrap_or(span),
+            d.at("/SecretID").unwrap_or(span),
             "SecretID",
             "remove it: Consul generates the secret, or write `SecretIDFrom = \"env:VAR\"` to \
              supply one at apply time",
@@ -361,10 +372,13 @@ fn token(d: &Decoded, span: Span, diags: &mut Diagnostics) -> Option<AclToken> {
             Ok(src) => Some(src),
             Err(msg) => {
                 diags.push(
-                    Diagnostic::new(
-                        Code::SecretSource,
-                        d.span("/SecretIDFrom").unwrap_or(span),
-                        msg,
+                    d.locate(
+                        Diagnostic::new(
+                            Code::SecretSource,
+                            d.at("/SecretIDFrom").unwrap_or(span),
+                            msg,
+                        ),
+                        "/SecretIDFrom",
                     )
                     .with_help("for example `SecretIDFrom = \"env:WEB_TOKEN\"`"),
                 );
@@ -399,7 +413,7 @@ fn ca_config(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<CaCo
         if config.remove(key).is_some() {
             literal_secret(
                 diags,
-                d.span(&format!("/Config/{key}")).unwrap_or(span),
+                d.at(&format!("/Config/{key}")).unwrap_or(span),
                 &format!("Config.{key}"),
                 if key == "Token" {
                     "reference the Vault token with `TokenFrom = \"env:VAULT_TOKEN\"`"
@@ -413,10 +427,13 @@ fn ca_config(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<CaCo
         Some(Value::String(s)) => match secret_source(&s) {
             Ok(src) => Some(src),
             Err(msg) => {
-                diags.push(Diagnostic::new(
-                    Code::SecretSource,
-                    d.span("/Config/TokenFrom").unwrap_or(span),
-                    msg,
+                diags.push(d.locate(
+                    Diagnostic::new(
+                        Code::SecretSource,
+                        d.at("/Config/TokenFrom").unwrap_or(span),
+                        msg,
+                    ),
+                    "/Config/TokenFrom",
                 ));
                 None
             }
@@ -434,18 +451,10 @@ fn ca_config(mut d: Decoded, span: Span, diags: &mut Diagnostics) -> Option<CaCo
         token_from,
         span,
     };
+    let fields = FieldSpans::of(&d);
     for mut diag in mesh_semantics::ca_config::validate(&ca) {
-        // Point at the offending key when the message names one.
-        if let Some(key) = schema::CA_PROVIDER_CONFIG
-            .fields
-            .iter()
-            .map(|f| f.name)
-            .find(|k| diag.message.contains(k))
-        {
-            if let Some(s) = d.span(&format!("/Config/{key}")) {
-                diag.span = Some(s);
-            }
-        }
+        // Point at the field the problem names, where it is written.
+        fields.place(&mut diag);
         diags.push(diag);
     }
     d.json.clear();
@@ -464,10 +473,13 @@ pub(crate) fn settings(node: &Node, diags: &mut Diagnostics) -> Settings {
             s.datacenter = dc.to_owned();
         } else {
             diags.push(
-                Diagnostic::new(
-                    Code::Settings,
-                    d.span("/datacenter").unwrap_or(node.span),
-                    format!("invalid datacenter name \"{dc}\""),
+                d.locate(
+                    Diagnostic::new(
+                        Code::Settings,
+                        d.at("/datacenter").unwrap_or(node.span),
+                        format!("invalid datacenter name \"{dc}\""),
+                    ),
+                    "/datacenter",
                 )
                 .with_help("datacenter names use letters, digits, '-' and '_'"),
             );
@@ -478,10 +490,13 @@ pub(crate) fn settings(node: &Node, diags: &mut Diagnostics) -> Settings {
             s.owner = owner.to_owned();
         } else {
             diags.push(
-                Diagnostic::new(
-                    Code::Settings,
-                    d.span("/owner").unwrap_or(node.span),
-                    format!("invalid owner \"{owner}\""),
+                d.locate(
+                    Diagnostic::new(
+                        Code::Settings,
+                        d.at("/owner").unwrap_or(node.span),
+                        format!("invalid owner \"{owner}\""),
+                    ),
+                    "/owner",
                 )
                 .with_help(
                     "the owner is written into Consul KV paths and Meta: use letters, digits, \
@@ -496,10 +511,13 @@ pub(crate) fn settings(node: &Node, diags: &mut Diagnostics) -> Settings {
             None | Some("allow") => s.acl.default_policy = DefaultPolicy::Allow,
             Some("deny") => s.acl.default_policy = DefaultPolicy::Deny,
             Some(other) => diags.push(
-                Diagnostic::new(
-                    Code::Settings,
-                    d.span("/acl/default_policy").unwrap_or(node.span),
-                    format!("invalid acl default_policy \"{other}\""),
+                d.locate(
+                    Diagnostic::new(
+                        Code::Settings,
+                        d.at("/acl/default_policy").unwrap_or(node.span),
+                        format!("invalid acl default_policy \"{other}\""),
+                    ),
+                    "/acl/default_policy",
                 )
                 .with_help("default_policy is \"allow\" or \"deny\""),
             ),

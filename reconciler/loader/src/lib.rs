@@ -16,6 +16,6 @@ mod repo;
 mod schema;
 mod service_def;
 
-pub use entry::{decode_config_entry, MESH_GITOPS_KINDS};
+pub use entry::{decode_config_entry, decode_server_entry, ServerEntry, MESH_GITOPS_KINDS};
 pub use kinds::secret_source;
 pub use repo::{load_dir, load_files, FileFormat, LoadOptions, Loaded, LoadedFile, RepoFile};

@@ -1,7 +1,7 @@
 //! Discovering files, recognising their formats, and assembling one desired state with the
 //! checks that span files (duplicates, references, the L7 protocol rule).
 
-use crate::entry::{config_entry, kind_of, MESH_GITOPS_KINDS};
+use crate::entry::{config_entry, config_entry_located, kind_of, FieldSpans, MESH_GITOPS_KINDS};
 use crate::kinds::{own_kind, settings, OwnKind};
 use crate::{k8s, service_def};
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, FileId, SourceMap, Span};
@@ -207,7 +207,7 @@ struct Builder {
     files: Vec<LoadedFile>,
     settings: Option<Settings>,
     services: Vec<Service>,
-    entries: Vec<ConfigEntry>,
+    entries: Vec<(ConfigEntry, FieldSpans)>,
     own: Vec<OwnKind>,
     guardrails: Vec<(FileId, Node)>,
     env: Vec<mesh_model::WorkloadEnv>,
@@ -343,7 +343,7 @@ impl Builder {
                 }
                 return FileFormat::MeshGitopsKind;
             }
-            if let Some(e) = config_entry(node, diags) {
+            if let Some(e) = config_entry_located(node, diags) {
                 self.entries.push(e);
             }
             return FileFormat::ConfigEntry;
@@ -391,7 +391,9 @@ impl Builder {
         };
         // Config entries: normalized as Consul does on write, then validated.
         let mut seen: BTreeMap<(String, String), Span> = BTreeMap::new();
-        for mut e in std::mem::take(&mut self.entries) {
+        // Where each kept entry's fields are written, for the problems across entries.
+        let mut located = Vec::new();
+        for (mut e, fields) in std::mem::take(&mut self.entries) {
             mesh_semantics::config_entry::normalize(&mut e);
             let key = (e.kind().as_str().to_owned(), e.name().to_owned());
             if let Some(first) = seen.get(&key) {
@@ -403,7 +405,8 @@ impl Builder {
                 continue;
             }
             seen.insert(key, e.span());
-            for d in mesh_semantics::config_entry::validate(&e) {
+            for mut d in mesh_semantics::config_entry::validate(&e) {
+                fields.place(&mut d);
                 // An Action that is neither allow nor deny was reported where it is written.
                 if d.code == Code::IntentionAction && diags_mention(diags, &d) {
                     continue;
@@ -411,10 +414,14 @@ impl Builder {
                 diags.push(d);
             }
             state.config_entries.push(e);
+            located.push(fields);
         }
-        diags.extend(mesh_semantics::config_entry::validate_graph(
-            &state.config_entries,
-        ));
+        for mut d in mesh_semantics::config_entry::validate_graph(&state.config_entries) {
+            if let Some(fields) = located.iter().find(|f| f.holds(d.span)) {
+                fields.place(&mut d);
+            }
+            diags.push(d);
+        }
 
         // Our own kinds. Names seen so far, per kind, for duplicates in linear time.
         let mut seen_own: BTreeMap<(&str, String), Span> = BTreeMap::new();

@@ -51,19 +51,25 @@ static EXPOSE: Schema = consul(
     ],
 );
 
+// `*int` fields in `agent/structs/connect_proxy_config.go` (UpstreamLimits): zero is a value.
 static UPSTREAM_LIMITS: Schema = consul(
     "Limits",
     &[
-        fa("MaxConnections", &["max_connections"], Ty::Int),
-        fa("MaxPendingRequests", &["max_pending_requests"], Ty::Int),
+        fa("MaxConnections", &["max_connections"], Ty::Keep(&Ty::Int)),
+        fa(
+            "MaxPendingRequests",
+            &["max_pending_requests"],
+            Ty::Keep(&Ty::Int),
+        ),
         fa(
             "MaxConcurrentRequests",
             &["max_concurrent_requests"],
-            Ty::Int,
+            Ty::Keep(&Ty::Int),
         ),
     ],
 );
 
+// PassiveHealthCheck in `agent/structs/connect_proxy_config.go`: the last three are pointers.
 static PASSIVE_HEALTH_CHECK: Schema = consul(
     "PassiveHealthCheck",
     &[
@@ -72,10 +78,18 @@ static PASSIVE_HEALTH_CHECK: Schema = consul(
         fa(
             "EnforcingConsecutive5xx",
             &["enforcing_consecutive_5xx"],
-            Ty::Int,
+            Ty::Keep(&Ty::Int),
         ),
-        fa("MaxEjectionPercent", &["max_ejection_percent"], Ty::Int),
-        fa("BaseEjectionTime", &["base_ejection_time"], Ty::Duration),
+        fa(
+            "MaxEjectionPercent",
+            &["max_ejection_percent"],
+            Ty::Keep(&Ty::Int),
+        ),
+        fa(
+            "BaseEjectionTime",
+            &["base_ejection_time"],
+            Ty::Keep(&Ty::Duration),
+        ),
     ],
 );
 
@@ -111,6 +125,20 @@ static UPSTREAM_CONFIGURATION: Schema = consul(
     ],
 );
 
+// AccessLogsConfig in `agent/structs/connect_proxy_config.go`: a struct, written as `{}` when
+// unset.
+static ACCESS_LOGS: Schema = consul(
+    "AccessLogs",
+    &[
+        f("Enabled", Ty::Bool),
+        fa("DisableListenerLogs", &["disable_listener_logs"], Ty::Bool),
+        f("Type", Ty::Str),
+        f("Path", Ty::Str),
+        fa("JSONFormat", &["json_format"], Ty::Str),
+        fa("TextFormat", &["text_format"], Ty::Str),
+    ],
+);
+
 static DESTINATION: Schema = consul(
     "Destination",
     &[f("Addresses", Ty::List(&Ty::Str)), f("Port", Ty::Int)],
@@ -118,10 +146,11 @@ static DESTINATION: Schema = consul(
 
 // ---- service-defaults -------------------------------------------------------------------
 
+// `Name` is kept even when empty: validation names the problem ("Name is required").
 pub(crate) static SERVICE_DEFAULTS: Schema = consul(
     "service-defaults",
     &[
-        f("Name", Ty::Str),
+        f("Name", Ty::Keep(&Ty::Str)),
         f("Protocol", Ty::Str),
         f("Mode", Ty::Str),
         fa(
@@ -173,7 +202,7 @@ pub(crate) static SERVICE_DEFAULTS: Schema = consul(
 pub(crate) static PROXY_DEFAULTS: Schema = consul(
     "proxy-defaults",
     &[
-        f("Name", Ty::Str),
+        f("Name", Ty::Keep(&Ty::Str)),
         f("Mode", Ty::Str),
         fa(
             "TransparentProxy",
@@ -184,7 +213,7 @@ pub(crate) static PROXY_DEFAULTS: Schema = consul(
         f("Config", Ty::Any),
         fa("MeshGateway", &["mesh_gateway"], Ty::Obj(&MESH_GATEWAY)),
         f("Expose", Ty::Obj(&EXPOSE)),
-        fa("AccessLogs", &["access_logs"], Ty::Any),
+        fa("AccessLogs", &["access_logs"], Ty::Obj(&ACCESS_LOGS)),
         fa("EnvoyExtensions", &["envoy_extensions"], Ty::List(&Ty::Any)),
         fa("FailoverPolicy", &["failover_policy"], Ty::Any),
         fa("PrioritizeByLocality", &["prioritize_by_locality"], Ty::Any),
@@ -271,7 +300,7 @@ pub(crate) static MESH: Schema = consul(
 static HEADER_PERMISSION: Schema = consul(
     "intention header permission",
     &[
-        f("Name", Ty::Str),
+        f("Name", Ty::Keep(&Ty::Str)),
         f("Present", Ty::Bool),
         f("Exact", Ty::Str),
         f("Prefix", Ty::Str),
@@ -295,8 +324,10 @@ static HTTP_PERMISSION: Schema = consul(
 static PERMISSION: Schema = consul(
     "intention permission",
     &[
-        f("Action", Ty::Str),
-        f("HTTP", Ty::Obj(&HTTP_PERMISSION)),
+        f("Action", Ty::Keep(&Ty::Str)),
+        // `*IntentionHTTPPermission`: an empty one is present, and invalid ("should not be
+        // empty"), not absent.
+        f("HTTP", Ty::Keep(&Ty::Obj(&HTTP_PERMISSION))),
         f("JWT", Ty::Any),
     ],
 );
@@ -304,10 +335,10 @@ static PERMISSION: Schema = consul(
 static SOURCE: Schema = consul(
     "intention source",
     &[
-        f("Name", Ty::Str),
+        f("Name", Ty::Keep(&Ty::Str)),
         f("Peer", Ty::Str),
         fa("SamenessGroup", &["sameness_group"], Ty::Str),
-        f("Action", Ty::Str),
+        f("Action", Ty::Keep(&Ty::Str)),
         f("Permissions", Ty::List(&Ty::Obj(&PERMISSION))),
         f("Precedence", Ty::Int),
         f("Type", Ty::Str),
@@ -322,7 +353,7 @@ static SOURCE: Schema = consul(
 pub(crate) static SERVICE_INTENTIONS: Schema = consul(
     "service-intentions",
     &[
-        f("Name", Ty::Str),
+        f("Name", Ty::Keep(&Ty::Str)),
         f("Sources", Ty::List(&Ty::Obj(&SOURCE))),
         f("JWT", Ty::Any),
         f("Meta", Ty::StrMap),

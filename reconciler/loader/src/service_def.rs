@@ -25,9 +25,10 @@ pub(crate) fn service_definitions(node: &Node, diags: &mut Diagnostics) -> Vec<S
             diags.push(
                 Diagnostic::new(
                     Code::UnknownKey,
-                    e.key_span,
+                    crate::decode::entry_span(e),
                     format!("unexpected key \"{}\" in a service definition file", e.key),
                 )
+                .with_field(e.key.as_str())
                 .with_help(
                     "a service definition file holds `service { ... }` or `services [ ... ]`",
                 ),
@@ -52,10 +53,13 @@ fn definition(node: &Node, diags: &mut Diagnostics) -> Option<Service> {
     let json = &d.json;
     if json.contains_key("token") {
         diags.push(
-            Diagnostic::new(
-                Code::LiteralSecret,
-                d.span("/token").unwrap_or(node.span),
-                "token is a secret and must not be written in the repository",
+            d.locate(
+                Diagnostic::new(
+                    Code::LiteralSecret,
+                    d.at("/token").unwrap_or(node.span),
+                    "token is a secret and must not be written in the repository",
+                ),
+                "/token",
             )
             .with_help(
                 "remove it and declare an `acl-token` for the service with \
@@ -81,12 +85,15 @@ fn definition(node: &Node, diags: &mut Diagnostics) -> Option<Service> {
     let kind = json.get("kind").and_then(Value::as_str).unwrap_or("");
     if !kind.is_empty() {
         diags.push(
-            Diagnostic::new(
-                Code::ServiceDefinition,
-                d.span("/kind").unwrap_or(node.span),
-                format!(
+            d.locate(
+                Diagnostic::new(
+                    Code::ServiceDefinition,
+                    d.at("/kind").unwrap_or(node.span),
+                    format!(
                     "service \"{name}\" has kind \"{kind}\"; mesh-gitops reads typical services"
                 ),
+                ),
+                "/kind",
             )
             .with_help(
                 "declare the application service with `connect { sidecar_service {} }` instead of \
@@ -122,13 +129,16 @@ fn definition(node: &Node, diags: &mut Diagnostics) -> Option<Service> {
         // Consul 1.2-1.5: `connect { proxy { config { upstreams = [...] } } }`. Read it as the
         // sidecar it became, and say so.
         diags.push(
-            Diagnostic::new(
-                Code::LegacyManagedProxy,
-                d.span("/connect/proxy").unwrap_or(node.span),
-                format!(
+            d.locate(
+                Diagnostic::new(
+                    Code::LegacyManagedProxy,
+                    d.at("/connect/proxy").unwrap_or(node.span),
+                    format!(
                     "service \"{name}\" uses a managed proxy, removed in Consul 1.6; read as a \
                      sidecar service"
                 ),
+                ),
+                "/connect/proxy",
             )
             .with_help("write `connect { sidecar_service { proxy { upstreams = [...] } } }`"),
         );

@@ -254,3 +254,35 @@ fn diagnostics_do_not_depend_on_file_order() {
     };
     assert_eq!(render(&forward), render(&backward));
 }
+
+/// A problem with a field inside nested objects points at that field's key, whatever the
+/// format and spelling, and names it (in file order: sources sorted by precedence on load keep
+/// their written index here).
+#[test]
+fn a_nested_field_problem_points_at_the_fields_key_and_names_it() {
+    let hcl = "Kind = \"service-intentions\"\nName = \"api\"\nSources = [\n  {\n    Name = \"*\"\n    Action = \"allow\"\n  },\n  {\n    Name = \"web\"\n    Permissions = [\n      {\n        Action = \"allow\"\n        HTTP {\n          PathExact = \"health\"\n        }\n      }\n    ]\n  }\n]\n";
+    let json = "{\"Kind\": \"service-intentions\", \"Name\": \"api\", \"Sources\": [\n {\"Name\": \"*\", \"Action\": \"allow\"},\n {\"Name\": \"web\", \"Permissions\": [\n  {\"Action\": \"allow\", \"HTTP\": {\"path_exact\": \"health\"}}]}]}\n";
+    let yaml = "apiVersion: consul.hashicorp.com/v1alpha1\nkind: ServiceIntentions\nmetadata:\n  name: api\nspec:\n  destination:\n    name: api\n  sources:\n    - name: \"*\"\n      action: allow\n    - name: web\n      permissions:\n        - action: allow\n          http:\n            pathExact: health\n";
+    for (file, text, at) in [
+        ("i.hcl", hcl, (14, 11)),
+        ("i.json", json, (4, 32)),
+        ("i.yaml", yaml, (15, 13)),
+    ] {
+        let l = load(&[(file, text)]);
+        assert_eq!(
+            location(&l, Code::IntentionPermission),
+            (file.into(), at.0, at.1),
+            "{file}"
+        );
+        let d = l
+            .diagnostics
+            .iter()
+            .find(|d| d.code == Code::IntentionPermission)
+            .unwrap();
+        assert_eq!(
+            d.field.as_deref(),
+            Some("Sources[1].Permissions[0].HTTP.PathExact"),
+            "{file}"
+        );
+    }
+}

@@ -183,6 +183,8 @@ fn is_false(b: &bool) -> bool {
 pub struct ServiceIntentions {
     /// The destination service, or `*`.
     pub name: String,
+    /// Consul answers `"Sources": null` for none (`[]*SourceIntention` without omitempty).
+    #[serde(default)]
     pub sources: Vec<SourceIntention>,
     #[serde(rename = "JWT", skip_serializing_if = "Option::is_none", default)]
     pub jwt: Option<Value>,
@@ -222,7 +224,8 @@ impl IntentionAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct SourceIntention {
-    /// The source service, or `*`.
+    /// The source service, or `*`. Absent is empty, which validation reports.
+    #[serde(default)]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub peer: Option<String>,
@@ -276,6 +279,8 @@ pub struct IntentionHttpPermission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct IntentionHttpHeaderPermission {
+    /// Absent is empty, which validation reports.
+    #[serde(default)]
     pub name: String,
     #[serde(skip_serializing_if = "is_false", default)]
     pub present: bool,

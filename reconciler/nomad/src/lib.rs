@@ -713,7 +713,19 @@ impl JobLoader<'_> {
         }
         if sidecar.is_some() || native {
             if name.chars().any(|c| c.is_ascii_uppercase()) && !name.contains("${") {
-                self.diag(Code::NomadServiceName, name_span, format!("Consul Connect service name {name:?} must not contain uppercase characters"), "Envoy rejects uppercase names: use lower case");
+                // The `name = ...` attribute, key to value, when it is written.
+                let at = body
+                    .get_attribute("name")
+                    .map_or(name_span, |a| self.span(a.span()));
+                self.out.diagnostics.push(
+                    Diagnostic::new(
+                        Code::NomadServiceName,
+                        at,
+                        format!("Consul Connect service name {name:?} must not contain uppercase characters"),
+                    )
+                    .with_field("name")
+                    .with_help("Envoy rejects uppercase names: use lower case"),
+                );
             }
             if group.chars().any(|c| c.is_ascii_uppercase()) {
                 self.diag(

@@ -175,10 +175,11 @@ fn nomad_rejections_point_at_their_blocks() {
     let both = wrap("      name = \"web\"\n      connect {\n        native = true\n        sidecar_service {}\n      }");
     assert_eq!(diag_at(&both, &load(&both), Code::NomadConnectKind), (8, 7));
 
+    // A problem with the name points at its key.
     let upper = wrap("      name = \"Web\"\n      connect {\n        sidecar_service {}\n      }");
     assert_eq!(
         diag_at(&upper, &load(&upper), Code::NomadServiceName),
-        (7, 14)
+        (7, 7)
     );
 
     let attr = wrap("      name = \"web\"\n      connect {\n        sidecar_service {\n          proxy {\n            upstreams = [{ destination_name = \"a\", local_bind_port = 1 }]\n          }\n        }\n      }");

@@ -288,6 +288,8 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             }
             _ => tracing::info!(revision = %revision, result, reason = %reason, "reconcile"),
         }
+        // Known once the first fetch has followed the source's default branch.
+        self.status.branch = self.source.branch().to_owned();
         self.status.record(Event {
             revision: revision.to_owned(),
             result: result.to_owned(),

@@ -6,13 +6,15 @@
 
 use mesh_loader::RepoFile;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Where the loop's commits come from. Every method may block (git, disk, network); the loop
 /// calls them off the async workers.
 pub trait Source: Send + Sync + 'static {
     /// The source for logs and the status, without credentials.
     fn shown(&self) -> String;
-    /// The branch followed.
+    /// The branch followed (before the first fetch of a source followed at its default branch,
+    /// a description of that).
     fn branch(&self) -> &str;
     /// Fetches the branch; returns the ID of the commit it points at.
     fn fetch(&self) -> Result<String, SourceError>;
@@ -81,12 +83,16 @@ fn git(what: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
 pub struct GitSource {
     /// The remote: a URL (`https://`, `ssh://`, `git@host:path`) or a local directory.
     pub url: String,
-    pub branch: String,
+    /// The branch to follow; `None` follows the remote's default branch (its `HEAD`).
+    pub branch: Option<String>,
     /// The repository's root inside the git tree (`/`-separated; empty for the top).
     pub path: String,
     /// The bare cache repository.
     pub cache_dir: PathBuf,
     pub credentials: Credentials,
+    /// The branch followed, once known: `branch`, or the remote's default branch as the first
+    /// fetch found it (and, as in a `git clone`, kept afterwards).
+    followed: OnceLock<String>,
 }
 
 /// Git credentials; `Debug` never shows a secret.
@@ -167,9 +173,30 @@ pub fn cache_name(url: &str) -> String {
     format!("{h:016x}")
 }
 
+/// Shown as the branch of a source followed at its default branch, before the first fetch.
+const DEFAULT_BRANCH: &str = "(the source's default branch)";
+
 impl GitSource {
-    fn remote_ref(&self) -> String {
-        format!("refs/remotes/origin/{}", self.branch)
+    /// A source following `branch`, or with `None` the remote's default branch.
+    pub fn new(
+        url: String,
+        branch: Option<String>,
+        path: String,
+        cache_dir: PathBuf,
+        credentials: Credentials,
+    ) -> GitSource {
+        let followed = OnceLock::new();
+        if let Some(b) = &branch {
+            let _ = followed.set(b.clone());
+        }
+        GitSource {
+            url,
+            branch,
+            path,
+            cache_dir,
+            credentials,
+            followed,
+        }
     }
 
     fn open(&self) -> Result<git2::Repository, SourceError> {
@@ -186,12 +213,8 @@ impl GitSource {
             .map_err(git(format!("cannot create the cache repository {dir}")))
     }
 
-    /// Fetches the branch; returns the commit it points at. Blocking.
-    pub fn fetch_oid(&self) -> Result<git2::Oid, SourceError> {
-        let repo = self.open()?;
-        let mut remote = repo
-            .remote_anonymous(&self.url)
-            .map_err(git(format!("invalid git source {}", redacted(&self.url))))?;
+    /// Callbacks answering libgit2's credential requests from `credentials`.
+    fn callbacks(&self) -> git2::RemoteCallbacks<'static> {
         let creds = self.credentials.clone();
         let mut attempts = 0u32;
         let mut callbacks = git2::RemoteCallbacks::new();
@@ -231,31 +254,73 @@ impl GitSource {
                 "the git source needs credentials: set MESH_GITOPS_GIT_PASSWORD(_FILE) or MESH_GITOPS_GIT_SSH_KEY",
             ))
         });
+        callbacks
+    }
+
+    /// The branch to fetch: `--branch`, or the one the remote's `HEAD` names, which is what
+    /// `git clone` checks out (for a local directory, the branch its `HEAD` is on).
+    fn followed_branch(&self, remote: &mut git2::Remote<'_>) -> Result<String, SourceError> {
+        if let Some(b) = self.followed.get() {
+            return Ok(b.clone());
+        }
+        let fetch_error = |e: git2::Error| SourceError::Fetch {
+            branch: DEFAULT_BRANCH.into(),
+            url: redacted(&self.url),
+            message: self.scrub(e.message()),
+        };
+        let connection = remote
+            .connect_auth(git2::Direction::Fetch, Some(self.callbacks()), None)
+            .map_err(fetch_error)?;
+        let head = connection
+            .default_branch()
+            .map_err(|e| SourceError::Fetch {
+                branch: DEFAULT_BRANCH.into(),
+                url: redacted(&self.url),
+                message: format!(
+                    "the source's HEAD names no branch ({}); pass --branch",
+                    self.scrub(e.message())
+                ),
+            })?;
+        let head = head.as_str().unwrap_or_default();
+        let Some(branch) = head.strip_prefix("refs/heads/") else {
+            return Err(SourceError::Fetch {
+                branch: DEFAULT_BRANCH.into(),
+                url: redacted(&self.url),
+                message: format!("the source's HEAD is {head:?}, not a branch; pass --branch"),
+            });
+        };
+        drop(connection);
+        tracing::info!(source = %redacted(&self.url), branch, "following the source's default branch (its HEAD; --branch chooses another)");
+        Ok(self.followed.get_or_init(|| branch.to_owned()).clone())
+    }
+
+    /// Fetches the branch; returns the commit it points at. Blocking.
+    pub fn fetch_oid(&self) -> Result<git2::Oid, SourceError> {
+        let repo = self.open()?;
+        let mut remote = repo
+            .remote_anonymous(&self.url)
+            .map_err(git(format!("invalid git source {}", redacted(&self.url))))?;
+        let branch = self.followed_branch(&mut remote)?;
+        let remote_ref = format!("refs/remotes/origin/{branch}");
         let mut options = git2::FetchOptions::new();
-        options.remote_callbacks(callbacks);
+        options.remote_callbacks(self.callbacks());
         options.download_tags(git2::AutotagOption::None);
-        let refspec = format!("+refs/heads/{b}:{}", self.remote_ref(), b = self.branch);
+        let refspec = format!("+refs/heads/{branch}:{remote_ref}");
         remote
             .fetch(&[refspec.as_str()], Some(&mut options), None)
             .map_err(|e| SourceError::Fetch {
-                branch: self.branch.clone(),
+                branch: branch.clone(),
                 url: redacted(&self.url),
                 message: self.scrub(e.message()),
             })?;
-        let reference = repo
-            .find_reference(&self.remote_ref())
-            .map_err(git(format!(
-                "the branch {} does not exist in {}",
-                self.branch,
-                redacted(&self.url)
-            )))?;
+        let reference = repo.find_reference(&remote_ref).map_err(git(format!(
+            "the branch {branch} does not exist in {}",
+            redacted(&self.url)
+        )))?;
         reference
             .peel_to_commit()
             .map(|c| c.id())
-            .map_err(git(format!(
-                "{} does not point at a commit",
-                self.remote_ref()
-            )))
+            .map_err(git(format!("{remote_ref} does not point at a commit")))
     }
 
     /// A libgit2 message without the URL's credentials or the password, should it quote them.
@@ -283,7 +348,7 @@ impl Source for GitSource {
     }
 
     fn branch(&self) -> &str {
-        &self.branch
+        self.followed.get().map_or(DEFAULT_BRANCH, String::as_str)
     }
 
     fn fetch(&self) -> Result<String, SourceError> {
@@ -344,6 +409,49 @@ mod tests {
             ..Credentials::default()
         };
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    /// A repository whose only branch is `trunk`, with one commit; returns its ID.
+    fn trunk_repo(dir: &Path) -> git2::Oid {
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.initial_head("trunk");
+        let repo = git2::Repository::init_opts(dir, &opts).unwrap();
+        std::fs::write(dir.join("mesh-gitops.hcl"), "owner = \"team\"\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("mesh-gitops.hcl")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "first", &tree, &[])
+            .unwrap()
+    }
+
+    #[test]
+    fn without_a_branch_the_source_s_head_branch_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let commit = trunk_repo(&tmp.path().join("src"));
+        let url = tmp.path().join("src").to_string_lossy().into_owned();
+        let source = GitSource::new(
+            url.clone(),
+            None,
+            String::new(),
+            tmp.path().join("cache"),
+            Credentials::default(),
+        );
+        assert_eq!(source.branch(), DEFAULT_BRANCH);
+        assert_eq!(source.fetch_oid().unwrap(), commit);
+        assert_eq!(source.branch(), "trunk");
+
+        // --branch still decides.
+        let named = GitSource::new(
+            url,
+            Some("main".into()),
+            String::new(),
+            tmp.path().join("cache-main"),
+            Credentials::default(),
+        );
+        assert_eq!(named.branch(), "main");
+        let err = named.fetch_oid().unwrap_err().to_string();
+        assert!(err.contains("the branch main does not exist"), "{err}");
     }
 
     #[test]

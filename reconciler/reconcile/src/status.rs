@@ -93,6 +93,10 @@ pub struct Status {
     pub applied_time: String,
     pub leader: String,
     pub source: String,
+    /// The branch followed (`--branch`, or the source's default branch); empty in a record
+    /// written before it was kept.
+    #[serde(default)]
+    pub branch: String,
     pub history: Vec<Event>,
     /// Declared objects the last plan could not bring to the repository's state (owned by
     /// another owner, or unowned and different and not adopted): `kind "name": why`.
@@ -124,7 +128,11 @@ impl Status {
     /// Text for `mesh-gitops status`.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "source:   {}", self.source);
+        if self.branch.is_empty() {
+            let _ = writeln!(out, "source:   {}", self.source);
+        } else {
+            let _ = writeln!(out, "source:   {} (branch {})", self.source, self.branch);
+        }
         let _ = writeln!(out, "leader:   {}", self.leader);
         let _ = writeln!(
             out,

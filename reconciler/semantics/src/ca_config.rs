@@ -88,17 +88,21 @@ impl CaSettings {
                 Some(Value::String(s)) => parse_duration(s).unwrap_or_else(|e| {
                     errors.push(
                         Diagnostic::new(Code::CaTtl, c.span, format!("Config.{key}: {e}"))
+                            .with_field(format!("Config.{key}"))
                             .with_help("write a Go duration such as \"72h\""),
                     );
                     Duration::from_secs(default)
                 }),
                 Some(Value::Number(n)) => Duration::from_nanos(n.as_u64().unwrap_or(0)),
                 Some(_) => {
-                    errors.push(Diagnostic::new(
-                        Code::CaTtl,
-                        c.span,
-                        format!("Config.{key}: expected a duration"),
-                    ));
+                    errors.push(
+                        Diagnostic::new(
+                            Code::CaTtl,
+                            c.span,
+                            format!("Config.{key}: expected a duration"),
+                        )
+                        .with_field(format!("Config.{key}")),
+                    );
                     Duration::from_secs(default)
                 }
             }
@@ -152,20 +156,28 @@ pub fn validate(c: &CaConfig) -> Vec<Diagnostic> {
         Diagnostic::new(code, c.span, msg).with_help(help.to_owned())
     };
     if !["consul", "vault", "aws-pca"].contains(&c.provider.as_str()) {
-        out.push(d(
-            Code::CaProvider,
-            format!("unknown CA provider {:?}", c.provider),
-            "Provider is \"consul\", \"vault\" or \"aws-pca\"",
-        ));
+        out.push(
+            d(
+                Code::CaProvider,
+                format!("unknown CA provider {:?}", c.provider),
+                "Provider is \"consul\", \"vault\" or \"aws-pca\"",
+            )
+            .with_field("Provider"),
+        );
         return out;
     }
     for secret in ["Token", "PrivateKey"] {
         if c.config.contains_key(secret) {
-            out.push(d(
-                Code::LiteralSecret,
-                format!("Config.{secret} is a secret and must not be written in the repository"),
-                "reference it with TokenFrom = \"env:VAR\"",
-            ));
+            out.push(
+                d(
+                    Code::LiteralSecret,
+                    format!(
+                        "Config.{secret} is a secret and must not be written in the repository"
+                    ),
+                    "reference it with TokenFrom = \"env:VAR\"",
+                )
+                .with_field(format!("Config.{secret}")),
+            );
         }
     }
     if c.provider == "vault" {
@@ -175,20 +187,26 @@ pub fn validate(c: &CaConfig) -> Vec<Diagnostic> {
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty)
             {
-                out.push(d(
-                    Code::CaProvider,
-                    format!("Config.{key} is required by the vault provider"),
-                    "set the Vault address and PKI mount paths",
-                ));
+                out.push(
+                    d(
+                        Code::CaProvider,
+                        format!("Config.{key} is required by the vault provider"),
+                        "set the Vault address and PKI mount paths",
+                    )
+                    .with_field("Config"),
+                );
             }
         }
         if c.token_from.is_none() && c.config.get("AuthMethod").is_none() {
-            out.push(d(
-                Code::CaProvider,
-                "the vault provider needs a token: set Config.TokenFrom or Config.AuthMethod"
-                    .into(),
-                "TokenFrom = \"env:VAULT_TOKEN\"",
-            ));
+            out.push(
+                d(
+                    Code::CaProvider,
+                    "the vault provider needs a token: set Config.TokenFrom or Config.AuthMethod"
+                        .into(),
+                    "TokenFrom = \"env:VAULT_TOKEN\"",
+                )
+                .with_field("Config"),
+            );
         }
     }
     if c.provider == "aws-pca" && c.config.contains_key("LeafCertTTL") {
@@ -206,66 +224,95 @@ pub fn validate(c: &CaConfig) -> Vec<Diagnostic> {
     }
     let hours = |d: Duration| d.as_secs_f64() / 3600.0;
     if s.leaf_cert_ttl < Duration::from_secs(H) {
-        out.push(d(
-            Code::CaTtl,
-            format!(
-                "Config.LeafCertTTL {}h is less than 1h",
-                fmt(hours(s.leaf_cert_ttl))
-            ),
-            "LeafCertTTL is between 1h and 8760h",
-        ));
+        out.push(
+            d(
+                Code::CaTtl,
+                format!(
+                    "Config.LeafCertTTL {}h is less than 1h",
+                    fmt(hours(s.leaf_cert_ttl))
+                ),
+                "LeafCertTTL is between 1h and 8760h",
+            )
+            .with_field("Config.LeafCertTTL"),
+        );
     }
     if s.leaf_cert_ttl > Duration::from_secs(8760 * H) {
-        out.push(d(
-            Code::CaTtl,
-            format!(
-                "Config.LeafCertTTL {}h is more than 8760h (a year)",
-                fmt(hours(s.leaf_cert_ttl))
-            ),
-            "LeafCertTTL is between 1h and 8760h",
-        ));
+        out.push(
+            d(
+                Code::CaTtl,
+                format!(
+                    "Config.LeafCertTTL {}h is more than 8760h (a year)",
+                    fmt(hours(s.leaf_cert_ttl))
+                ),
+                "LeafCertTTL is between 1h and 8760h",
+            )
+            .with_field("Config.LeafCertTTL"),
+        );
     }
     if s.intermediate_cert_ttl < Duration::from_secs(3 * H) {
-        out.push(d(
-            Code::CaTtl,
-            "Config.IntermediateCertTTL must be at least 3h".into(),
-            "IntermediateCertTTL is at least 3h and 3x LeafCertTTL",
-        ));
+        out.push(
+            d(
+                Code::CaTtl,
+                "Config.IntermediateCertTTL must be at least 3h".into(),
+                "IntermediateCertTTL is at least 3h and 3x LeafCertTTL",
+            )
+            .with_field("Config.IntermediateCertTTL"),
+        );
     } else if s.intermediate_cert_ttl < s.leaf_cert_ttl * 3 {
-        out.push(d(
-            Code::CaTtl,
-            format!(
-                "Config.IntermediateCertTTL {}h must be at least three times LeafCertTTL ({}h)",
-                fmt(hours(s.intermediate_cert_ttl)),
-                fmt(hours(s.leaf_cert_ttl))
-            ),
-            "raise IntermediateCertTTL or lower LeafCertTTL",
-        ));
+        out.push(
+            d(
+                Code::CaTtl,
+                format!(
+                    "Config.IntermediateCertTTL {}h must be at least three times LeafCertTTL ({}h)",
+                    fmt(hours(s.intermediate_cert_ttl)),
+                    fmt(hours(s.leaf_cert_ttl))
+                ),
+                "raise IntermediateCertTTL or lower LeafCertTTL",
+            )
+            .with_field("Config.IntermediateCertTTL"),
+        );
     }
     if s.root_cert_ttl < s.intermediate_cert_ttl {
-        out.push(d(
-            Code::CaTtl,
-            "Config.RootCertTTL must be at least IntermediateCertTTL".into(),
-            "the root must outlive the intermediates it signs",
-        ));
+        out.push(
+            d(
+                Code::CaTtl,
+                "Config.RootCertTTL must be at least IntermediateCertTTL".into(),
+                "the root must outlive the intermediates it signs",
+            )
+            .with_field("Config.RootCertTTL"),
+        );
     }
+    validate_key(c, &s, &mut out);
+    out
+}
+
+/// The key type and size of the CA's private key.
+fn validate_key(c: &CaConfig, s: &CaSettings, out: &mut Vec<Diagnostic>) {
+    let d = |code: Code, msg: String, help: &str| {
+        Diagnostic::new(code, c.span, msg).with_help(help.to_owned())
+    };
     match (s.private_key_type.as_str(), s.private_key_bits) {
         ("ec", 224 | 256 | 384 | 521) | ("rsa", 2048 | 4096) => {}
-        ("ec" | "rsa", bits) => out.push(d(
-            Code::CaKey,
-            format!(
-                "Config.PrivateKeyBits {bits} is not valid for PrivateKeyType {:?}",
-                s.private_key_type
-            ),
-            "ec keys are 224, 256, 384 or 521 bits; rsa keys 2048 or 4096",
-        )),
-        (other, _) => out.push(d(
-            Code::CaKey,
-            format!("Config.PrivateKeyType {other:?} is not supported"),
-            "PrivateKeyType is \"ec\" or \"rsa\"",
-        )),
+        ("ec" | "rsa", bits) => out.push(
+            d(
+                Code::CaKey,
+                format!(
+                    "Config.PrivateKeyBits {bits} is not valid for PrivateKeyType {:?}",
+                    s.private_key_type
+                ),
+                "ec keys are 224, 256, 384 or 521 bits; rsa keys 2048 or 4096",
+            )
+            .with_field("Config.PrivateKeyBits"),
+        ),
+        (other, _) => out.push(
+            d(
+                Code::CaKey,
+                format!("Config.PrivateKeyType {other:?} is not supported"),
+                "PrivateKeyType is \"ec\" or \"rsa\"",
+            )
+            .with_field("Config.PrivateKeyType"),
+        ),
     }
-    out
 }
 
 fn fmt(h: f64) -> String {

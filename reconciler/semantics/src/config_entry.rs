@@ -11,12 +11,29 @@ use std::collections::BTreeMap;
 pub fn normalize(entry: &mut ConfigEntry) {
     match entry {
         ConfigEntry::ServiceIntentions(e) => intention::normalize(e),
+        // `ServiceConfigEntry.Normalize` (`agent/structs/config_entry.go`).
         ConfigEntry::ServiceDefaults(e) => {
             if let Some(p) = &mut e.protocol {
                 *p = p.to_ascii_lowercase();
             }
             if e.protocol.as_deref() == Some("") {
                 e.protocol = None;
+            }
+            if let Some(Value::Object(upstreams)) = e.rest.get_mut("UpstreamConfig") {
+                if let Some(Value::Array(overrides)) = upstreams.get_mut("Overrides") {
+                    overrides
+                        .iter_mut()
+                        .filter_map(Value::as_object_mut)
+                        .for_each(normalize_upstream);
+                }
+                if let Some(Value::Object(defaults)) = upstreams.get_mut("Defaults") {
+                    normalize_upstream(defaults);
+                }
+                // What normalizing emptied is absent, as the decoder has it.
+                upstreams.retain(|_, v| v.as_object().is_none_or(|o| !o.is_empty()));
+                if upstreams.is_empty() {
+                    e.rest.remove("UpstreamConfig");
+                }
             }
         }
         ConfigEntry::ProxyDefaults(e) => {
@@ -28,12 +45,31 @@ pub fn normalize(entry: &mut ConfigEntry) {
     }
 }
 
+/// `UpstreamConfig.normalize` (`agent/structs/config_entry.go`): Protocol lower-cased, a
+/// negative ConnectTimeoutMs made 0. Zero and empty values are left out, as the decoder
+/// leaves them out (Go's `omitempty`), so the normal form has one spelling.
+fn normalize_upstream(u: &mut serde_json::Map<String, Value>) {
+    if let Some(Value::String(p)) = u.get_mut("Protocol") {
+        *p = p.to_ascii_lowercase();
+    }
+    if u.get("Protocol").and_then(Value::as_str) == Some("") {
+        u.remove("Protocol");
+    }
+    if u.get("ConnectTimeoutMs")
+        .and_then(Value::as_i64)
+        .is_some_and(|t| t <= 0)
+    {
+        u.remove("ConnectTimeoutMs");
+    }
+}
+
 /// Meta limits shared by every kind: 64 pairs, keys up to 128 bytes, values up to 512 bytes.
 pub fn validate_meta(meta: &BTreeMap<String, String>, span: Span) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let d = |m: String| {
         Diagnostic::new(Code::MetaLimits, span, m)
             .with_help("Consul limits Meta to 64 pairs, keys of 128 bytes and values of 512 bytes")
+            .with_field("Meta")
     };
     if meta.len() > 64 {
         out.push(d("Meta exceeds maximum element count 64".to_owned()));
@@ -66,18 +102,20 @@ fn one_of(
     if let Some(v) = str_field(rest, key) {
         if !allowed.contains(&v) {
             out.push(
-                Diagnostic::new(Code::EntryField, span, message(v)).with_help(format!(
-                    "{key} is one of: {}",
-                    allowed
-                        .iter()
-                        .map(|a| if a.is_empty() {
-                            "\"\"".to_owned()
-                        } else {
-                            format!("\"{a}\"")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+                Diagnostic::new(Code::EntryField, span, message(v))
+                    .with_field(key)
+                    .with_help(format!(
+                        "{key} is one of: {}",
+                        allowed
+                            .iter()
+                            .map(|a| if a.is_empty() {
+                                "\"\"".to_owned()
+                            } else {
+                                format!("\"{a}\"")
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
             );
         }
     }
@@ -112,6 +150,7 @@ fn common_fields(rest: &BTreeMap<String, Value>, span: Span, out: &mut Vec<Diagn
                     span,
                     format!("MeshGateway: invalid mesh gateway mode {mgw:?}"),
                 )
+                .with_field("MeshGateway.Mode")
                 .with_help("MeshGateway.Mode is \"\", \"none\", \"local\" or \"remote\""),
             );
         }
@@ -132,6 +171,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             } else if e.name == "*" {
                 out.push(
                     Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be specific, not \"*\"")
+                        .with_field("Name")
                         .with_help("write one service-defaults per service; use proxy-defaults for mesh-wide defaults"),
                 );
             }
@@ -151,6 +191,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         e.span,
                         "UpstreamConfig and Destination cannot both be set",
                     )
+                    .with_field("Destination")
                     .with_help("a destination (terminating gateway target) has no upstream config"),
                 );
             }
@@ -161,19 +202,25 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                     .map(Vec::len)
                     .unwrap_or(0);
                 if addrs == 0 {
-                    out.push(Diagnostic::new(
-                        Code::EntryField,
-                        e.span,
-                        "Destination must contain at least one valid address",
-                    ));
+                    out.push(
+                        Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            "Destination must contain at least one valid address",
+                        )
+                        .with_field("Destination.Addresses"),
+                    );
                 }
                 let port = dest.get("Port").and_then(Value::as_i64).unwrap_or(0);
                 if !(1..=65535).contains(&port) {
-                    out.push(Diagnostic::new(
-                        Code::EntryField,
-                        e.span,
-                        format!("Destination.Port {port} is not a valid port"),
-                    ));
+                    out.push(
+                        Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            format!("Destination.Port {port} is not a valid port"),
+                        )
+                        .with_field("Destination.Port"),
+                    );
                 }
             }
             if let Some(overrides) = e
@@ -184,27 +231,36 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             {
                 for (i, o) in overrides.iter().enumerate() {
                     match o.get("Name").and_then(Value::as_str) {
-                        None | Some("") => out.push(Diagnostic::new(
-                            Code::EntryField,
-                            e.span,
-                            format!("UpstreamConfig.Overrides[{i}]: Name is required"),
-                        )),
-                        Some("*") => out.push(Diagnostic::new(
-                            Code::EntryField,
-                            e.span,
-                            format!("UpstreamConfig.Overrides[{i}]: Name cannot be a wildcard"),
-                        )),
+                        None | Some("") => out.push(
+                            Diagnostic::new(
+                                Code::EntryField,
+                                e.span,
+                                format!("UpstreamConfig.Overrides[{i}]: Name is required"),
+                            )
+                            .with_field(format!("UpstreamConfig.Overrides[{i}].Name")),
+                        ),
+                        Some("*") => out.push(
+                            Diagnostic::new(
+                                Code::EntryField,
+                                e.span,
+                                format!("UpstreamConfig.Overrides[{i}]: Name cannot be a wildcard"),
+                            )
+                            .with_field(format!("UpstreamConfig.Overrides[{i}].Name")),
+                        ),
                         _ => {}
                     }
                 }
             }
             if let Some(defaults) = e.rest.get("UpstreamConfig").and_then(|u| u.get("Defaults")) {
                 if defaults.get("Name").is_some() {
-                    out.push(Diagnostic::new(
-                        Code::EntryField,
-                        e.span,
-                        "UpstreamConfig.Defaults: Name must be empty",
-                    ));
+                    out.push(
+                        Diagnostic::new(
+                            Code::EntryField,
+                            e.span,
+                            "UpstreamConfig.Defaults: Name must be empty",
+                        )
+                        .with_field("UpstreamConfig.Defaults.Name"),
+                    );
                 }
             }
             out.extend(validate_meta(&e.meta, e.span));
@@ -217,6 +273,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         e.span,
                         format!("invalid name ({:?}), only \"global\" is supported", e.name),
                     )
+                    .with_field("Name")
                     .with_help("proxy-defaults is the mesh-wide singleton named \"global\""),
                 );
             }
@@ -229,28 +286,46 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
     out
 }
 
-/// The protocol a service's discovery chain compiles to: its service-defaults Protocol, else
-/// proxy-defaults `Config.protocol`, else `tcp`.
+/// The protocol a service's discovery chain compiles to, as Consul's compiler records it
+/// (`agent/consul/discoverychain/compile.go`, `recordServiceProtocol` and `recordProtocol`):
+/// a service-defaults entry decides alone, its empty `Protocol` meaning `tcp` (it does not fall
+/// through to proxy-defaults); without one, proxy-defaults `Config.protocol`; else `tcp`.
+/// Lower-cased either way.
 pub fn protocol_of(service: &str, entries: &[ConfigEntry]) -> String {
     let mut global = None;
     for e in entries {
         match e {
             ConfigEntry::ServiceDefaults(sd) if sd.name == service => {
-                if let Some(p) = &sd.protocol {
-                    return p.to_ascii_lowercase();
-                }
+                return match sd.protocol.as_deref() {
+                    None | Some("") => "tcp".to_owned(),
+                    Some(p) => p.to_ascii_lowercase(),
+                };
             }
-            ConfigEntry::ProxyDefaults(pd) => {
-                global = pd
-                    .config
-                    .get("protocol")
-                    .and_then(Value::as_str)
-                    .map(str::to_ascii_lowercase);
-            }
+            ConfigEntry::ProxyDefaults(pd) => global = config_protocol(&pd.config),
             _ => {}
         }
     }
     global.unwrap_or_else(|| "tcp".to_owned())
+}
+
+/// `protocol` of a proxy-defaults `Config` as `mapstructure.WeakDecode` into a struct with
+/// `mapstructure:"protocol"` reads it (`recordServiceProtocol`): the exact key first, then any
+/// key equal to it ignoring case; a number or bool converted to its string (weak typing); any
+/// other value an error Consul ignores, so no protocol. Empty is no protocol.
+pub fn config_protocol(config: &serde_json::Map<String, Value>) -> Option<String> {
+    let v = config.get("protocol").or_else(|| {
+        config
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("protocol"))
+            .map(|(_, v)| v)
+    })?;
+    let p = match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!p.is_empty()).then(|| p.to_ascii_lowercase())
 }
 
 /// `http`, `http2` and `grpc` are HTTP-like; anything else behaves as `tcp`.
@@ -283,6 +358,7 @@ pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
                         i.name
                     ),
                 )
+                .with_field("Permissions")
                 .with_help(format!(
                     "add a service-defaults entry for {:?} with Protocol = \"http\" (or http2, grpc)",
                     i.name
@@ -347,13 +423,63 @@ mod tests {
             ..Default::default()
         }));
         assert!(validate_graph(&with_pd).is_empty());
-        // service-defaults wins over proxy-defaults.
+        // service-defaults wins over proxy-defaults, even without a Protocol: its empty
+        // Protocol is tcp (`recordServiceProtocol`).
+        let mut without = with_pd.clone();
+        without.push(ConfigEntry::ServiceDefaults(ServiceDefaults {
+            name: "api".into(),
+            ..Default::default()
+        }));
+        assert_eq!(protocol_of("api", &without), "tcp");
+        assert_eq!(validate_graph(&without).len(), 1);
         with_pd.push(ConfigEntry::ServiceDefaults(ServiceDefaults {
             name: "api".into(),
             protocol: Some("tcp".into()),
             ..Default::default()
         }));
         assert_eq!(validate_graph(&with_pd).len(), 1);
+    }
+
+    #[test]
+    fn proxy_defaults_protocol_is_read_weakly_case_insensitively_and_lowercased() {
+        let config = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let pd = |c| {
+            vec![ConfigEntry::ProxyDefaults(ProxyDefaults {
+                name: "global".into(),
+                config: c,
+                ..Default::default()
+            })]
+        };
+        assert_eq!(
+            protocol_of("api", &pd(config(serde_json::json!({"Protocol": "HTTP"})))),
+            "http"
+        );
+        assert_eq!(
+            protocol_of("api", &pd(config(serde_json::json!({"PROTOCOL": "grpc"})))),
+            "grpc"
+        );
+        // An exact key wins over one differing in case.
+        assert_eq!(
+            protocol_of(
+                "api",
+                &pd(config(
+                    serde_json::json!({"Protocol": "grpc", "protocol": "http2"})
+                ))
+            ),
+            "http2"
+        );
+        // A value WeakDecode cannot make a string is an error Consul ignores: tcp.
+        assert_eq!(
+            protocol_of(
+                "api",
+                &pd(config(serde_json::json!({"protocol": ["http"]})))
+            ),
+            "tcp"
+        );
+        assert_eq!(
+            protocol_of("api", &pd(config(serde_json::json!({"protocol": ""})))),
+            "tcp"
+        );
     }
 
     #[test]

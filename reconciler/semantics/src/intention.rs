@@ -85,12 +85,15 @@ pub fn validate(entry: &ServiceIntentions) -> Vec<Diagnostic> {
             "name the destination service",
         ));
     } else if let Some(m) = name_error("Name", &entry.name) {
-        out.push(at(
-            entry.span,
-            Code::IntentionName,
-            m,
-            "use an exact service name or \"*\"",
-        ));
+        out.push(
+            at(
+                entry.span,
+                Code::IntentionName,
+                m,
+                "use an exact service name or \"*\"",
+            )
+            .with_field("Name"),
+        );
     }
     if entry.sources.is_empty() {
         out.push(at(
@@ -110,10 +113,12 @@ pub fn validate(entry: &ServiceIntentions) -> Vec<Diagnostic> {
             _ => format!("default/{}", s.name),
         };
         if let Some(first) = seen.get(&key) {
+            // `ServiceIntentionsConfigEntry.validate` (`config_entry_intentions.go`) prints
+            // `ServiceName.String()`, which on CE is the bare name (`structs_ce.go`).
             let shown = match (&s.peer, &s.sameness_group) {
-                (Some(p), _) => format!("peer(\"{p}\") \"default/{}\"", s.name),
-                (_, Some(g)) => format!("samenessgroup(\"{g}\") \"default/{}\"", s.name),
-                _ => format!("\"default/{}\"", s.name),
+                (Some(p), _) => format!("peer({p:?}) {:?}", s.name),
+                (_, Some(g)) => format!("sameness-group({g:?}) {:?}", s.name),
+                _ => format!("{:?}", s.name),
             };
             out.push(
                 at(
@@ -136,6 +141,8 @@ fn validate_source(i: usize, s: &SourceIntention, wildcard_dest: bool, out: &mut
     let d = |code: Code, msg: String, help: &str| {
         Diagnostic::new(code, s.span, msg).with_help(help.to_owned())
     };
+    // A problem with one written field of the source points at it.
+    let f = |code: Code, field: &str, msg: String, help: &str| d(code, msg, help).with_field(field);
     if s.name.is_empty() {
         out.push(d(
             Code::IntentionName,
@@ -143,8 +150,9 @@ fn validate_source(i: usize, s: &SourceIntention, wildcard_dest: bool, out: &mut
             "name the source service or \"*\"",
         ));
     } else if let Some(m) = name_error(&format!("Sources[{i}].Name"), &s.name) {
-        out.push(d(
+        out.push(f(
             Code::IntentionName,
+            "Name",
             m,
             "use an exact service name or \"*\"",
         ));
@@ -156,16 +164,18 @@ fn validate_source(i: usize, s: &SourceIntention, wildcard_dest: bool, out: &mut
             } else {
                 "sameness group"
             };
-            out.push(d(
+            out.push(f(
                 Code::IntentionName,
+                field,
                 format!("Sources[{i}].{field}: cannot use wildcard '*' in {what}"),
                 "name one peer or sameness group",
             ));
         }
     }
     if s.peer.is_some() && s.sameness_group.is_some() {
-        out.push(d(
+        out.push(f(
             Code::IntentionPeer,
+            "SamenessGroup",
             format!(
                 "Sources[{i}].SamenessGroup: cannot set SamenessGroup and Peer at the same time."
             ),
@@ -173,8 +183,9 @@ fn validate_source(i: usize, s: &SourceIntention, wildcard_dest: bool, out: &mut
         ));
     }
     if s.description.as_ref().is_some_and(|x| x.len() > 512) {
-        out.push(d(
+        out.push(f(
             Code::IntentionDescription,
+            "Description",
             format!("Sources[{i}].Description exceeds maximum length 512"),
             "shorten the description",
         ));
@@ -189,15 +200,17 @@ fn validate_source(i: usize, s: &SourceIntention, wildcard_dest: bool, out: &mut
         }
     } else {
         if s.action.is_some() {
-            out.push(d(
+            out.push(f(
                 Code::IntentionActionAndPermissions,
+                "Action",
                 format!("Sources[{i}].Action must be omitted if Permissions are specified"),
                 "an L7 source decides per request through its Permissions",
             ));
         }
         if wildcard_dest {
-            out.push(d(
+            out.push(f(
                 Code::IntentionWildcardPermissions,
+                "Permissions",
                 format!(
                     "Sources[{i}].Permissions cannot be specified on intentions with wildcarded destinations"
                 ),
@@ -209,8 +222,9 @@ fn validate_source(i: usize, s: &SourceIntention, wildcard_dest: bool, out: &mut
         }
     }
     if s.r#type != "consul" && !s.r#type.is_empty() {
-        out.push(d(
+        out.push(f(
             Code::IntentionType,
+            "Type",
             format!("Sources[{i}].Type must be set to 'consul'"),
             "remove Type or set it to \"consul\"",
         ));
@@ -222,6 +236,8 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
     let d = |msg: String, help: &str| {
         Diagnostic::new(Code::IntentionPermission, p.span, msg).with_help(help.to_owned())
     };
+    // A problem with one written field of the permission points at it.
+    let f = |field: String, msg: String, help: &str| d(msg, help).with_field(field);
     let Some(http) = &p.http else {
         out.push(d(
             format!("{prefix}.HTTP is required"),
@@ -234,7 +250,8 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
         .filter(|x| x.is_some())
         .count();
     if paths > 1 {
-        out.push(d(
+        out.push(f(
+            "HTTP".into(),
             format!("{prefix}.HTTP should only contain at most one of PathExact, PathPrefix, or PathRegex"),
             "keep one path match",
         ));
@@ -245,7 +262,8 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
     ] {
         if let Some(v) = v {
             if !v.starts_with('/') {
-                out.push(d(
+                out.push(f(
+                    format!("HTTP.{field}"),
                     format!("{prefix}.HTTP.{field} doesn't start with '/': {v:?}"),
                     "paths start with '/'",
                 ));
@@ -254,7 +272,8 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
     }
     if let Some(re) = &http.path_regex {
         if regex::Regex::new(re).is_err() {
-            out.push(d(
+            out.push(f(
+                "HTTP.PathRegex".into(),
                 format!("{prefix}.HTTP.PathRegex {re:?} is not a valid regular expression"),
                 "check the regular expression",
             ));
@@ -262,8 +281,9 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
     }
     for (k, h) in http.header.iter().enumerate() {
         if h.name.is_empty() {
-            out.push(d(
-                format!("{prefix}.Header[{k}] missing required Name field"),
+            out.push(f(
+                format!("HTTP.Header[{k}]"),
+                format!("{prefix}.HTTP.Header[{k}] missing required Name field"),
                 "name the header to match",
             ));
         }
@@ -278,29 +298,33 @@ fn validate_permission(i: usize, j: usize, p: &IntentionPermission, out: &mut Ve
         .filter(|x| **x)
         .count();
         if set != 1 {
-            out.push(d(
-                format!("{prefix}.Header[{k}] should only contain one of Present, Exact, Prefix, Suffix, or Regex"),
+            out.push(f(
+                format!("HTTP.Header[{k}]"),
+                format!("{prefix}.HTTP.Header[{k}] should only contain one of Present, Exact, Prefix, Suffix, or Regex"),
                 "keep exactly one header match",
             ));
         }
     }
     let mut seen = Vec::new();
-    for m in &http.methods {
+    for (k, m) in http.methods.iter().enumerate() {
         if !METHODS.contains(&m.as_str()) {
-            out.push(d(
-                format!("{prefix}.Methods contains an invalid method {m:?}"),
+            out.push(f(
+                format!("HTTP.Methods[{k}]"),
+                format!("{prefix}.HTTP.Methods contains an invalid method {m:?}"),
                 "methods are GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE",
             ));
         } else if seen.contains(&m) {
-            out.push(d(
-                format!("{prefix}.Methods contains {m:?} more than once"),
+            out.push(f(
+                format!("HTTP.Methods[{k}]"),
+                format!("{prefix}.HTTP.Methods contains {m:?} more than once"),
                 "list each method once",
             ));
         }
         seen.push(m);
     }
     if paths == 0 && http.header.is_empty() && http.methods.is_empty() {
-        out.push(d(
+        out.push(f(
+            "HTTP".into(),
             format!("{prefix}.HTTP should not be empty"),
             "match on a path, a header or a method",
         ));

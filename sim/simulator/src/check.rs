@@ -280,6 +280,11 @@ fn edge(
             ));
         }
     }
+    // Denied as `check` decides it (the shared evaluation, `E1001`), and refused in the
+    // simulation: requests were refused by the intentions and none got through once converged.
+    let refused = outcomes.contains_key(&Outcome::DeniedByIntention);
+    let delivered_settled = settled.iter().any(|a| a.outcome == Outcome::Allowed);
+    let denied_by = (!d.allowed && refused && !delivered_settled).then(|| d.reason.clone());
     EdgeReport {
         source: src.clone(),
         destination: dst.clone(),
@@ -293,6 +298,7 @@ fn edge(
             .count(),
         converged_allowed,
         recovered_at_ms: first_success,
+        denied_by,
     }
 }
 

@@ -141,6 +141,38 @@ pub struct EdgeReport {
     /// After the last fault healed or the last rollout step: when calls started to succeed
     /// and kept succeeding, if they did.
     pub recovered_at_ms: Option<u64>,
+    /// The intentions refused this declared upstream's requests and none got through once
+    /// converged: the deciding intention, as the shared evaluation words it (the decision
+    /// `check` reports as `E1001`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<String>,
+}
+
+impl EdgeReport {
+    /// Requests that reached the destination's application.
+    pub fn delivered(&self) -> usize {
+        self.outcomes.get(&Outcome::Allowed).copied().unwrap_or(0)
+    }
+
+    /// Whether the edge carried traffic: requests got through, and the intentions do not deny it.
+    pub fn carried(&self) -> bool {
+        self.delivered() > 0 && self.denied_by.is_none()
+    }
+
+    /// One line for a denied declared upstream, the same in every rendering: who, how many
+    /// requests were refused, and the deciding intention.
+    pub fn denial(&self) -> Option<String> {
+        let why = self.denied_by.as_ref()?;
+        let refused = self
+            .outcomes
+            .get(&Outcome::DeniedByIntention)
+            .copied()
+            .unwrap_or(0);
+        Some(format!(
+            "{} -> {}: declared upstream denied, {refused} of {} request(s) refused by the intentions ({why})",
+            self.source, self.destination, self.attempts
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -225,8 +257,14 @@ pub struct SimReport {
 }
 
 impl SimReport {
+    /// No violation, and no declared upstream denied by the intentions (`check` fails those too).
     pub fn passed(&self) -> bool {
-        self.violations.is_empty()
+        self.violations.is_empty() && self.denied().next().is_none()
+    }
+
+    /// The declared upstreams whose requests the intentions refused.
+    pub fn denied(&self) -> impl Iterator<Item = &EdgeReport> {
+        self.edges.iter().filter(|e| e.denied_by.is_some())
     }
 }
 

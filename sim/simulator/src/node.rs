@@ -583,11 +583,18 @@ async fn handle_inbound(
             format!("proxy {dst} denied {source}: {}", decision.reason),
         );
         if inst.http {
+            // Envoy answers 403 whether an L4 or an L7 intention decided; the header (the
+            // simulator's bookkeeping, like `x-sim-outcome`) tells the caller which one did.
+            let layer = if decision.matched.as_ref().is_some_and(|m| m.l7) {
+                "l7"
+            } else {
+                "l4"
+            };
             let _ = tls
                 .write_all(&wire::response(
                     403,
                     "Forbidden",
-                    &[],
+                    &[("x-sim-rbac", layer)],
                     "RBAC: access denied",
                 ))
                 .await;
@@ -936,6 +943,11 @@ pub(crate) fn classify(bytes: &[u8], destination: &str) -> (Outcome, bool, bool,
             false,
             format!("answered by {:?}", r.body),
         ),
+        // An L7 permission refused the request (the connection was admitted); an L4 intention
+        // on an HTTP destination refuses every request with the same 403.
+        403 if r.headers.get("x-sim-rbac").map(String::as_str) == Some("l4") => {
+            (Outcome::DeniedByIntention, true, false, "L4".into())
+        }
         403 => (Outcome::DeniedByIntention, true, true, "L7".into()),
         _ => {
             let outcome = match r.headers.get("x-sim-outcome").map(String::as_str) {

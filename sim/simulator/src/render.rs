@@ -92,6 +92,9 @@ pub fn render_text(r: &SimReport) -> String {
             );
         }
     }
+    for d in r.edges.iter().filter_map(|e| e.denial()) {
+        let _ = writeln!(out, "\ndenied: {d}");
+    }
     if r.violations.is_empty() {
         let _ = writeln!(out, "\nno violations");
     } else {
@@ -99,6 +102,8 @@ pub fn render_text(r: &SimReport) -> String {
         for v in &r.violations {
             let _ = writeln!(out, "  {v}");
         }
+    }
+    if !r.passed() {
         let _ = writeln!(out, "\nreplay: {}", r.replay);
     }
     out

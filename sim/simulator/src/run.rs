@@ -104,6 +104,11 @@ pub fn simulate(
         });
     }
 
+    // The simulator's own log, at DEBUG under `mesh_sim`: the commands that run it show their
+    // own events at INFO, not these.
+    for h in &hosts {
+        tracing::debug!(seed = opts.seed, host = %h, "simulated host");
+    }
     let mut applied: Vec<(u64, usize)> = Vec::new();
     let mut next = 0;
     while sim.elapsed() < end {
@@ -118,6 +123,7 @@ pub fn simulate(
                 &mut applied,
                 ms,
             );
+            tracing::debug!(seed = opts.seed, at_ms = ms, %event, "simulation driver");
             obs.borrow_mut().log(ms, DRIVER, event);
             next += 1;
         }
@@ -149,6 +155,13 @@ pub fn simulate(
         end_ms,
     };
     let checked = check::run(&input, &obs);
+    tracing::debug!(
+        seed = opts.seed,
+        trace_hash = %obs.trace_hash(),
+        end_ms,
+        violations = checked.violations.len(),
+        "simulation finished"
+    );
     let mut replay = format!("mesh-gitops simulate {} --seed {}", opts.repo, opts.seed);
     if !opts.faults.text.is_empty() {
         replay.push_str(&format!(" --faults '{}'", opts.faults.text));

@@ -1,12 +1,14 @@
 //! On small random meshes, what the simulated proxies decide once converged equals the static
-//! decisions of `mesh-analysis`, and nothing violates safety or liveness.
+//! decisions of `mesh-analysis`, the declared edges that carried traffic are exactly those the
+//! analysis allows (and the denied ones exactly those `check` reports as `E1001`), and nothing
+//! violates safety or liveness.
 
 mod common;
 
 use mesh_sim::{simulate, SimOptions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 
@@ -91,7 +93,30 @@ proptest! {
         prop_assert!(r.violations.is_empty(), "{:#?}\n{}", r.violations, mesh_sim::render_text(&r));
         for e in &r.edges {
             prop_assert_eq!(e.converged_allowed, Some(e.expected_allowed), "{:?}", e);
+            prop_assert_eq!(e.carried(), e.expected_allowed, "{:?}", e);
         }
+        // The analysis `check` runs: its declared edges that the intentions deny, each an
+        // `E1001` finding naming the same decision.
+        let analysis = mesh_analysis::analyze(&state, &[]);
+        let static_denied: BTreeMap<(String, String), String> = analysis
+            .edges
+            .iter()
+            .filter(|e| e.declared && !e.allowed)
+            .map(|e| ((e.source.clone(), e.destination.clone()), e.reason.clone()))
+            .collect();
+        let simulated_denied: BTreeMap<(String, String), String> = r
+            .denied()
+            .map(|e| ((e.source.clone(), e.destination.clone()), e.denied_by.clone().unwrap()))
+            .collect();
+        prop_assert_eq!(&simulated_denied, &static_denied);
+        let e1001: BTreeSet<&str> = analysis
+            .findings
+            .iter()
+            .filter(|f| f.code == mesh_diagnostics::Code::UpstreamDenied)
+            .map(|f| f.message.as_str())
+            .collect();
+        prop_assert_eq!(e1001.len(), static_denied.len(), "{:?}", e1001);
+        prop_assert_eq!(r.passed(), static_denied.is_empty());
         for p in &r.probes {
             prop_assert_eq!(p.outcome, p.expected, "{:?}", p);
         }

@@ -13,9 +13,10 @@ pub fn stats(s: &PlanStats) -> String {
     )
 }
 
-/// One line of an apply's progress (without the newline).
-pub fn event(e: &ApplyEvent<'_>) -> String {
-    match e {
+/// One line of an apply's progress (without the newline); `None` for the events that are
+/// progress only (the plan's size, a step starting).
+pub fn event(e: &ApplyEvent<'_>) -> Option<String> {
+    Some(match e {
         // `!` keeps Consul from matching the repository; `#` is only noted (as in `plan`).
         ApplyEvent::Refused(r) => format!(
             "  {} {} \"{}\": {}",
@@ -24,6 +25,7 @@ pub fn event(e: &ApplyEvent<'_>) -> String {
             r.name,
             r.reason
         ),
+        ApplyEvent::Planned { .. } | ApplyEvent::Started(_) => return None,
         ApplyEvent::Applied(s) => {
             let note = if s.root_rotation {
                 "  (root rotated)"
@@ -39,7 +41,7 @@ pub fn event(e: &ApplyEvent<'_>) -> String {
         ApplyEvent::Replanned { steps } => {
             format!("re-planned after a concurrent change: {steps} step(s) left")
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -49,8 +51,8 @@ mod tests {
     #[test]
     fn a_replan_says_how_many_steps_are_left() {
         assert_eq!(
-            event(&ApplyEvent::Replanned { steps: 3 }),
-            "re-planned after a concurrent change: 3 step(s) left"
+            event(&ApplyEvent::Replanned { steps: 3 }).as_deref(),
+            Some("re-planned after a concurrent change: 3 step(s) left")
         );
     }
 }

@@ -49,9 +49,16 @@ pub fn reason(failure: &GateFailure, loaded: &Loaded) -> String {
             out
         }
         GateFailure::Simulation(sim) => {
+            // A denied declared upstream first, worded as `simulate` words it.
+            let denied = sim
+                .reports
+                .iter()
+                .flat_map(|r| r.edges.iter().filter_map(|e| e.denial()))
+                .next();
             let first = sim.reports.iter().flat_map(|r| &r.violations).next();
-            match first {
-                Some(v) => format!(
+            match (denied, first) {
+                (Some(d), _) => format!("the simulation found a denied declared upstream: {d}"),
+                (None, Some(v)) => format!(
                     "the simulation found violations: {}",
                     format!("violation: {v}")
                         .lines()
@@ -59,12 +66,34 @@ pub fn reason(failure: &GateFailure, loaded: &Loaded) -> String {
                         .unwrap_or("")
                         .trim()
                 ),
-                None => "the simulation found violations".to_owned(),
+                (None, None) => "the simulation found violations".to_owned(),
             }
         }
         GateFailure::SimulationError(e) => {
             let line = format!("violation: the simulation could not run: {e}");
             format!("the simulation found violations: {}", line.trim())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+    use crate::simulation::fixture::{denied, report, simulation};
+    use mesh_check::GateFailure;
+
+    #[test]
+    fn a_refusal_names_the_denied_declared_upstream_as_simulate_does() {
+        let loaded = mesh_loader::load_files(Vec::new(), &mesh_loader::LoadOptions::default());
+        let failure = GateFailure::Simulation(simulation(vec![denied(1)]));
+        assert_eq!(
+            reason(&failure, &loaded),
+            "the simulation found a denied declared upstream: web -> api: declared upstream denied, 3 of 3 request(s) refused by the intentions (Matched L4 intention: web -> api (precedence 9))"
+        );
+        let failure = GateFailure::Simulation(simulation(vec![report(1, &["safety: x\ny"])]));
+        assert_eq!(
+            reason(&failure, &loaded),
+            "the simulation found violations: violation: safety: x"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The "Simulation" section of the HTML report: the first seed's seed and trace hash, its
-//! violations, every adversarial probe (a row out of line when it did not end as expected) and
+//! The "Simulation" section of the HTML report: the first seed's seed and trace hash, how many
+//! declared upstreams carried traffic and which the intentions denied, its violations, every adversarial probe (a row out of line when it did not end as expected) and
 //! the rollout's transients.
 
 use crate::escape::xml as esc;
@@ -38,6 +38,21 @@ pub fn section(sim: Option<&Simulation>) -> String {
         r.seed,
         esc(&r.trace_hash)
     );
+    let (carried, _) = mesh_check::counts(r);
+    let _ = writeln!(
+        out,
+        "<h3>Declared upstreams</h3>\n<p>{} of {} carried traffic.</p>",
+        carried,
+        plural(r.edges.len(), "declared upstream", "declared upstreams")
+    );
+    let denials: Vec<String> = r.edges.iter().filter_map(|e| e.denial()).collect();
+    if !denials.is_empty() {
+        out.push_str("<ul class=\"violations\">\n");
+        for d in &denials {
+            let _ = writeln!(out, "<li>denied: {}</li>", esc(d));
+        }
+        out.push_str("</ul>\n");
+    }
     if r.violations.is_empty() {
         out.push_str("<h3>Violations</h3>\n<p>No violations.</p>\n");
     } else {
@@ -89,7 +104,7 @@ pub fn section(sim: Option<&Simulation>) -> String {
 #[cfg(test)]
 mod tests {
     use super::section;
-    use crate::simulation::fixture::{report, simulation, skipped};
+    use crate::simulation::fixture::{denied, report, simulation, skipped};
 
     #[test]
     fn no_simulation_says_so() {
@@ -123,6 +138,22 @@ mod tests {
             ),
             "{html}"
         );
+    }
+
+    #[test]
+    fn the_declared_upstreams_say_what_carried_traffic_and_what_was_denied() {
+        let html = section(Some(&simulation(vec![report(1, &[])])));
+        assert!(
+            html.contains("<p>1 of 1 declared upstream carried traffic.</p>"),
+            "{html}"
+        );
+        assert!(!html.contains("denied: "), "{html}");
+        let html = section(Some(&simulation(vec![denied(1)])));
+        assert!(
+            html.contains("<p>0 of 1 declared upstream carried traffic.</p>"),
+            "{html}"
+        );
+        assert!(html.contains("<li>denied: web -&gt; api: declared upstream denied, 3 of 3 request(s) refused by the intentions (Matched L4 intention: web -&gt; api (precedence 9))</li>"), "{html}");
     }
 
     #[test]

@@ -16,10 +16,11 @@ pub fn render(sim: &Simulation) -> String {
         let (carried, refused) = mesh_check::counts(r);
         let _ = writeln!(
             out,
-            "Seed `{}` (trace `{}`): {} declared edge(s) carried traffic over mTLS; {}/{} adversarial probes refused as expected; {} violation(s).\n",
+            "Seed `{}` (trace `{}`): {} declared edge(s) carried traffic over mTLS; {}{}/{} adversarial probes refused as expected; {} violation(s).\n",
             r.seed,
             r.trace_hash.get(..16).unwrap_or(&r.trace_hash),
             carried,
+            super::denied_count(r).replace(", ", "; "),
             refused,
             r.probes.len(),
             r.violations.len()
@@ -39,6 +40,9 @@ pub fn render(sim: &Simulation) -> String {
             }
             out.push('\n');
         }
+        for d in r.edges.iter().filter_map(|e| e.denial()) {
+            let _ = writeln!(out, "- 🔴 denied: {}", md_escape(&d));
+        }
         for v in &r.violations {
             let _ = writeln!(out, "- 🔴 {}", md_escape(v));
         }
@@ -51,7 +55,7 @@ pub fn render(sim: &Simulation) -> String {
 #[cfg(test)]
 mod tests {
     use super::render;
-    use crate::simulation::fixture::{report, simulation, skipped};
+    use crate::simulation::fixture::{denied, report, simulation, skipped};
 
     #[test]
     fn transients_come_before_violations_and_the_replay_is_always_there() {
@@ -64,6 +68,13 @@ mod tests {
         assert!(md.contains("Replay: `mesh-gitops simulate repo --seed 3`"));
         let passing = render(&simulation(vec![report(4, &[])]));
         assert!(passing.contains("Replay: `mesh-gitops simulate repo --seed 4`"));
+    }
+
+    #[test]
+    fn a_denied_declared_upstream_is_in_the_summary_and_listed() {
+        let md = render(&simulation(vec![denied(2)]));
+        assert!(md.contains("0 declared edge(s) carried traffic over mTLS; 1 declared upstream(s) denied by the intentions; 1/2 adversarial probes"), "{md}");
+        assert!(md.contains("- 🔴 denied: web -> api: declared upstream denied, 3 of 3 request(s) refused by the intentions (Matched L4 intention: web -> api (precedence 9))"), "{md}");
     }
 
     #[test]

@@ -6,6 +6,17 @@ pub mod json;
 pub mod markdown;
 pub mod text;
 
+use mesh_sim::SimReport;
+
+/// "N declared upstream(s) denied by the intentions, " when some are, else nothing: the
+/// summary line of a mesh whose declared upstreams all work reads as it always did.
+pub(crate) fn denied_count(r: &SimReport) -> String {
+    match r.denied().count() {
+        0 => String::new(),
+        n => format!("{n} declared upstream(s) denied by the intentions, "),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fixture {
     use mesh_check::Simulation;
@@ -47,6 +58,7 @@ pub(crate) mod fixture {
                 denied_after_handshake: 0,
                 converged_allowed: Some(true),
                 recovered_at_ms: None,
+                denied_by: None,
             }],
             violations: violations.iter().map(|v| (*v).to_owned()).collect(),
             transient: vec![Transient {
@@ -59,6 +71,19 @@ pub(crate) mod fixture {
             replay: format!("mesh-gitops simulate repo --seed {seed}"),
             trace: Vec::new(),
         }
+    }
+
+    /// One seed whose only declared upstream, `web -> api`, the intentions denied.
+    pub(crate) fn denied(seed: u64) -> SimReport {
+        let mut r = report(seed, &[]);
+        let e = &mut r.edges[0];
+        e.expected_allowed = false;
+        e.outcomes = [(Outcome::DeniedByIntention, 3)].into_iter().collect();
+        e.denied_after_handshake = 3;
+        e.converged_allowed = Some(false);
+        e.denied_by = Some("Matched L4 intention: web -> api (precedence 9)".into());
+        r.transient.clear();
+        r
     }
 
     pub(crate) fn simulation(reports: Vec<SimReport>) -> Simulation {

@@ -14,10 +14,11 @@ pub fn render(sim: &Simulation) -> String {
         let (carried, refused) = mesh_check::counts(r);
         let _ = writeln!(
             out,
-            "simulation: seed {} trace {}: {} declared edge(s) carried traffic, {}/{} probes refused as expected, {} transient(s), {} violation(s)",
+            "simulation: seed {} trace {}: {} declared edge(s) carried traffic, {}{}/{} probes refused as expected, {} transient(s), {} violation(s)",
             r.seed,
             r.trace_hash.get(..16).unwrap_or(&r.trace_hash),
             carried,
+            super::denied_count(r),
             refused,
             r.probes.len(),
             r.transient.len(),
@@ -29,6 +30,9 @@ pub fn render(sim: &Simulation) -> String {
                 "  {:?} {} -> {} after rollout step {} at {} ms",
                 t.kind, t.source, t.destination, t.step, t.at_ms
             );
+        }
+        for d in r.edges.iter().filter_map(|e| e.denial()) {
+            let _ = writeln!(out, "  denied: {d}");
         }
         for v in &r.violations {
             let _ = writeln!(out, "  violation: {v}");
@@ -43,7 +47,7 @@ pub fn render(sim: &Simulation) -> String {
 #[cfg(test)]
 mod tests {
     use super::render;
-    use crate::simulation::fixture::{report, simulation, skipped};
+    use crate::simulation::fixture::{denied, report, simulation, skipped};
 
     #[test]
     fn the_replay_command_is_printed_only_for_a_failing_seed() {
@@ -64,6 +68,16 @@ mod tests {
         assert!(text.ends_with(
             "  violation: safety: evil\n  replay: mesh-gitops simulate repo --seed 2\n"
         ));
+    }
+
+    #[test]
+    fn a_denied_declared_upstream_carried_nothing_and_is_named_with_its_intention() {
+        let sim = simulation(vec![denied(1)]);
+        assert!(sim.failed());
+        assert_eq!(
+            render(&sim),
+            "simulation: seed 1 trace 0123456789abcdef: 0 declared edge(s) carried traffic, 1 declared upstream(s) denied by the intentions, 1/2 probes refused as expected, 0 transient(s), 0 violation(s)\n  denied: web -> api: declared upstream denied, 3 of 3 request(s) refused by the intentions (Matched L4 intention: web -> api (precedence 9))\n  replay: mesh-gitops simulate repo --seed 1\n"
+        );
     }
 
     #[test]

@@ -291,7 +291,7 @@ fn validation_messages_are_consuls() {
         msg(&e),
         [(
             Code::IntentionDuplicateSource,
-            "Sources[1] defines \"default/web\" more than once".to_owned()
+            "Sources[1] defines \"web\" more than once".to_owned()
         )]
     );
     let mut both = l7(
@@ -339,9 +339,10 @@ fn validation_messages_are_consuls() {
         .iter()
         .any(|(_, t)| t
             == "Sources[0].Permissions[0].HTTP.PathPrefix doesn't start with '/': \"admin\""));
-    assert!(m.iter().any(
-        |(_, t)| t == "Sources[0].Permissions[0].Methods contains an invalid method \"FETCH\""
-    ));
+    assert!(m
+        .iter()
+        .any(|(_, t)| t
+            == "Sources[0].Permissions[0].HTTP.Methods contains an invalid method \"FETCH\""));
     let empty = l7("web", vec![perm(Allow, IntentionHttpPermission::default())]);
     assert_eq!(
         msg(&entry("db", vec![empty]))[0].1,

@@ -1,0 +1,218 @@
+//! The conformance corpus: vectors taken from Consul's own test tables (under
+//! `tests/data/conformance/`, each naming the Consul test file, test and case it comes from), run
+//! twice: through the loader, as a repository file, and through the embedded control plane, as
+//! the body of `PUT /v1/config` over HTTP. Both must give Consul's result: the error text the
+//! Consul test requires, or acceptance and the stored (normalized) fields it checks.
+
+mod common;
+
+use common::serve::{Serve, ServeOpts};
+use serde_json::{Map, Value};
+
+struct Vector {
+    id: String,
+    input: Value,
+    setup: Vec<Value>,
+    error: Option<String>,
+    stored: Option<Map<String, Value>>,
+}
+
+/// Consul's `makeStringMap(keys, keySize, valSize)` (`config_entry_intentions_test.go`).
+fn make_string_map(keys: usize, key_size: usize, val_size: usize) -> Value {
+    let mut m = Map::new();
+    for i in 0..keys {
+        let base = format!("{i}:").repeat(key_size.max(val_size));
+        m.insert(
+            base[..key_size].to_owned(),
+            Value::String(base[..val_size].to_owned()),
+        );
+    }
+    Value::Object(m)
+}
+
+/// Expands the corpus's generators (`$makeStringMap`).
+fn expand(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Array(args)) = o.get("$makeStringMap") {
+                let n: Vec<usize> = args.iter().map(|a| a.as_u64().unwrap() as usize).collect();
+                *v = make_string_map(n[0], n[1], n[2]);
+                return;
+            }
+            o.values_mut().for_each(expand);
+        }
+        Value::Array(items) => items.iter_mut().for_each(expand),
+        _ => {}
+    }
+}
+
+fn corpus() -> Vec<Vector> {
+    let dir = common::root().join("tests/data/conformance");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let doc: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+        for v in doc["vectors"].as_array().unwrap() {
+            let t = &v["consul_test"];
+            let mut input = v["input"].clone();
+            expand(&mut input);
+            out.push(Vector {
+                id: format!(
+                    "{} {} {:?}",
+                    t["file"].as_str().unwrap(),
+                    t["test"].as_str().unwrap(),
+                    t["case"].as_str().unwrap()
+                ),
+                input,
+                setup: v["setup"].as_array().cloned().unwrap_or_default(),
+                error: v["expect"]["error"].as_str().map(str::to_owned),
+                stored: v["expect"]["stored"].as_object().cloned(),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn the_corpus_holds_vectors_from_consuls_tests() {
+    let vectors = corpus();
+    assert!(vectors.len() >= 45, "{} vectors", vectors.len());
+    assert!(vectors.iter().any(|v| v.error.is_none()));
+}
+
+#[test]
+fn every_vector_through_the_loader_as_a_file() {
+    let mut failed = Vec::new();
+    for v in corpus() {
+        let mut files = vec![mesh_loader::RepoFile {
+            path: "mesh-gitops.hcl".into(),
+            contents: b"datacenter = \"dc1\"\nowner = \"conformance\"\n".to_vec(),
+        }];
+        for (i, s) in v.setup.iter().enumerate() {
+            files.push(mesh_loader::RepoFile {
+                path: format!("setup-{i}.json"),
+                contents: s.to_string().into_bytes(),
+            });
+        }
+        files.push(mesh_loader::RepoFile {
+            path: "entry.json".into(),
+            contents: v.input.to_string().into_bytes(),
+        });
+        let loaded = mesh_loader::load_files(files, &mesh_loader::LoadOptions::default());
+        let errors: Vec<&str> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.as_str())
+            .collect();
+        match (&v.error, errors.is_empty()) {
+            (Some(want), _) if !errors.iter().any(|m| m.contains(want.as_str())) => {
+                failed.push(format!(
+                    "{}: want an error containing {want:?}, got {errors:?}",
+                    v.id
+                ));
+            }
+            (None, false) => failed.push(format!("{}: want acceptance, got {errors:?}", v.id)),
+            _ => {}
+        }
+        if let (Some(stored), None) = (&v.stored, &v.error) {
+            let kind = v.input["Kind"].as_str().unwrap();
+            let name = v.input["Name"].as_str().unwrap();
+            let entry = loaded
+                .state
+                .config_entries
+                .iter()
+                .find(|e| e.kind().as_str() == kind && e.name() == name)
+                .cloned();
+            let Some(mut entry) = entry else {
+                failed.push(format!("{}: not loaded", v.id));
+                continue;
+            };
+            mesh_semantics::config_entry::normalize(&mut entry);
+            let got = entry.to_json();
+            for (k, want) in stored {
+                if &got[k] != want {
+                    failed.push(format!("{}: {k} is {}, Consul stores {want}", v.id, got[k]));
+                }
+            }
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} vector(s) disagree:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn every_vector_through_the_control_plane_over_http() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Serve::start(state.path(), ServeOpts::default());
+    let http = server.client();
+    let url = server.url();
+    let mut failed = Vec::new();
+    for v in corpus() {
+        for s in &v.setup {
+            let r = http
+                .put(format!("{url}/v1/config"))
+                .body(s.to_string())
+                .send()
+                .unwrap();
+            assert!(r.status().is_success(), "{}: setup {s}", v.id);
+        }
+        let r = http
+            .put(format!("{url}/v1/config"))
+            .body(v.input.to_string())
+            .send()
+            .unwrap();
+        let ok = r.status().is_success();
+        let body = r.text().unwrap();
+        match &v.error {
+            Some(want) if ok || !body.contains(want.as_str()) => {
+                failed.push(format!(
+                    "{}: want an error containing {want:?}, got {body:?}",
+                    v.id
+                ));
+            }
+            None if !(ok && body.trim() == "true") => {
+                failed.push(format!("{}: want acceptance, got {body:?}", v.id));
+            }
+            _ => {}
+        }
+        let kind = v.input["Kind"].as_str().unwrap();
+        let name = v.input["Name"].as_str().unwrap_or_default();
+        if let (Some(stored), None) = (&v.stored, &v.error) {
+            let got: Value = http
+                .get(format!("{url}/v1/config/{kind}/{name}"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            for (k, want) in stored {
+                if &got[k] != want {
+                    failed.push(format!("{}: {k} is {}, Consul stores {want}", v.id, got[k]));
+                }
+            }
+        }
+        // Leave nothing behind for the next vector: the entry, then what it needed.
+        if !name.is_empty() {
+            let _ = http.delete(format!("{url}/v1/config/{kind}/{name}")).send();
+        }
+        for s in &v.setup {
+            let (k, n) = (s["Kind"].as_str().unwrap(), s["Name"].as_str().unwrap());
+            let _ = http.delete(format!("{url}/v1/config/{k}/{n}")).send();
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} vector(s) disagree:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}

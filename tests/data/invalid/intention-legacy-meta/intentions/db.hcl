@@ -1,0 +1,3 @@
+Kind = "service-intentions"
+Name = "db"
+Sources = [{ Name = "web", Action = "allow", LegacyMeta = { owner = "ops" } }]
