@@ -263,7 +263,11 @@ fn main() -> ExitCode {
         // running `plan` must never read a typo as a pending change. `--help` and
         // `--version` still exit 0.
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Error } else { Exit::Ok };
+            let code = if e.use_stderr() {
+                Exit::Error
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
             return code.into();
         }

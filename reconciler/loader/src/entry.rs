@@ -625,7 +625,10 @@ mod tests {
         assert_eq!(e.code, Code::UnknownKey);
         let at = e.span.unwrap();
         // At the key, the span over its value (where every problem with a field points).
-        assert_eq!(&text[at.start as usize..at.end as usize], "\"Protocl\": \"http\"");
+        assert_eq!(
+            &text[at.start as usize..at.end as usize],
+            "\"Protocl\": \"http\""
+        );
         assert_eq!(e.help.as_deref(), Some("did you mean \"Protocol\"?"));
         // A server-managed field is no key of a file either.
         let text = "{\"Kind\": \"service-intentions\", \"Name\": \"db\", \"Status\": {}}";
