@@ -1,7 +1,8 @@
 //! The reconcile loop under chaos, end to end: one `mesh-gitops serve` failing a tenth of its
 //! requests (`--inject-faults 0.1`: a 503, a delay, or a connection dropped after the request
 //! was handled), two `reconcile` replicas following one git repository, the leader killed with
-//! SIGKILL again and again (and restarted under a new name), and an outside writer meanwhile
+//! SIGKILL again and again (and restarted under a new name), one paused with SIGSTOP until
+//! another leads and then resumed, and an outside writer meanwhile
 //! writing KV keys and a config entry of its own and overwriting an entry mesh-gitops owns.
 //!
 //! The server's write log (`serve --audit-log`) is the witness: it records every request that
@@ -88,6 +89,14 @@ fn leader(server: &str) -> Option<String> {
     let raw = get(server, &format!("/v1/kv/{LOCK}?raw"))?.bytes().ok()?;
     let value: Value = serde_json::from_slice(&raw).ok()?;
     value["leader"].as_str().map(str::to_owned)
+}
+
+fn signal(p: &Proc, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
 }
 
 fn reconcile(dir: &Path, server: &str, repo: &Path, id: &str) -> Proc {
@@ -292,6 +301,34 @@ fn converges_under_faults_leader_kills_and_an_outside_writer() {
         procs[slot] = reconcile(dir.path(), &addr, &repo.dir, &format!("{n}{i}"));
     }
 
+    // A leader that loses the lock without dying: paused (SIGSTOP) until its session expired
+    // and the other replica leads and writes, then resumed. It must step down without writing.
+    let live: Vec<String> = names.iter().map(|(n, i)| format!("{n}{i}")).collect();
+    let paused = wait_for("a live leader", Duration::from_secs(60), || {
+        leader(&addr).filter(|l| live.contains(l))
+    });
+    let slot = live.iter().position(|l| *l == paused).unwrap();
+    signal(&procs[slot], "STOP");
+    let successor = wait_for("another replica to lead", Duration::from_secs(60), || {
+        leader(&addr).filter(|l| *l != paused)
+    });
+    let before = replica_writes(&audit).len();
+    wait_for("the new leader to write", Duration::from_secs(60), || {
+        replica_writes(&audit)[before..]
+            .iter()
+            .any(|(_, r, _, _)| *r == successor)
+            .then_some(())
+    });
+    signal(&procs[slot], "CONT");
+    wait_for(
+        "the resumed replica to step down",
+        Duration::from_secs(30),
+        || {
+            let log = procs[slot].log();
+            (log.contains("stepping down") || log.contains("the leader lock is lost")).then_some(())
+        },
+    );
+
     stop.store(true, Ordering::Relaxed);
     let acked = writer.join().unwrap();
     assert!(acked.overwrites >= KILLS, "{} overwrites", acked.overwrites);
@@ -328,8 +365,19 @@ fn converges_under_faults_leader_kills_and_an_outside_writer() {
         assert_eq!(&got, value, "{key}");
     }
     let own = wait_for("outside-api", Duration::from_secs(10), || {
-        get_json(&addr, "/v1/config/service-defaults/outside-api")
+        let r = http()
+            .get(format!(
+                "http://{addr}/v1/config/service-defaults/outside-api"
+            ))
+            .send()
+            .ok()?;
+        match r.status().as_u16() {
+            200 => r.json::<Value>().ok().map(Some),
+            404 => Some(None),
+            _ => None,
+        }
     });
+    let own = own.expect("the outside writer's own config entry was deleted");
     assert_eq!(
         own["Protocol"].as_str(),
         acked.protocol.as_deref(),
