@@ -29,6 +29,9 @@ pub struct ServerOptions {
     /// Inject faults on this fraction of requests (0 = none): for testing clients against an
     /// unreliable Consul. See [`http::FaultInjector`].
     pub fault_rate: f64,
+    /// Log every request that changes state to this file, one JSON line each (see
+    /// [`http::AuditLog`]).
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -42,6 +45,7 @@ impl Default for ServerOptions {
             bootstrap_token_file: None,
             jitter_seed: 1,
             fault_rate: 0.0,
+            audit_log: None,
         }
     }
 }
@@ -57,6 +61,11 @@ pub enum ServeError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("audit log {path}: {source}")]
+    AuditLog {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("bootstrap token file {path}: {source}")]
     TokenFile {
         path: String,
@@ -117,6 +126,17 @@ pub fn context(
         leaves: Default::default(),
         faults: (opts.fault_rate > 0.0)
             .then(|| http::FaultInjector::new(opts.fault_rate, opts.jitter_seed)),
+        audit: match &opts.audit_log {
+            Some(path) => {
+                Some(
+                    http::AuditLog::open(path).map_err(|source| ServeError::AuditLog {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        },
         env,
     });
     if let (Some(_), Some(path)) = (opts.acl_default_allow, &opts.bootstrap_token_file) {

@@ -6,6 +6,7 @@
 
 mod acl;
 mod agent;
+mod audit;
 pub mod auth;
 mod blocking;
 mod catalog;
@@ -16,6 +17,7 @@ mod intentions;
 mod kv;
 mod session;
 
+pub use audit::AuditLog;
 pub use blocking::block;
 pub use connect::CachedLeaf;
 pub use faults::FaultInjector;
@@ -45,6 +47,8 @@ pub struct Ctx {
     /// changes (the agent cache's behaviour). Lock it before the store when holding both.
     pub leaves: std::sync::Mutex<BTreeMap<String, CachedLeaf>>,
     pub faults: Option<FaultInjector>,
+    /// Where requests that change state are logged, when asked.
+    pub audit: Option<AuditLog>,
     /// The clock, identifiers and keys.
     pub env: crate::env::Env,
 }
@@ -110,7 +114,15 @@ pub(crate) type Answer = Result<Response, ApiError>;
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
     let faults = ctx.faults.is_some();
-    let router = routes(ctx.clone());
+    let mut router = routes(ctx.clone());
+    if ctx.audit.is_some() {
+        // Inside the fault injector: a request refused by an injected 503 never reached the
+        // store; one whose connection is dropped after it was handled did.
+        router = router.layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            audit::record,
+        ));
+    }
     if faults {
         router.layer(axum::middleware::from_fn_with_state(
             ctx,

@@ -18,6 +18,7 @@ fn ctx() -> Arc<Ctx> {
         node: "n1".into(),
         leaves: Default::default(),
         faults: None,
+        audit: None,
         env: crate::env::Env::system(),
     })
 }

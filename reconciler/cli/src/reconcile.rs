@@ -183,8 +183,11 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     args.check(&env)?;
     let trusted = args.trusted()?;
-    let config = mesh_consul::ClientConfig::from_env(args.consul.as_deref(), &env)?;
-    let client = Arc::new(mesh_consul::Client::new(config)?);
+    let config = args.config(trusted);
+    let mut consul = mesh_consul::ClientConfig::from_env(args.consul.as_deref(), &env)?;
+    // The replica's name in every request, so Consul's side can tell the replicas apart.
+    consul.user_agent = Some(format!("mesh-gitops reconcile {}", config.id));
+    let client = Arc::new(mesh_consul::Client::new(consul)?);
     let source = Arc::new(args.source(&env)?);
     let applier = Arc::new(ConsulApplier {
         target: Target {
@@ -199,7 +202,6 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             max_deletes: args.max_deletes,
         },
     });
-    let config = args.config(trusted);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

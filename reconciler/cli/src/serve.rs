@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Testing: answer this fraction of requests with a 503, a delay or a dropped connection.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0, hide = true)]
     inject_faults: f64,
+    /// Testing: log every request that changes state, with its User-Agent and the KV locks
+    /// held when it arrived, to this file (one JSON line each).
+    #[arg(long, value_name = "FILE", hide = true)]
+    audit_log: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -40,6 +44,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             acl_default_allow: args.acl_default_policy.as_deref().map(|p| p == "allow"),
             bootstrap_token_file: args.bootstrap_token_file.clone(),
             fault_rate: args.inject_faults,
+            audit_log: args.audit_log.clone(),
             ..mesh_control_plane::ServerOptions::default()
         };
         let bound = mesh_control_plane::bind(&opts).await.with_context(|| {

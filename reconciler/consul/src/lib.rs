@@ -91,6 +91,8 @@ pub struct ClientConfig {
     pub verify_tls: bool,
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// The `User-Agent` sent (default `mesh-gitops`); the reconciler adds its replica's name.
+    pub user_agent: Option<String>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -160,6 +162,7 @@ impl ClientConfig {
             verify_tls,
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            user_agent: None,
         })
     }
 }
@@ -257,6 +260,7 @@ impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, ConsulError> {
         let mut b = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            .user_agent(config.user_agent.as_deref().unwrap_or("mesh-gitops"))
             .danger_accept_invalid_certs(!config.verify_tls);
         if let Some(ca) = &config.ca_cert {
             let pem = std::fs::read(ca)

@@ -67,6 +67,14 @@ pub async fn run(
         let leading = *leader.borrow();
         if !leading {
             match e.client.kv_acquire(&e.key, value.as_bytes(), &sid).await {
+                // The answer came when the session may already have expired (the process was
+                // paused, or the request was slow): what it granted may be another's by now.
+                Ok(true) if renewed.elapsed() >= e.ttl => {
+                    tracing::warn!("acquired the leader lock on a session not renewed within the TTL; not leading");
+                    let _ = e.client.kv_release(&e.key, &sid).await;
+                    session = None;
+                    continue;
+                }
                 Ok(true) => {
                     backoff.reset();
                     tracing::info!(id = %e.id, key = %e.key, "acquired the leader lock");
