@@ -283,9 +283,9 @@ fn check_against_a_directory_and_the_line_formats() {
     );
 }
 
-/// The SARIF log validates against the SARIF 2.1.0 JSON schema (the schema Microsoft ships in
-/// its `@microsoft/jest-sarif` npm package, kept under `tests/data/sarif/`), checked with
-/// Python's `jsonschema` as the test build installs it.
+/// The SARIF log validates against the SARIF 2.1.0 JSON schema (a copy kept in the repository
+/// under `tests/data/sarif/`, whose README says where it comes from), checked with Python's
+/// `jsonschema`, which the documented set-up installs before any test runs.
 #[test]
 fn sarif_output_validates_against_the_2_1_0_schema() {
     let schema = sarif_schema();
