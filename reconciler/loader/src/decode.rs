@@ -347,8 +347,8 @@ impl<'d> Decoder<'d> {
             },
             Ty::Duration => match &node.kind {
                 NodeKind::String(s) => {
-                    if let Some(n) = parse_go_duration(s) {
-                        Some(Value::String(go_duration(n)))
+                    if let Some(n) = mesh_semantics::duration::parse_go(s) {
+                        Some(Value::String(mesh_semantics::duration::to_go(n)))
                     } else {
                         self.diags.push(
                             Diagnostic::new(
@@ -362,7 +362,9 @@ impl<'d> Decoder<'d> {
                     }
                 }
                 // Go's encoder writes a time.Duration as integer nanoseconds.
-                NodeKind::Int(i) if *i >= 0 => Some(Value::String(go_duration(*i as u128))),
+                NodeKind::Int(i) if *i >= 0 => {
+                    Some(Value::String(mesh_semantics::duration::to_go(*i as u128)))
+                }
                 _ => self.wrong_type(node, "a duration such as \"10s\"", display),
             },
             Ty::List(item) => {
@@ -503,88 +505,6 @@ fn is_zero(v: &Value, ty: &Ty) -> bool {
         (_, Value::Array(a)) => a.is_empty(),
         (_, Value::Object(o)) => o.is_empty(),
         _ => false,
-    }
-}
-
-/// Nanoseconds of a Go duration string (`time.ParseDuration`), exactly: `1.5s`, `1h30m`,
-/// `250ms`, `0`. Negative durations have no use in a config entry and are refused.
-pub(crate) fn parse_go_duration(s: &str) -> Option<u128> {
-    let t = s.trim();
-    let t = t.strip_prefix('+').unwrap_or(t);
-    if t == "0" {
-        return Some(0);
-    }
-    if t.is_empty() {
-        return None;
-    }
-    let mut total: u128 = 0;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, after) = rest.split_at(num_len);
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
-        let scale: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        let (whole, fraction) = num.split_once('.').unwrap_or((num, ""));
-        if whole.is_empty() && fraction.is_empty() {
-            return None;
-        }
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().ok()?
-        };
-        let mut part: u128 = 0;
-        let mut denom: u128 = 1;
-        for c in fraction.chars().take(18) {
-            part = part * 10 + u128::from(c.to_digit(10)?);
-            denom *= 10;
-        }
-        total = total.checked_add(whole.checked_mul(scale)?)?;
-        total += part * scale / denom;
-        rest = next;
-    }
-    Some(total)
-}
-
-/// A duration as Go's `time.Duration.String()` writes it (`1h0m0s`, `1m30s`, `1.5s`, `10ms`).
-pub(crate) fn go_duration(nanos: u128) -> String {
-    fn frac(whole: u128, part: u128, digits: u32) -> String {
-        if part == 0 {
-            return whole.to_string();
-        }
-        let f = format!("{part:0width$}", width = digits as usize);
-        format!("{whole}.{}", f.trim_end_matches('0'))
-    }
-    const US: u128 = 1_000;
-    const MS: u128 = 1_000_000;
-    const S: u128 = 1_000_000_000;
-    match nanos {
-        0 => "0s".to_owned(),
-        n if n < US => format!("{n}ns"),
-        n if n < MS => format!("{}µs", frac(n / US, n % US, 3)),
-        n if n < S => format!("{}ms", frac(n / MS, n % MS, 6)),
-        n => {
-            let (h, m) = (n / (3600 * S), (n / (60 * S)) % 60);
-            let secs = frac((n / S) % 60, n % S, 9);
-            match (h, m) {
-                (0, 0) => format!("{secs}s"),
-                (0, m) => format!("{m}m{secs}s"),
-                (h, m) => format!("{h}h{m}m{secs}s"),
-            }
-        }
     }
 }
 

@@ -700,25 +700,6 @@ mod tests {
     }
 
     #[test]
-    fn go_durations_are_spelled_as_go_spells_them() {
-        use crate::decode::{go_duration, parse_go_duration};
-        for (text, go) in [
-            ("0", "0s"),
-            ("1h", "1h0m0s"),
-            ("90s", "1m30s"),
-            ("1.5s", "1.5s"),
-            ("250ms", "250ms"),
-            ("1h30m", "1h30m0s"),
-            ("2us", "2µs"),
-            ("15ns", "15ns"),
-        ] {
-            assert_eq!(go_duration(parse_go_duration(text).unwrap()), go, "{text}");
-        }
-        assert_eq!(parse_go_duration("10x"), None);
-        assert_eq!(parse_go_duration("-1s"), None);
-    }
-
-    #[test]
     fn untyped_kinds_drop_empty_values_and_set_server_fields_apart() {
         let answer = r#"{"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP":
             {"PathPrefix": "/api"}}, "Destination": {"Service": "api", "Namespace": ""}}],

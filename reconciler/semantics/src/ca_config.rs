@@ -6,47 +6,13 @@ use mesh_model::CaConfig;
 use serde_json::Value;
 use std::time::Duration;
 
-/// Parses a Go duration (`72h`, `1h30m`, `1.5h`, `300ms`, `-1s` is rejected).
+/// Parses a Go duration (`72h`, `1h30m`, `1.5h`, `300ms`; `-1s` is rejected), exactly, with
+/// Go's error text.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("time: invalid duration {s:?}");
-    let t = s.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if t.is_empty() || t.starts_with('-') {
-        return Err(bad());
-    }
-    let t = t.strip_prefix('+').unwrap_or(t);
-    let mut total = 0f64;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += value * unit;
-    }
-    if !total.is_finite() || total > 1e12 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(total))
+    crate::duration::parse_go(s)
+        .and_then(|n| u64::try_from(n).ok())
+        .map(Duration::from_nanos)
+        .ok_or_else(|| format!("time: invalid duration {s:?}"))
 }
 
 /// The effective settings of a CA configuration, defaults applied.

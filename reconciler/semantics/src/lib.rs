@@ -8,4 +8,5 @@ pub mod acl;
 pub mod ca_config;
 pub mod cas;
 pub mod config_entry;
+pub mod duration;
 pub mod intention;
