@@ -157,19 +157,45 @@ fn applied(server: &Proc, rev: &str) -> Option<Value> {
     status(server, "team").filter(|s| s["applied_revision"] == rev)
 }
 
-#[test]
-fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
+/// The common start: `serve`, a repository holding countdash, and one `reconcile` replica
+/// (`id`, with `extra` arguments) that has applied its first commit.
+struct Applied {
+    dir: tempfile::TempDir,
+    server: Proc,
+    repo: Repo,
+    rec: Proc,
+    c1: String,
+}
+
+fn countdash_applied(id: &str, extra: &[&str]) -> Applied {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let repo = Repo::init(&dir.path().join("repo"));
     countdash(&repo);
     let c1 = repo.commit("countdash").to_string();
-    let rec = reconcile(dir.path(), &server, &repo.dir, "one", &[]);
-
-    // The first commit is applied.
+    let rec = reconcile(dir.path(), &server, &repo.dir, id, extra);
     wait_for("the first commit", Duration::from_secs(20), || {
         applied(&server, &c1)
     });
+    Applied {
+        dir,
+        server,
+        repo,
+        rec,
+        c1,
+    }
+}
+
+#[test]
+fn follows_the_branch_heals_drift_and_refuses_a_commit_failing_the_gate() {
+    // The first commit is applied.
+    let Applied {
+        dir: _dir,
+        server,
+        repo,
+        rec,
+        c1: _c1,
+    } = countdash_applied("one", &[]);
     assert_eq!(intention_action(&server).as_deref(), Some("allow"));
     let entry = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
     assert_eq!(entry["Meta"]["mesh-gitops-owner"], "team");
@@ -463,21 +489,14 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
 /// `consul config write` in time: it wakes the loop, which restores the entry and its mark.
 #[test]
 fn an_outside_write_is_healed_within_one_blocking_query_round() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path());
-    let repo = Repo::init(&dir.path().join("repo"));
-    countdash(&repo);
-    let c1 = repo.commit("countdash").to_string();
-    let _rec = reconcile(
-        dir.path(),
-        &server,
-        &repo.dir,
-        "healer",
-        &["--interval", "10m"],
-    );
-    wait_for("the first commit", Duration::from_secs(20), || {
-        applied(&server, &c1)
-    });
+    // Every part is bound: the directory and the replica must live to the end of the test.
+    let Applied {
+        dir: _dir,
+        server,
+        repo: _repo,
+        rec: _rec,
+        c1: _c1,
+    } = countdash_applied("healer", &["--interval", "10m"]);
     let put = http()
         .put(format!("http://{}/v1/config", server.addr))
         .body(
@@ -502,21 +521,13 @@ fn an_outside_write_is_healed_within_one_blocking_query_round() {
 
 #[test]
 fn without_self_heal_drift_is_reported_not_reverted() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path());
-    let repo = Repo::init(&dir.path().join("repo"));
-    countdash(&repo);
-    let c1 = repo.commit("countdash").to_string();
-    let rec = reconcile(
-        dir.path(),
-        &server,
-        &repo.dir,
-        "watcher",
-        &["--no-self-heal"],
-    );
-    wait_for("the first commit", Duration::from_secs(20), || {
-        applied(&server, &c1)
-    });
+    let Applied {
+        dir: _dir,
+        server,
+        repo: _repo,
+        rec,
+        c1,
+    } = countdash_applied("watcher", &["--no-self-heal"]);
     let mut drifted = get_json(&server, "/v1/config/service-intentions/count-api").unwrap();
     drifted["Sources"][0]["Action"] = "deny".into();
     http()
@@ -625,22 +636,14 @@ fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
 
 #[test]
 fn consul_down_backs_off_and_the_loop_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(dir.path());
+    let Applied {
+        dir,
+        mut server,
+        repo,
+        rec,
+        c1: _c1,
+    } = countdash_applied("patient", &["--log-format", "json"]);
     let addr = server.addr.clone();
-    let repo = Repo::init(&dir.path().join("repo"));
-    countdash(&repo);
-    let c1 = repo.commit("countdash").to_string();
-    let rec = reconcile(
-        dir.path(),
-        &server,
-        &repo.dir,
-        "patient",
-        &["--log-format", "json"],
-    );
-    wait_for("the first commit", Duration::from_secs(20), || {
-        applied(&server, &c1)
-    });
 
     // Consul goes away: passes fail, each retry later than the last; cut off for longer than
     // the lock's TTL, the leader stops counting itself as one.
