@@ -73,32 +73,24 @@ impl World {
         assert_eq!(answer, "true");
     }
 
-    fn entry(&self, name: &str) -> Option<Value> {
+    /// A GET of the control plane's HTTP API, its JSON when it answered with success.
+    fn get(&self, path: &str) -> Option<Value> {
         let r = self
             .server
             .client()
-            .get(format!(
-                "{}/v1/config/service-defaults/{name}",
-                self.server.url()
-            ))
+            .get(format!("{}{path}", self.server.url()))
             .send()
             .unwrap();
         r.status().is_success().then(|| r.json().unwrap())
     }
 
+    fn entry(&self, name: &str) -> Option<Value> {
+        self.get(&format!("/v1/config/service-defaults/{name}"))
+    }
+
     fn inventory(&self) -> Value {
-        let bytes = self
-            .server
-            .client()
-            .get(format!(
-                "{}/v1/kv/mesh-gitops/team/inventory?raw",
-                self.server.url()
-            ))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        self.get("/v1/kv/mesh-gitops/team/inventory?raw")
+            .unwrap_or(Value::Null)
     }
 
     fn put_inventory(&self, v: &Value) {
@@ -378,15 +370,7 @@ fn two_owners_share_a_destination_each_owning_its_sources() {
         w.server.mesh_gitops(&all).current_dir(w.cwd.path()).run()
     };
     let intentions = || -> Value {
-        w.server
-            .client()
-            .get(format!(
-                "{}/v1/config/service-intentions/api",
-                w.server.url()
-            ))
-            .send()
-            .unwrap()
-            .json()
+        w.get("/v1/config/service-intentions/api")
             .unwrap_or(Value::Null)
     };
     let sources = |v: &Value| -> Vec<(String, String)> {
@@ -459,17 +443,7 @@ fn two_owners_share_a_destination_each_owning_its_sources() {
         sources(&intentions()),
         [pair("batch", "deny"), pair("report", "allow")]
     );
-    let inventory: Value = w
-        .server
-        .client()
-        .get(format!(
-            "{}/v1/kv/mesh-gitops/frontend/inventory?raw",
-            w.server.url()
-        ))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let inventory = w.get("/v1/kv/mesh-gitops/frontend/inventory?raw").unwrap();
     assert!(
         inventory["objects"].get("service-intentions/api").is_none(),
         "no longer frontend's: {inventory}"
@@ -491,17 +465,7 @@ fn the_shared_destination_example_merges_both_owners_sources() {
             .run()
             .assert_success();
     }
-    let v: Value = w
-        .server
-        .client()
-        .get(format!(
-            "{}/v1/config/service-intentions/api",
-            w.server.url()
-        ))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v = w.get("/v1/config/service-intentions/api").unwrap();
     let names: Vec<&str> = v["Sources"]
         .as_array()
         .unwrap()
