@@ -8,6 +8,7 @@ mod completions;
 mod exit;
 mod explain;
 mod gate;
+mod import;
 mod logs;
 mod output;
 mod progress;
@@ -53,6 +54,9 @@ enum Command {
     Apply(ApplyArgs),
     /// The PR gate: validate, analyse and simulate; with a base, what the change opens and closes.
     Check(CheckArgs),
+    /// Write a repository from a running Consul: config entries, ACL objects (secrets as
+    /// SecretIDFrom placeholders), the CA configuration; `plan` on it says no changes.
+    Import(import::ImportArgs),
     /// Run the embedded Consul-compatible control plane.
     Serve(serve::ServeArgs),
     /// A picture of who can reach whom (and, with --base, what the change opened and closed).
@@ -304,6 +308,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan_command(args),
         Command::Apply(args) => apply_command(args),
         Command::Graph(args) => graph_command(args),
+        Command::Import(args) => import::run(&args),
         Command::Serve(args) => {
             serve::run(args)?;
             Ok(Exit::Ok.into())
