@@ -24,6 +24,7 @@ pub mod signing;
 pub mod source;
 pub mod status;
 mod watch;
+pub mod webhook;
 
 pub use applier::{Applied, Applier};
 pub use clock::{Clock, SystemClock};

@@ -389,6 +389,11 @@ pub struct Shared {
     pub heartbeat: AtomicU64,
     /// How long the loop may be silent before `/healthz` fails.
     pub stall_after: Duration,
+    /// Fetch now: a push arrived (`/hooks/git`). Pushes while a fetch runs leave one permit,
+    /// so the push that landed after the fetch began is fetched too.
+    pub fetch_now: tokio::sync::Notify,
+    /// The receiver of `/hooks/git`, when a webhook secret is configured.
+    pub webhook: Option<crate::webhook::Receiver>,
 }
 
 impl Shared {
@@ -405,9 +410,17 @@ impl Shared {
             ready: AtomicBool::new(false),
             heartbeat: AtomicU64::new(0),
             stall_after,
+            fetch_now: tokio::sync::Notify::new(),
+            webhook: None,
         };
         s.beat(now);
         s
+    }
+
+    /// With `/hooks/git` served by `receiver`.
+    pub fn with_webhook(mut self, receiver: crate::webhook::Receiver) -> Shared {
+        self.webhook = Some(receiver);
+        self
     }
 
     /// The loop turned at `now`.
@@ -417,7 +430,42 @@ impl Shared {
     }
 }
 
-/// Serves `/healthz`, `/readyz` and `/metrics` until `shutdown` completes.
+/// `POST /hooks/git`: rate-limited first, then authenticated and read (see [`crate::webhook`]).
+async fn hook(
+    axum::extract::State(s): axum::extract::State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    use crate::webhook::Outcome;
+    let Some(receiver) = &s.webhook else {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "no webhook secret is configured\n".into(),
+        );
+    };
+    let outcome = if receiver.admit(std::time::Instant::now()) {
+        receiver.decide(
+            &|k: &str| headers.get(k).and_then(|v| v.to_str().ok()),
+            &body,
+        )
+    } else {
+        receiver.count(Outcome::Limited);
+        Outcome::Limited
+    };
+    if outcome == Outcome::Fetch {
+        tracing::info!("push webhook: fetching now");
+        s.fetch_now.notify_one();
+    } else {
+        tracing::debug!(outcome = outcome.as_str(), "webhook");
+    }
+    (
+        axum::http::StatusCode::from_u16(outcome.status())
+            .unwrap_or(axum::http::StatusCode::BAD_REQUEST),
+        format!("{}\n", outcome.as_str()),
+    )
+}
+
+/// Serves `/healthz`, `/readyz`, `/metrics` and `POST /hooks/git` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -465,10 +513,20 @@ pub async fn serve(
                             "text/plain; version=0.0.4",
                         )],
                         s.metrics
-                            .render((s.requests)(), s.leader.load(Ordering::Relaxed)),
+                            .render((s.requests)(), s.leader.load(Ordering::Relaxed))
+                            + &s.webhook
+                                .as_ref()
+                                .map(crate::webhook::Receiver::render_metrics)
+                                .unwrap_or_default(),
                     )
                 },
             ),
+        )
+        .route(
+            "/hooks/git",
+            axum::routing::post(hook).layer(axum::extract::DefaultBodyLimit::max(
+                crate::webhook::MAX_BODY,
+            )),
         )
         .with_state(shared);
     axum::serve(listener, app)
