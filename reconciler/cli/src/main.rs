@@ -17,6 +17,7 @@ mod report;
 mod serve;
 mod show;
 mod simulate;
+mod suspend;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -66,6 +67,10 @@ enum Command {
     Simulate(SimulateArgs),
     /// Keep Consul at the head of a git branch: fetch, gate, apply, heal drift; one leader.
     Reconcile(Box<reconcile::ReconcileArgs>),
+    /// Stop every reconcile replica of an owner from applying or healing (a flag in Consul KV).
+    Suspend(suspend::SuspendArgs),
+    /// Let the reconcile replicas of an owner apply and heal again.
+    Resume(suspend::ResumeArgs),
     /// The reconciler's last result and history, from Consul KV (3 if refused or failed).
     Status(reconcile::StatusArgs),
     /// The long explanation of a diagnostic code, with an example and the fix.
@@ -318,6 +323,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(Exit::Ok.into())
         }
         Command::Status(args) => reconcile::print_status(args),
+        Command::Suspend(args) => suspend::suspend(&args),
+        Command::Resume(args) => suspend::resume(&args),
         Command::Show(args) => show_command(args),
         Command::Explain(args) => explain::run(&args),
         Command::Completions(args) => {

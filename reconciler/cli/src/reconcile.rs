@@ -44,6 +44,10 @@ pub struct ReconcileArgs {
     /// Report drift (changes made outside git) without reverting it.
     #[arg(long)]
     no_self_heal: bool,
+    /// Keep Consul at the applied revision, healing drift, and promote no new commit (they
+    /// are recorded as held).
+    #[arg(long)]
+    heal_only: bool,
     /// Take over existing unowned objects (config entries even when they differ); never
     /// another owner's.
     #[arg(long)]
@@ -178,6 +182,7 @@ impl ReconcileArgs {
                 nomad_vars: self.vars.iter().cloned().collect(),
             },
             trusted,
+            heal_only: self.heal_only,
         }
     }
 }

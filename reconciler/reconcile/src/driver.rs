@@ -91,6 +91,7 @@ async fn start<S: Source, A: Applier>(
     let sink = KvStatus {
         client: client.clone(),
         key: status::status_key(&owner),
+        suspended_key: crate::suspend::suspended_key(&owner),
     };
     let inputs = Inputs {
         head,

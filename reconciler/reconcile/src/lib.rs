@@ -23,6 +23,7 @@ mod machine;
 pub mod signing;
 pub mod source;
 pub mod status;
+pub mod suspend;
 mod watch;
 pub mod webhook;
 

@@ -25,18 +25,33 @@ pub trait StatusSink: Send + Sync {
     /// Writes the record; `true` once it is stored (failures are logged, and the next pass
     /// tries again).
     fn write(&self, status: &Status) -> impl std::future::Future<Output = bool>;
+    /// The suspension flag, if it is set (see [`crate::suspend`]).
+    fn suspended(&self) -> impl std::future::Future<Output = Option<crate::suspend::Suspension>>;
 }
 
 /// The status record in Consul KV, at [`status_key`].
 pub struct KvStatus {
     pub client: Arc<mesh_consul::Client>,
     pub key: String,
+    /// The owner's suspension flag ([`crate::suspend::suspended_key`]).
+    pub suspended_key: String,
 }
 
 impl StatusSink for KvStatus {
     async fn read(&self) -> Option<Status> {
         let (bytes, _) = self.client.kv_get(&self.key).await.ok()??;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    async fn suspended(&self) -> Option<crate::suspend::Suspension> {
+        match self.client.kv_get(&self.suspended_key).await {
+            Ok(found) => found.map(|(bytes, _)| crate::suspend::Suspension::from_bytes(&bytes)),
+            Err(e) => {
+                // The plan that follows reads Consul too, and fails the pass if it is down.
+                tracing::debug!(key = %self.suspended_key, error = %e, "cannot read the suspension flag");
+                None
+            }
+        }
     }
 
     async fn write(&self, status: &Status) -> bool {
@@ -74,7 +89,8 @@ pub struct Event {
     pub revision: String,
     /// `applied`, `in-sync`, `refused`, `failed`, `drift`, `healed`, `interrupted`, `blocked`
     /// (applied as far as it may be; declared objects owned elsewhere or unowned and
-    /// different are left as they are).
+    /// different are left as they are), `suspended`, `held` (`--heal-only`: a new commit is
+    /// not promoted).
     pub result: String,
     pub reason: String,
     /// RFC 3339, UTC.
