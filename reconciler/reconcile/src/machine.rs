@@ -503,15 +503,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                 self.shared.metrics.conflicts(report.conflicts);
                 self.shared.metrics.writes(report.writes);
                 if report.stopped {
-                    let why = if self.inputs.stopping() {
-                        "stopping"
-                    } else if !self.inputs.leading() {
-                        "the leader lock was lost"
-                    } else if self.clock.now() >= deadline {
-                        "the pass ran out of time (--pass-timeout)"
-                    } else {
-                        "a newer commit arrived"
-                    };
+                    let why = self.stopped_because(deadline);
                     self.event(
                         &rev,
                         "interrupted",
@@ -544,6 +536,19 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                 self.event(&rev, "failed", format!("{e:#}"));
                 PassResult::Failed
             }
+        }
+    }
+
+    /// Why an apply stopped at a step boundary.
+    fn stopped_because(&self, deadline: Instant) -> &'static str {
+        if self.inputs.stopping() {
+            "stopping"
+        } else if !self.inputs.leading() {
+            "the leader lock was lost"
+        } else if self.clock.now() >= deadline {
+            "the pass ran out of time (--pass-timeout)"
+        } else {
+            "a newer commit arrived"
         }
     }
 
