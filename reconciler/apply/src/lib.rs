@@ -15,6 +15,8 @@
 
 mod engine;
 mod error;
+mod hcl_out;
+pub mod import;
 mod journal;
 mod ledger;
 mod observe;

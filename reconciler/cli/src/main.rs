@@ -8,6 +8,7 @@ mod completions;
 mod exit;
 mod explain;
 mod gate;
+mod import;
 mod logs;
 mod output;
 mod progress;
@@ -16,6 +17,7 @@ mod report;
 mod serve;
 mod show;
 mod simulate;
+mod suspend;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -53,6 +55,9 @@ enum Command {
     Apply(ApplyArgs),
     /// The PR gate: validate, analyse and simulate; with a base, what the change opens and closes.
     Check(CheckArgs),
+    /// Write a repository from a running Consul: config entries, ACL objects (secrets as
+    /// SecretIDFrom placeholders), the CA configuration; `plan` on it says no changes.
+    Import(import::ImportArgs),
     /// Run the embedded Consul-compatible control plane.
     Serve(serve::ServeArgs),
     /// A picture of who can reach whom (and, with --base, what the change opened and closed).
@@ -62,6 +67,10 @@ enum Command {
     Simulate(SimulateArgs),
     /// Keep Consul at the head of a git branch: fetch, gate, apply, heal drift; one leader.
     Reconcile(Box<reconcile::ReconcileArgs>),
+    /// Stop every reconcile replica of an owner from applying or healing (a flag in Consul KV).
+    Suspend(suspend::SuspendArgs),
+    /// Let the reconcile replicas of an owner apply and heal again.
+    Resume(suspend::ResumeArgs),
     /// The reconciler's last result and history, from Consul KV (3 if refused or failed).
     Status(reconcile::StatusArgs),
     /// The long explanation of a diagnostic code, with an example and the fix.
@@ -304,6 +313,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan_command(args),
         Command::Apply(args) => apply_command(args),
         Command::Graph(args) => graph_command(args),
+        Command::Import(args) => import::run(&args),
         Command::Serve(args) => {
             serve::run(args)?;
             Ok(Exit::Ok.into())
@@ -313,6 +323,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(Exit::Ok.into())
         }
         Command::Status(args) => reconcile::print_status(args),
+        Command::Suspend(args) => suspend::suspend(&args),
+        Command::Resume(args) => suspend::resume(&args),
         Command::Show(args) => show_command(args),
         Command::Explain(args) => explain::run(&args),
         Command::Completions(args) => {

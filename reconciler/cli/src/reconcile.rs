@@ -44,6 +44,10 @@ pub struct ReconcileArgs {
     /// Report drift (changes made outside git) without reverting it.
     #[arg(long)]
     no_self_heal: bool,
+    /// Keep Consul at the applied revision, healing drift, and promote no new commit (they
+    /// are recorded as held).
+    #[arg(long)]
+    heal_only: bool,
     /// Take over existing unowned objects (config entries even when they differ); never
     /// another owner's.
     #[arg(long)]
@@ -57,6 +61,10 @@ pub struct ReconcileArgs {
     /// Where /healthz, /readyz and /metrics are served (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
+    /// Serve `POST /hooks/git` on --listen for GitHub, GitLab and Gitea push events, which
+    /// authenticate with the shared secret in this file; a push to the branch fetches at once.
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
     /// Log format (to stderr; the level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -174,6 +182,7 @@ impl ReconcileArgs {
                 nomad_vars: self.vars.iter().cloned().collect(),
             },
             trusted,
+            heal_only: self.heal_only,
         }
     }
 }
@@ -189,6 +198,21 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
     consul.user_agent = Some(format!("mesh-gitops reconcile {}", config.id));
     let client = Arc::new(mesh_consul::Client::new(consul)?);
     let source = Arc::new(args.source(&env)?);
+    let webhook = match &args.webhook_secret_file {
+        Some(file) => {
+            let secret =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            if secret.trim_ascii().is_empty() {
+                anyhow::bail!("{} is empty; a webhook needs a secret", file.display());
+            }
+            let followed = source.clone();
+            Some(mesh_reconcile::webhook::Receiver::new(
+                &secret,
+                Box::new(move || mesh_reconcile::Source::branch(&*followed).to_owned()),
+            ))
+        }
+        None => None,
+    };
     let applier = Arc::new(ConsulApplier {
         target: Target {
             client: client.clone(),
@@ -218,11 +242,15 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
         let (stop_tx, stop_rx) = channel::channel(false);
         tokio::spawn(signals(stop_tx));
         let requests = client.clone();
-        let shared = Arc::new(Shared::new(
+        let mut shared = Shared::new(
             Box::new(move || requests.requests()),
             args.interval * 3 + args.pass_timeout + Duration::from_secs(30),
             SystemTime::now(),
-        ));
+        );
+        if let Some(receiver) = webhook {
+            shared = shared.with_webhook(receiver);
+        }
+        let shared = Arc::new(shared);
         let http = tokio::spawn(status::serve(
             listener,
             shared.clone(),

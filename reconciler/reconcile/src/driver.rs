@@ -91,6 +91,7 @@ async fn start<S: Source, A: Applier>(
     let sink = KvStatus {
         client: client.clone(),
         key: status::status_key(&owner),
+        suspended_key: crate::suspend::suspended_key(&owner),
     };
     let inputs = Inputs {
         head,
@@ -149,7 +150,8 @@ pub async fn drive<S: Source, A: Applier, K: StatusSink, C: Clock>(
     watches.set(&[]);
 }
 
-/// Fetches every `interval` and publishes the branch's head.
+/// Fetches every `interval`, and at once when a push webhook asks, and publishes the branch's
+/// head.
 async fn fetch_loop<S: Source>(
     source: Arc<S>,
     interval: Duration,
@@ -191,6 +193,7 @@ async fn fetch_loop<S: Source>(
         };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
+            _ = shared.fetch_now.notified() => {}
             _ = stop.wait_for(|v| *v) => return,
         }
     }

@@ -23,7 +23,9 @@ mod machine;
 pub mod signing;
 pub mod source;
 pub mod status;
+pub mod suspend;
 mod watch;
+pub mod webhook;
 
 pub use applier::{Applied, Applier};
 pub use clock::{Clock, SystemClock};

@@ -58,6 +58,8 @@ pub struct Config {
     pub load: mesh_loader::LoadOptions,
     /// With `Some`, only commits signed by one of these keys are applied.
     pub trusted: Option<Vec<Signer>>,
+    /// Keep Consul at the applied revision (healing drift) and promote no new commit.
+    pub heal_only: bool,
 }
 
 /// The effects a [`Reconciler`] has on the world.
@@ -88,6 +90,8 @@ pub enum PassResult {
     /// Applied as far as it may be; some declared objects are owned elsewhere or unowned and
     /// different.
     Blocked,
+    /// The owner's suspension flag is set: nothing was done.
+    Suspended,
 }
 
 impl PassResult {
@@ -102,6 +106,7 @@ impl PassResult {
             PassResult::Interrupted => "interrupted",
             PassResult::Failed => "failed",
             PassResult::Blocked => "blocked",
+            PassResult::Suspended => "suspended",
         }
     }
 }
@@ -133,6 +138,7 @@ pub struct Reconciler<S, A, K, C> {
     pass_timeout: Duration,
     load: mesh_loader::LoadOptions,
     trusted: Option<Vec<Signer>>,
+    heal_only: bool,
     source: Arc<S>,
     applier: Arc<A>,
     sink: K,
@@ -176,6 +182,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             pass_timeout: config.pass_timeout,
             load: config.load.clone(),
             trusted: config.trusted.clone(),
+            heal_only: config.heal_only,
             source: effects.source,
             applier: effects.applier,
             sink: effects.sink,
@@ -384,6 +391,9 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
     /// one decision table: each outcome and the event it records sit side by side.
     async fn pass_inner(&mut self, started: Instant) -> PassResult {
         let head = self.inputs.head();
+        if let Some(result) = self.paused(&head).await {
+            return result;
+        }
         if let Some(h) = head.as_ref().filter(|h| self.seen.as_ref() != Some(*h)) {
             match self.consider(h).await {
                 _ if self.stale(&head) => {
@@ -394,12 +404,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                 Ok(Err(reason)) => {
                     self.shared.metrics.gate_failure();
                     let kept = self
-                        .applied
-                        .as_ref()
-                        .map(|c| status::short(&c.rev).to_owned())
-                        .or_else(|| {
-                            Some(self.status.applied_revision.clone()).filter(|r| !r.is_empty())
-                        })
+                        .kept_revision()
                         .map(|r| format!("; keeping {}", status::short(&r)))
                         .unwrap_or_default();
                     self.event(h, "refused", format!("{reason}{kept}"));
@@ -460,6 +465,13 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             return self.in_sync(is_new, &rev, &refused_note);
         }
         let summary = summarize(&plan);
+        // Read only once a plan has changes: a pass that would write nothing needs no flag,
+        // and an unreachable Consul has failed the plan already.
+        if let Some(s) = self.sink.suspended().await {
+            let reason = format!("{}; pending: {summary}", s.describe());
+            self.event(&rev, "suspended", reason);
+            return PassResult::Suspended;
+        }
         if !is_new {
             // One drift, one event: a drift left in place (--no-self-heal) is not recounted.
             if summary != self.last_drift {
@@ -491,15 +503,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                 self.shared.metrics.conflicts(report.conflicts);
                 self.shared.metrics.writes(report.writes);
                 if report.stopped {
-                    let why = if self.inputs.stopping() {
-                        "stopping"
-                    } else if !self.inputs.leading() {
-                        "the leader lock was lost"
-                    } else if self.clock.now() >= deadline {
-                        "the pass ran out of time (--pass-timeout)"
-                    } else {
-                        "a newer commit arrived"
-                    };
+                    let why = self.stopped_because(deadline);
                     self.event(
                         &rev,
                         "interrupted",
@@ -535,6 +539,89 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
         }
     }
 
+    /// Why an apply stopped at a step boundary.
+    fn stopped_because(&self, deadline: Instant) -> &'static str {
+        if self.inputs.stopping() {
+            "stopping"
+        } else if !self.inputs.leading() {
+            "the leader lock was lost"
+        } else if self.clock.now() >= deadline {
+            "the pass ran out of time (--pass-timeout)"
+        } else {
+            "a newer commit arrived"
+        }
+    }
+
+    /// A pass that ends before the gate: `--heal-only` has nothing to keep.
+    async fn paused(&mut self, head: &Option<String>) -> Option<PassResult> {
+        if self.heal_only {
+            return self.hold(head).await;
+        }
+        None
+    }
+
+    /// The revision Consul is kept at: this process's applied one, else the status record's.
+    fn kept_revision(&self) -> Option<String> {
+        self.applied
+            .as_ref()
+            .map(|c| c.rev.clone())
+            .or_else(|| Some(self.status.applied_revision.clone()).filter(|r| !r.is_empty()))
+    }
+
+    /// `--heal-only`: the state to keep is the applied revision (this process's, else the one
+    /// the status record names, loaded and gated again); a new head is noted as held, never
+    /// promoted. `Some` ends the pass (nothing applied to keep, or it cannot be loaded).
+    async fn hold(&mut self, head: &Option<String>) -> Option<PassResult> {
+        if self.applied.is_none() {
+            let rev = self.status.applied_revision.clone();
+            if rev.is_empty() {
+                let h = head.clone().unwrap_or_default();
+                self.event(
+                    &h,
+                    "held",
+                    "heal-only: no revision has been applied to keep".into(),
+                );
+                return Some(PassResult::Idle);
+            }
+            match self.consider(&rev).await {
+                Ok(Ok(commit)) => self.applied = Some(commit),
+                Ok(Err(reason)) => {
+                    self.event(
+                        &rev,
+                        "refused",
+                        format!("heal-only: the applied revision: {reason}"),
+                    );
+                    return Some(PassResult::Refused);
+                }
+                Err(e) => {
+                    self.event(&rev, "failed", chain(&e));
+                    return Some(PassResult::Failed);
+                }
+            }
+        }
+        let kept = self
+            .applied
+            .as_ref()
+            .map(|c| c.rev.clone())
+            .unwrap_or_default();
+        if let Some(h) = head
+            .as_ref()
+            .filter(|h| **h != kept && self.seen.as_ref() != Some(*h))
+        {
+            self.event(
+                h,
+                "held",
+                format!(
+                    "heal-only: not promoted; Consul is kept at {}",
+                    status::short(&kept)
+                ),
+            );
+        }
+        self.seen = head.clone();
+        self.pending = None;
+        None
+    }
+
     /// The plan is empty: a new commit is applied by doing nothing. Declared objects left as
     /// they are because another owner holds them (or they are unowned and different) make the
     /// result `blocked`, for a new commit and the applied one alike.
@@ -553,7 +640,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             }
         } else if matches!(
             self.status.result.as_str(),
-            "failed" | "drift" | "interrupted" | "blocked"
+            "failed" | "drift" | "interrupted" | "blocked" | "suspended"
         ) {
             self.event(rev, "in-sync", "Consul matches git again".into());
         }
@@ -566,7 +653,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
 }
 
 /// Where a change may be drift from `loaded`: the config entries of every kind it declares,
-/// and the owner's inventory. Sorted.
+/// and the owner's inventory; and the owner's suspension flag. Sorted.
 pub fn watched_paths(loaded: &Loaded, owner: &str) -> Vec<String> {
     let mut paths: Vec<String> = loaded
         .state
@@ -576,6 +663,9 @@ pub fn watched_paths(loaded: &Loaded, owner: &str) -> Vec<String> {
         .collect();
     paths.push(mesh_consul::Client::kv_path(
         &mesh_plan::acl::inventory_key(owner),
+    ));
+    paths.push(mesh_consul::Client::kv_path(
+        &crate::suspend::suspended_key(owner),
     ));
     paths.sort();
     paths.dedup();

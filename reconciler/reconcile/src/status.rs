@@ -25,18 +25,33 @@ pub trait StatusSink: Send + Sync {
     /// Writes the record; `true` once it is stored (failures are logged, and the next pass
     /// tries again).
     fn write(&self, status: &Status) -> impl std::future::Future<Output = bool>;
+    /// The suspension flag, if it is set (see [`crate::suspend`]).
+    fn suspended(&self) -> impl std::future::Future<Output = Option<crate::suspend::Suspension>>;
 }
 
 /// The status record in Consul KV, at [`status_key`].
 pub struct KvStatus {
     pub client: Arc<mesh_consul::Client>,
     pub key: String,
+    /// The owner's suspension flag ([`crate::suspend::suspended_key`]).
+    pub suspended_key: String,
 }
 
 impl StatusSink for KvStatus {
     async fn read(&self) -> Option<Status> {
         let (bytes, _) = self.client.kv_get(&self.key).await.ok()??;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    async fn suspended(&self) -> Option<crate::suspend::Suspension> {
+        match self.client.kv_get(&self.suspended_key).await {
+            Ok(found) => found.map(|(bytes, _)| crate::suspend::Suspension::from_bytes(&bytes)),
+            Err(e) => {
+                // The plan that follows reads Consul too, and fails the pass if it is down.
+                tracing::debug!(key = %self.suspended_key, error = %e, "cannot read the suspension flag");
+                None
+            }
+        }
     }
 
     async fn write(&self, status: &Status) -> bool {
@@ -74,7 +89,8 @@ pub struct Event {
     pub revision: String,
     /// `applied`, `in-sync`, `refused`, `failed`, `drift`, `healed`, `interrupted`, `blocked`
     /// (applied as far as it may be; declared objects owned elsewhere or unowned and
-    /// different are left as they are).
+    /// different are left as they are), `suspended`, `held` (`--heal-only`: a new commit is
+    /// not promoted).
     pub result: String,
     pub reason: String,
     /// RFC 3339, UTC.
@@ -389,6 +405,11 @@ pub struct Shared {
     pub heartbeat: AtomicU64,
     /// How long the loop may be silent before `/healthz` fails.
     pub stall_after: Duration,
+    /// Fetch now: a push arrived (`/hooks/git`). Pushes while a fetch runs leave one permit,
+    /// so the push that landed after the fetch began is fetched too.
+    pub fetch_now: tokio::sync::Notify,
+    /// The receiver of `/hooks/git`, when a webhook secret is configured.
+    pub webhook: Option<crate::webhook::Receiver>,
 }
 
 impl Shared {
@@ -405,9 +426,17 @@ impl Shared {
             ready: AtomicBool::new(false),
             heartbeat: AtomicU64::new(0),
             stall_after,
+            fetch_now: tokio::sync::Notify::new(),
+            webhook: None,
         };
         s.beat(now);
         s
+    }
+
+    /// With `/hooks/git` served by `receiver`.
+    pub fn with_webhook(mut self, receiver: crate::webhook::Receiver) -> Shared {
+        self.webhook = Some(receiver);
+        self
     }
 
     /// The loop turned at `now`.
@@ -417,7 +446,42 @@ impl Shared {
     }
 }
 
-/// Serves `/healthz`, `/readyz` and `/metrics` until `shutdown` completes.
+/// `POST /hooks/git`: rate-limited first, then authenticated and read (see [`crate::webhook`]).
+async fn hook(
+    axum::extract::State(s): axum::extract::State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    use crate::webhook::Outcome;
+    let Some(receiver) = &s.webhook else {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "no webhook secret is configured\n".into(),
+        );
+    };
+    let outcome = if receiver.admit(std::time::Instant::now()) {
+        receiver.decide(
+            &|k: &str| headers.get(k).and_then(|v| v.to_str().ok()),
+            &body,
+        )
+    } else {
+        receiver.count(Outcome::Limited);
+        Outcome::Limited
+    };
+    if outcome == Outcome::Fetch {
+        tracing::info!("push webhook: fetching now");
+        s.fetch_now.notify_one();
+    } else {
+        tracing::debug!(outcome = outcome.as_str(), "webhook");
+    }
+    (
+        axum::http::StatusCode::from_u16(outcome.status())
+            .unwrap_or(axum::http::StatusCode::BAD_REQUEST),
+        format!("{}\n", outcome.as_str()),
+    )
+}
+
+/// Serves `/healthz`, `/readyz`, `/metrics` and `POST /hooks/git` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
@@ -465,10 +529,20 @@ pub async fn serve(
                             "text/plain; version=0.0.4",
                         )],
                         s.metrics
-                            .render((s.requests)(), s.leader.load(Ordering::Relaxed)),
+                            .render((s.requests)(), s.leader.load(Ordering::Relaxed))
+                            + &s.webhook
+                                .as_ref()
+                                .map(crate::webhook::Receiver::render_metrics)
+                                .unwrap_or_default(),
                     )
                 },
             ),
+        )
+        .route(
+            "/hooks/git",
+            axum::routing::post(hook).layer(axum::extract::DefaultBodyLimit::max(
+                crate::webhook::MAX_BODY,
+            )),
         )
         .with_state(shared);
     axum::serve(listener, app)

@@ -5,6 +5,7 @@
 use mesh_loader::{Loaded, RepoFile};
 use mesh_plan::{Action, Plan, Step};
 use mesh_reconcile::signing::{self, Signer};
+use mesh_reconcile::suspend::Suspension;
 use mesh_reconcile::{
     drive, Applied, Applier, Clock, CommitFiles, Config, Effects, Inputs, Next, Reconciler, Shared,
     Signed, Source, SourceError, Status, StatusSink,
@@ -244,6 +245,8 @@ impl Applier for Consul {
 struct Record {
     stored: Mutex<Option<Status>>,
     writes: AtomicUsize,
+    /// The owner's suspension flag.
+    suspended: Mutex<Option<Suspension>>,
 }
 
 struct Sink(Arc<Record>);
@@ -251,6 +254,9 @@ struct Sink(Arc<Record>);
 impl StatusSink for Sink {
     async fn read(&self) -> Option<Status> {
         self.0.stored.lock().unwrap().clone()
+    }
+    async fn suspended(&self) -> Option<Suspension> {
+        self.0.suspended.lock().unwrap().clone()
     }
     async fn write(&self, status: &Status) -> bool {
         self.0.writes.fetch_add(1, Ordering::SeqCst);
@@ -305,6 +311,10 @@ fn rig(self_heal: bool) -> (Rig, Loop) {
 }
 
 fn rig_trusting(self_heal: bool, trusted: Option<Vec<Signer>>) -> (Rig, Loop) {
+    rig_with(self_heal, trusted, false)
+}
+
+fn rig_with(self_heal: bool, trusted: Option<Vec<Signer>>, heal_only: bool) -> (Rig, Loop) {
     let (head, head_rx) = watch::channel(None);
     let (leader, leader_rx) = watch::channel(false);
     let (stop, stop_rx) = watch::channel(false);
@@ -327,6 +337,7 @@ fn rig_trusting(self_heal: bool, trusted: Option<Vec<Signer>>) -> (Rig, Loop) {
         lock_ttl: Duration::from_secs(15),
         load: Default::default(),
         trusted,
+        heal_only,
     };
     let rig = Rig {
         head,
@@ -416,7 +427,8 @@ async fn a_commit_passing_the_gate_is_applied_and_the_status_names_its_revision(
         turn.watch,
         Some(vec![
             "/v1/config/service-defaults".to_owned(),
-            "/v1/kv/mesh-gitops/team/inventory".to_owned()
+            "/v1/kv/mesh-gitops/team/inventory".to_owned(),
+            "/v1/kv/mesh-gitops/team/suspended".to_owned()
         ])
     );
     let metrics = rig.shared.metrics.render(0, true);
@@ -851,4 +863,111 @@ async fn with_trusted_keys_only_commits_signed_by_one_are_applied() {
     assert_eq!(r.status().result, "applied");
     assert_eq!(r.status().applied_revision, c3);
     assert_eq!(rig.metric("mesh_gitops_gate_failures_total"), 2.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_suspended_nothing_is_applied_or_healed_and_resume_catches_up() {
+    let (rig, mut r, c1) = applied_once(true).await;
+    *rig.record.suspended.lock().unwrap() = Some(Suspension {
+        by: "ana".into(),
+        reason: "incident 42".into(),
+        time: String::new(),
+    });
+    rig.consul.tamper("api", "grpc");
+    let c2 = rig.commit(2, &[("api", "http"), ("web", "http")]);
+    for _ in 0..3 {
+        r.turn().await;
+    }
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("suspended", c2.as_str())
+    );
+    assert_eq!(
+        s.reason,
+        "suspended by ana: incident 42; nothing is applied or healed until `mesh-gitops resume`; pending: 2 change(s): ~ service-defaults \"api\", ~ service-defaults \"web\""
+    );
+    assert_eq!(s.applied_revision, c1);
+    assert_eq!(rig.record.result(), "suspended");
+    assert_eq!(rig.consul.get("api").as_deref(), Some("grpc"), "not healed");
+    assert_eq!(
+        rig.consul.get("web").as_deref(),
+        Some("tcp"),
+        "not promoted"
+    );
+    assert_eq!(rig.applies(), 1, "nothing applied");
+    assert_eq!(
+        rig.metric("mesh_gitops_reconcile_passes_total{result=\"suspended\"}"),
+        3.0
+    );
+
+    // Resumed: the new commit is gated and applied, the drift with it.
+    *rig.record.suspended.lock().unwrap() = None;
+    r.turn().await;
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("applied", c2.as_str())
+    );
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+    assert_eq!(rig.consul.get("web").as_deref(), Some("http"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn heal_only_keeps_the_applied_revision_heals_drift_and_holds_new_commits() {
+    let (rig, mut r) = rig_with(true, None, true);
+    // A previous run applied revision 1; this one starts with heal-only.
+    rig.commits.add(&rev(1), &[("api", "http"), ("web", "tcp")]);
+    *rig.record.stored.lock().unwrap() = Some(Status {
+        applied_revision: rev(1),
+        result: "applied".into(),
+        ..Status::default()
+    });
+    rig.consul.entries.lock().unwrap().clear();
+    rig.leader.send_replace(true);
+    let c2 = rig.commit(2, &[("api", "grpc")]);
+    r.turn().await;
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("healed", rev(1).as_str())
+    );
+    assert!(
+        s.history.iter().any(|e| e.result == "held"
+            && e.revision == c2
+            && e.reason
+                == format!(
+                    "heal-only: not promoted; Consul is kept at {}",
+                    &rev(1)[..12]
+                )),
+        "{:#?}",
+        s.history
+    );
+    assert_eq!(rig.consul.get("api").as_deref(), Some("http"));
+    assert_eq!(rig.consul.get("web").as_deref(), Some("tcp"));
+
+    rig.consul.tamper("web", "grpc");
+    r.turn().await;
+    assert_eq!(r.status().result, "healed");
+    assert_eq!(rig.consul.get("web").as_deref(), Some("tcp"));
+    assert_eq!(
+        rig.consul.get("api").as_deref(),
+        Some("http"),
+        "revision 2 never applied"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn heal_only_with_nothing_applied_holds_and_writes_nothing() {
+    let (rig, mut r) = rig_with(true, None, true);
+    rig.leader.send_replace(true);
+    let c1 = rig.commit(1, &[("api", "http")]);
+    r.turn().await;
+    let s = r.status();
+    assert_eq!(
+        (s.result.as_str(), s.revision.as_str()),
+        ("held", c1.as_str())
+    );
+    assert_eq!(s.reason, "heal-only: no revision has been applied to keep");
+    assert_eq!((rig.plans(), rig.applies()), (0, 0));
 }
