@@ -186,7 +186,9 @@ pub(super) async fn agent_register(
             modify_index: 0,
         });
     }
+    let tags = out[0].tags.clone();
     ctx.store.put_catalog(out)?;
+    super::agent_local::register_service_checks(&ctx, &v, &id, &name, &tags)?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -291,72 +293,4 @@ pub(super) async fn catalog_services(
         }
     }
     Ok(json_at(json!(out), s.table_index(Table::Catalog)))
-}
-
-fn catalog_json(c: &CatalogService) -> Value {
-    json!({
-        "Node": c.node, "Address": c.address, "ServiceID": c.id, "ServiceName": c.name,
-        "ServiceKind": c.kind, "ServicePort": c.port, "ServiceAddress": c.service_address,
-        "ServiceTags": c.tags, "ServiceMeta": c.meta, "ServiceProxy": c.proxy,
-        "ServiceConnect": {"Native": c.native},
-        "CreateIndex": c.create_index, "ModifyIndex": c.modify_index,
-    })
-}
-
-pub(super) async fn catalog_service(
-    State(ctx): State<Arc<Ctx>>,
-    Path(name): Path<String>,
-    headers: axum::http::HeaderMap,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Answer {
-    match super::auth::caller(&ctx, &headers, &raw) {
-        Ok(c) if !c.authz.service_read(&name) => return Ok(json_at(Value::Array(Vec::new()), 1)),
-        Ok(_) => {}
-        Err(r) => return Err(r),
-    }
-    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
-    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
-    let s = ctx.store.read();
-    let list: Vec<Value> = s
-        .catalog
-        .values()
-        .filter(|c| c.name == name)
-        .map(catalog_json)
-        .collect();
-    Ok(json_at(Value::Array(list), s.table_index(Table::Catalog)))
-}
-
-/// Connect-capable endpoints of a service: its sidecar proxies and Connect-native instances.
-pub(super) async fn health_connect(
-    State(ctx): State<Arc<Ctx>>,
-    Path(name): Path<String>,
-    headers: axum::http::HeaderMap,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Answer {
-    match super::auth::caller(&ctx, &headers, &raw) {
-        Ok(c) if !c.authz.service_read(&name) => return Ok(json_at(Value::Array(Vec::new()), 1)),
-        Ok(_) => {}
-        Err(r) => return Err(r),
-    }
-    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
-    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
-    let s = ctx.store.read();
-    let list: Vec<Value> = s
-        .catalog
-        .values()
-        .filter(|c| {
-            (c.kind == "connect-proxy"
-                && c.proxy.as_ref().map(|p| str_field(p, &["DestinationServiceName"])) == Some(name.clone()))
-                || (c.native && c.name == name)
-        })
-        .map(|c| {
-            json!({
-                "Node": {"Node": c.node, "Address": c.address},
-                "Service": {"ID": c.id, "Service": c.name, "Kind": c.kind, "Port": c.port,
-                            "Address": c.service_address, "Tags": c.tags, "Meta": c.meta, "Proxy": c.proxy},
-                "Checks": [],
-            })
-        })
-        .collect();
-    Ok(json_at(Value::Array(list), s.table_index(Table::Catalog)))
 }
