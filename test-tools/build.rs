@@ -54,7 +54,10 @@ fn main() {
         println!("cargo:rerun-if-env-changed={v}");
     }
     println!("cargo:rustc-env=MESH_TEST_PYTHONPATH={}", python.display());
-    println!("cargo:rustc-env=MESH_TEST_NODE_MODULES={}", node.join("node_modules").display());
+    println!(
+        "cargo:rustc-env=MESH_TEST_NODE_MODULES={}",
+        node.join("node_modules").display()
+    );
 
     let missing = missing(&python, &node);
     let note = if missing.is_empty() {
@@ -103,7 +106,12 @@ fn missing(python: &Path, node: &Path) -> Vec<String> {
         }
     }
     for m in NODE_MODULES {
-        if !node.join("node_modules").join(m).join("package.json").is_file() {
+        if !node
+            .join("node_modules")
+            .join(m)
+            .join("package.json")
+            .is_file()
+        {
             missing.push(format!("npm's {m} (in {})", node.display()));
         }
     }

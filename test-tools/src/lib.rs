@@ -42,7 +42,10 @@ pub fn node_modules() -> PathBuf {
 pub fn node_module(package: &str) -> Result<PathBuf, String> {
     let dir = node_modules();
     let found = Command::new("node")
-        .args(["-e", &format!("require({:?})", dir.join(package).display().to_string())])
+        .args([
+            "-e",
+            &format!("require({:?})", dir.join(package).display().to_string()),
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
     if found {

@@ -165,8 +165,11 @@ fn check_from(
     })
     .unwrap_or_default();
     let (sid, sname, stags) = service.unwrap_or(("", "", &[]));
+    let node = Some(str_of(def, "Node"))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ctx.node.clone());
     Ok(HealthCheck {
-        node: ctx.node.clone(),
+        node,
         check_id: id,
         name,
         status,
@@ -196,6 +199,7 @@ pub(super) fn register_service_checks(
     if let Some(list) = field(body, "Checks").and_then(Value::as_array) {
         defs.extend(list.iter());
     }
+    let total = defs.len();
     let mut checks = Vec::new();
     for (i, def) in defs.into_iter().enumerate() {
         let mut c = check_from(ctx, def, Some((id, name, tags)));
@@ -209,12 +213,42 @@ pub(super) fn register_service_checks(
         }
         let mut c = c?;
         if str_of(def, "CheckID").is_empty() && str_of(def, "ID").is_empty() {
-            c.check_id = if i == 0 && field(body, "Check").is_some() {
+            // `Agent.AddService`: `service:<id>`, numbered when there are several.
+            c.check_id = if total == 1 {
                 format!("service:{id}")
             } else {
                 format!("service:{id}:{}", i + 1)
             };
         }
+        checks.push(c);
+    }
+    if !checks.is_empty() {
+        ctx.store.put_checks(checks)?;
+    }
+    Ok(())
+}
+
+/// The `Check` and `Checks` of `PUT /v1/catalog/register` (`structs.RegisterRequest`), on
+/// the registered node; a check naming the registered service belongs to it.
+pub(super) fn register_catalog_checks(
+    ctx: &Ctx,
+    body: &Value,
+    node: &str,
+    service: Option<(&str, &str, &[String])>,
+) -> Result<(), ApiError> {
+    let mut defs: Vec<&Value> = field(body, "Check")
+        .filter(|c| c.is_object())
+        .into_iter()
+        .collect();
+    if let Some(list) = field(body, "Checks").and_then(Value::as_array) {
+        defs.extend(list.iter());
+    }
+    let mut checks = Vec::new();
+    for def in defs {
+        let sid = str_of(def, "ServiceID");
+        let svc = service.filter(|(id, _, _)| !sid.is_empty() && *id == sid);
+        let mut c = check_from(ctx, def, svc)?;
+        c.node = node.to_owned();
         checks.push(c);
     }
     if !checks.is_empty() {

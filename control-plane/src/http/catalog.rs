@@ -14,8 +14,17 @@ use std::sync::Arc;
 /// Sidecar ports come from this range, lowest free first.
 const SIDECAR_PORTS: std::ops::RangeInclusive<u16> = 21000..=21255;
 
+/// A field by any of `names`, matched case-insensitively: Consul decodes request bodies with
+/// Go's `encoding/json`, whose struct fields match keys regardless of case.
 fn field<'a>(v: &'a Value, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| v.get(*n))
+    let m = v.as_object()?;
+    names.iter().find_map(|n| {
+        m.get(*n).or_else(|| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, x)| x)
+        })
+    })
 }
 
 fn str_field(v: &Value, names: &[&str]) -> String {
@@ -217,7 +226,9 @@ pub(super) async fn catalog_register(
     if node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
     }
-    let Some(svc) = v.get("Service") else {
+    let Some(svc) = field(&v, &["Service"]) else {
+        // A node with checks only: the node's checks.
+        super::agent_local::register_catalog_checks(&ctx, &v, &node, None)?;
         return Ok(bool_body(true));
     };
     let name = str_field(svc, &["Service", "Name"]);
@@ -248,22 +259,28 @@ pub(super) async fn catalog_register(
         service_address: str_field(svc, &["Address"]),
         tags: tags(svc),
         meta: meta(svc),
-        proxy: svc.get("Proxy").cloned(),
-        native: svc
-            .get("Connect")
-            .and_then(|c| c.get("Native"))
+        proxy: field(svc, &["Proxy"]).cloned(),
+        native: field(svc, &["Connect"])
+            .and_then(|c| field(c, &["Native"]))
             .and_then(Value::as_bool)
             .unwrap_or(false),
         create_index: 0,
         modify_index: 0,
     };
+    let (id, name, tags) = (entry.id.clone(), entry.name.clone(), entry.tags.clone());
+    let node = entry.node.clone();
     ctx.store.put_catalog(vec![entry])?;
+    super::agent_local::register_catalog_checks(&ctx, &v, &node, Some((&id, &name, &tags)))?;
     Ok(bool_body(true))
 }
 
 pub(super) async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Answer {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let node = str_field(&v, &["Node"]);
+    if node.is_empty() {
+        // `agent/catalog_endpoint.go`, `CatalogDeregister`.
+        return Err(ApiError::bad_request("Must provide node"));
+    }
     let id = str_field(&v, &["ServiceID"]);
     let ids = [id.clone()];
     let only = (!id.is_empty()).then_some(&ids[..]);
