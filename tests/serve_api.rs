@@ -7,58 +7,12 @@
 mod common;
 
 use common::serve::{Serve, ServeOpts};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// What an answer's body must be.
-enum Body {
-    /// Exactly these bytes.
-    Exact(&'static str),
-    /// JSON containing this value (objects: at least these keys, recursively; arrays: the same
-    /// length, element by element).
-    Json(Value),
-    /// Text starting with this.
-    Prefix(&'static str),
-}
-
-/// One request and Consul's answer to it.
-struct Pair {
-    method: &'static str,
-    path: &'static str,
-    body: &'static str,
-    status: u16,
-    /// `application/json` or `text/plain` (Go's `text/plain; charset=utf-8` for errors).
-    content_type: &'static str,
-    /// Whether the query headers (`X-Consul-Index`, ...) are present: on every read.
-    query_meta: bool,
-    expect: Body,
-}
-
-const JSON: &str = "application/json";
-const TEXT: &str = "text/plain";
-
-fn pair(
-    method: &'static str,
-    path: &'static str,
-    body: &'static str,
-    status: u16,
-    content_type: &'static str,
-    query_meta: bool,
-    expect: Body,
-) -> Pair {
-    Pair {
-        method,
-        path,
-        body,
-        status,
-        content_type,
-        query_meta,
-        expect,
-    }
-}
-
-/// `expected` is contained in `actual`.
+/// `expected` is contained in `actual` (objects: at least these keys, recursively; arrays: the
+/// same length, element by element).
 fn contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Object(a), Value::Object(e)) => e
@@ -71,514 +25,68 @@ fn contains(actual: &Value, expected: &Value) -> bool {
     }
 }
 
-/// The pairs, in order (later ones read what earlier ones wrote). From Consul's API
-/// documentation (`website/content/api-docs/*.mdx`: sample requests and responses) and the HTTP
-/// layer's answers for malformed requests (`agent/http.go`).
-fn pairs() -> Vec<Pair> {
-    use Body::{Exact, Json, Prefix};
-    vec![
-        // kv.mdx: create/update answers `true`, as JSON.
-        pair(
-            "PUT",
-            "/v1/kv/my-key",
-            "data",
-            200,
-            JSON,
-            false,
-            Exact("true"),
-        ),
-        pair(
-            "PUT",
-            "/v1/kv/my-key?flags=42",
-            "data",
-            200,
-            JSON,
-            false,
-            Exact("true"),
-        ),
-        pair(
-            "GET",
-            "/v1/kv/my-key",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([
-                {"LockIndex": 0, "Key": "my-key", "Flags": 42, "Value": "ZGF0YQ=="}
-            ])),
-        ),
-        pair("GET", "/v1/kv/my-key?raw", "", 200, "", true, Exact("data")),
-        pair("PUT", "/v1/kv/web/a", "1", 200, JSON, false, Exact("true")),
-        pair(
-            "PUT",
-            "/v1/kv/web/sub/b",
-            "2",
-            200,
-            JSON,
-            false,
-            Exact("true"),
-        ),
-        pair(
-            "GET",
-            "/v1/kv/web/?keys&separator=/",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!(["web/a", "web/sub/"])),
-        ),
-        pair("GET", "/v1/kv/missing", "", 404, "", true, Exact("")),
-        pair(
-            "PUT",
-            "/v1/kv/my-key?cas=1",
-            "x",
-            200,
-            JSON,
-            false,
-            Exact("false"),
-        ),
-        pair(
-            "DELETE",
-            "/v1/kv/my-key?cas=1",
-            "",
-            200,
-            JSON,
-            false,
-            Exact("false"),
-        ),
-        pair(
-            "PUT",
-            "/v1/kv/my-key?cas=nope",
-            "x",
-            500,
-            TEXT,
-            false,
-            Exact("strconv.ParseUint: parsing \"nope\": invalid syntax"),
-        ),
-        // http.go: the conventions every endpoint shares.
-        pair(
-            "GET",
-            "/v1/kv/my-key?stale&consistent",
-            "",
-            400,
-            TEXT,
-            false,
-            Exact("Cannot specify ?stale with ?consistent, conflicting semantics."),
-        ),
-        pair(
-            "GET",
-            "/v1/kv/my-key?dc=dc2",
-            "",
-            500,
-            TEXT,
-            false,
-            Exact("No path to datacenter"),
-        ),
-        pair(
-            "GET",
-            "/v1/kv/my-key?dc=dc1",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([{"Key": "my-key"}])),
-        ),
-        pair(
-            "GET",
-            "/v1/kv/my-key?index=x",
-            "",
-            400,
-            TEXT,
-            false,
-            Exact("Invalid index"),
-        ),
-        pair(
-            "GET",
-            "/v1/nope",
-            "",
-            404,
-            TEXT,
-            false,
-            Exact("Invalid URL path: not a recognized HTTP API endpoint\n"),
-        ),
-        pair(
-            "POST",
-            "/v1/status/leader",
-            "",
-            405,
-            TEXT,
-            false,
-            Exact("method POST not allowed"),
-        ),
-        pair(
-            "GET",
-            "/v1/catalog/datacenters?pretty",
-            "",
-            200,
-            JSON,
-            false,
-            Exact("[\n    \"dc1\"\n]\n"),
-        ),
-        // agent/service.mdx, agent/check.mdx.
-        pair(
-            "PUT",
-            "/v1/agent/service/register",
-            r#"{"Name":"redis","ID":"redis1","Tags":["primary","v1"],"Port":8000,"Meta":{"redis_version":"4.0"},"Check":{"TTL":"15s"}}"#,
-            200,
-            "",
-            false,
-            Exact(""),
-        ),
-        pair(
-            "GET",
-            "/v1/agent/services",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!({
-                "redis1": {"ID": "redis1", "Service": "redis", "Tags": ["primary", "v1"], "Meta": {"redis_version": "4.0"}, "Port": 8000, "Address": "", "Weights": {"Passing": 1, "Warning": 1}, "EnableTagOverride": false}
-            })),
-        ),
-        pair(
-            "GET",
-            "/v1/agent/services?filter=Meta.redis_version%20%3D%3D%20%225.0%22",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!({})),
-        ),
-        pair(
-            "GET",
-            "/v1/agent/service/redis1",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!({"ID": "redis1", "Service": "redis", "Port": 8000})),
-        ),
-        pair(
-            "GET",
-            "/v1/agent/service/nope",
-            "",
-            404,
-            TEXT,
-            false,
-            Exact("unknown service ID: nope"),
-        ),
-        pair(
-            "GET",
-            "/v1/agent/checks",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!({
-                "service:redis1": {"CheckID": "service:redis1", "Status": "critical", "ServiceID": "redis1", "ServiceName": "redis", "Type": "ttl"}
-            })),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/check/pass/service:redis1?note=ok",
-            "",
-            200,
-            "",
-            false,
-            Exact(""),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/check/pass/nope",
-            "",
-            404,
-            TEXT,
-            false,
-            Prefix("Unknown check ID \"nope\""),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/check/register",
-            r#"{"Notes":"no name"}"#,
-            400,
-            TEXT,
-            false,
-            Exact("Missing check name"),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/check/update/service:redis1",
-            r#"{"Status":"ok"}"#,
-            400,
-            TEXT,
-            false,
-            Exact("Invalid check status: 'ok'"),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/service/maintenance/redis1",
-            "",
-            400,
-            TEXT,
-            false,
-            Exact("Missing value for enable"),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/service/maintenance/redis1?enable=maybe",
-            "",
-            400,
-            TEXT,
-            false,
-            Exact("Invalid value for enable: \"maybe\""),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/service/maintenance/nope?enable=true",
-            "",
-            404,
-            TEXT,
-            false,
-            Exact("No service registered with ID \"nope\""),
-        ),
-        // health.mdx.
-        pair(
-            "GET",
-            "/v1/health/service/redis?passing",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([
-                {"Service": {"ID": "redis1", "Service": "redis"}, "Checks": [
-                    {"CheckID": "serfHealth", "Status": "passing"},
-                    {"CheckID": "service:redis1", "Status": "passing", "Output": "ok"}
-                ]}
-            ])),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/maintenance?enable=true&reason=patching",
-            "",
-            200,
-            "",
-            false,
-            Exact(""),
-        ),
-        pair(
-            "GET",
-            "/v1/health/service/redis?passing=1",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([])),
-        ),
-        pair(
-            "GET",
-            "/v1/health/state/critical",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([
-                {"CheckID": "_node_maintenance", "Name": "Node Maintenance Mode", "Status": "critical", "Notes": "patching", "ServiceID": ""}
-            ])),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/maintenance?enable=false",
-            "",
-            200,
-            "",
-            false,
-            Exact(""),
-        ),
-        pair(
-            "GET",
-            "/v1/health/state/bogus",
-            "",
-            400,
-            TEXT,
-            false,
-            Prefix("Invalid check state"),
-        ),
-        pair(
-            "GET",
-            "/v1/health/checks/redis",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([{"CheckID": "service:redis1"}])),
-        ),
-        pair(
-            "GET",
-            "/v1/health/service/redis?filter=Service.Port%20%3D%3D",
-            "",
-            500,
-            TEXT,
-            false,
-            Prefix("Failed to create boolean expression evaluator: "),
-        ),
-        pair(
-            "GET",
-            "/v1/health/service/redis?filter=Nope%20%3D%3D%201",
-            "",
-            500,
-            TEXT,
-            false,
-            Exact("Failed to create boolean expression evaluator: Selector \"Nope\" is not valid"),
-        ),
-        // catalog.mdx.
-        pair(
-            "GET",
-            "/v1/catalog/datacenters",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!(["dc1"])),
-        ),
-        pair(
-            "GET",
-            "/v1/catalog/service/redis?tag=v1",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([
-                {"ServiceID": "redis1", "ServiceName": "redis", "ServicePort": 8000, "ServiceTags": ["primary", "v1"], "Datacenter": "dc1"}
-            ])),
-        ),
-        pair(
-            "GET",
-            "/v1/catalog/service/redis?tag=v2",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([])),
-        ),
-        pair(
-            "GET",
-            "/v1/catalog/services",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!({"redis": ["primary", "v1"]})),
-        ),
-        pair(
-            "GET",
-            "/v1/catalog/node/missing",
-            "",
-            200,
-            JSON,
-            true,
-            Exact("null"),
-        ),
-        pair(
-            "GET",
-            "/v1/catalog/nodes?filter=Node%20%3D%3D%20nope",
-            "",
-            200,
-            JSON,
-            true,
-            Json(json!([])),
-        ),
-        // txn.mdx: 200 with the results, 409 with the errors and nothing written.
-        pair(
-            "PUT",
-            "/v1/txn",
-            r#"[{"KV":{"Verb":"set","Key":"t/a","Value":"YQ=="}},{"KV":{"Verb":"get","Key":"web/a"}}]"#,
-            200,
-            JSON,
-            false,
-            Json(json!({
-                "Results": [{"KV": {"Key": "t/a", "Value": null}}, {"KV": {"Key": "web/a", "Value": "MQ=="}}],
-                "Errors": null
-            })),
-        ),
-        pair(
-            "PUT",
-            "/v1/txn",
-            r#"[{"KV":{"Verb":"set","Key":"t/b","Value":"YQ=="}},{"KV":{"Verb":"cas","Key":"t/a","Index":1,"Value":"Yg=="}}]"#,
-            409,
-            JSON,
-            false,
-            Json(json!({
-                "Results": null,
-                "Errors": [{"OpIndex": 1, "What": "failed to set key \"t/a\", index is stale"}]
-            })),
-        ),
-        pair("GET", "/v1/kv/t/b", "", 404, "", true, Exact("")),
-        pair(
-            "PUT",
-            "/v1/txn",
-            "not json",
-            400,
-            TEXT,
-            false,
-            Prefix("Failed to parse body: "),
-        ),
-        // session.mdx.
-        pair(
-            "PUT",
-            "/v1/session/create",
-            r#"{"TTL":"5s"}"#,
-            400,
-            TEXT,
-            false,
-            Exact("Invalid Session TTL '5s': must be between 10s and 24h0m0s"),
-        ),
-        pair(
-            "PUT",
-            "/v1/session/create",
-            r#"{"Behavior":"explode"}"#,
-            500,
-            TEXT,
-            false,
-            Exact("Invalid Behavior setting \"explode\""),
-        ),
-        // status.mdx.
-        pair(
-            "GET",
-            "/v1/status/leader",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!("127.0.0.1:8300")),
-        ),
-        pair(
-            "GET",
-            "/v1/status/peers",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!(["127.0.0.1:8300"])),
-        ),
-        pair(
-            "PUT",
-            "/v1/agent/service/deregister/redis1",
-            "",
-            200,
-            "",
-            false,
-            Exact(""),
-        ),
-        pair(
-            "GET",
-            "/v1/agent/checks",
-            "",
-            200,
-            JSON,
-            false,
-            Json(json!({})),
-        ),
-    ]
+/// The pairs, in order (later ones read what earlier ones wrote): `tests/data/serve/api_pairs.json`,
+/// from Consul's API documentation (`website/content/api-docs/*.mdx`: sample requests and
+/// responses; each pair names its page in `doc`) and the HTTP layer's answers for malformed
+/// requests (`agent/http.go`). Each has the request (`method`, `path`, `body`) and the answer:
+/// `status`, `content_type` (a prefix: Go answers errors as `text/plain; charset=utf-8`),
+/// `query_meta` (the query headers are present, as on every read) and the body: `exact`,
+/// `prefix`, or `json` (contained in the answer).
+fn pairs() -> Vec<Value> {
+    let path = common::root().join("tests/data/serve/api_pairs.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// What is wrong with the answer to `p`, if anything.
+fn check_pair(client: &reqwest::blocking::Client, base: &str, p: &Value) -> Vec<String> {
+    let s = |k: &str| p[k].as_str().unwrap_or("");
+    let method = reqwest::Method::from_bytes(s("method").as_bytes()).unwrap();
+    let r = client
+        .request(method, format!("{base}{}", s("path")))
+        .body(s("body").to_owned())
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().unwrap();
+    let what = format!("{} {} -> {status} {text:?}", s("method"), s("path"));
+    if Some(u64::from(status)) != p["status"].as_u64() {
+        return vec![format!("{what}: status, wanted {}", p["status"])];
+    }
+    let mut failures = Vec::new();
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with(s("content_type")) {
+        failures.push(format!(
+            "{what}: content-type {ct:?}, wanted {}",
+            s("content_type")
+        ));
+    }
+    if p["query_meta"].as_bool() == Some(true) {
+        for h in [
+            "X-Consul-Index",
+            "X-Consul-KnownLeader",
+            "X-Consul-LastContact",
+            "X-Consul-Effective-Consistency",
+        ] {
+            if !headers.contains_key(h) {
+                failures.push(format!("{what}: no {h}"));
+            }
+        }
+    }
+    let body_ok = if let Some(e) = p["exact"].as_str() {
+        text == e
+    } else if let Some(e) = p["prefix"].as_str() {
+        text.starts_with(e)
+    } else {
+        serde_json::from_str::<Value>(&text).is_ok_and(|v| contains(&v, &p["json"]))
+    };
+    if !body_ok {
+        failures.push(format!("{what}: body"));
+    }
+    failures
 }
 
 #[test]
@@ -587,53 +95,12 @@ fn requests_get_consul_s_answers() {
     let server = Serve::start(dir.path(), ServeOpts::default());
     let client = server.client();
     let base = server.url();
-    let mut failures = Vec::new();
-    for p in pairs() {
-        let method = reqwest::Method::from_bytes(p.method.as_bytes()).unwrap();
-        let r = client
-            .request(method, format!("{base}{}", p.path))
-            .body(p.body)
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().unwrap();
-        let what = format!("{} {} -> {status} {text:?}", p.method, p.path);
-        if status != p.status {
-            failures.push(format!("{what}: status, wanted {}", p.status));
-            continue;
-        }
-        let ct = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !p.content_type.is_empty() && !ct.starts_with(p.content_type) {
-            failures.push(format!(
-                "{what}: content-type {ct:?}, wanted {}",
-                p.content_type
-            ));
-        }
-        if p.query_meta {
-            for h in [
-                "X-Consul-Index",
-                "X-Consul-KnownLeader",
-                "X-Consul-LastContact",
-                "X-Consul-Effective-Consistency",
-            ] {
-                if !headers.contains_key(h) {
-                    failures.push(format!("{what}: no {h}"));
-                }
-            }
-        }
-        let ok = match &p.expect {
-            Body::Exact(e) => text == *e,
-            Body::Prefix(e) => text.starts_with(e),
-            Body::Json(e) => serde_json::from_str::<Value>(&text).is_ok_and(|v| contains(&v, e)),
-        };
-        if !ok {
-            failures.push(format!("{what}: body"));
-        }
-    }
+    let pairs = pairs();
+    assert!(pairs.len() > 50, "the table is read");
+    let failures: Vec<String> = pairs
+        .iter()
+        .flat_map(|p| check_pair(&client, &base, p))
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -305,9 +305,11 @@ fn regexes(e: &Expr) -> Vec<&str> {
             v
         }
         Expr::Not(a) => regexes(a),
-        Expr::Match { op, value, .. } if matches!(op, Op::Matches | Op::NotMatches) => {
-            vec![value.as_str()]
-        }
+        Expr::Match {
+            op: Op::Matches | Op::NotMatches,
+            value,
+            ..
+        } => vec![value.as_str()],
         Expr::Match { .. } => Vec::new(),
     }
 }
