@@ -97,6 +97,15 @@ mod tests {
     }
 
     #[test]
+    fn an_npm_package_that_is_not_there_is_reported_missing() {
+        let err = node_module("mesh-test-tools-no-such-package").unwrap_err();
+        assert!(
+            err.contains("npm's mesh-test-tools-no-such-package"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_module_that_is_not_there_is_reported_missing() {
         let err = python_module("mesh_test_tools_no_such_module").unwrap_err();
         assert!(err.contains("mesh_test_tools_no_such_module"), "{err}");

@@ -1,8 +1,8 @@
 //! Catalog and agent registration with Consul's sidecar expansion, and Connect health
 //! (consul-semantics section 5).
 
-use super::{bool_body, json_at, Answer, ApiError, Ctx};
-use crate::store::{CatalogService, Table, Written};
+use super::{bool_body, Answer, ApiError, Ctx};
+use crate::store::{CatalogService, Written};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -286,28 +286,4 @@ pub(super) async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes)
     let only = (!id.is_empty()).then_some(&ids[..]);
     ctx.store.deregister(&node, only)?;
     Ok(bool_body(true))
-}
-
-pub(super) async fn catalog_services(
-    State(ctx): State<Arc<Ctx>>,
-    headers: axum::http::HeaderMap,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Answer {
-    let caller = super::auth::caller(&ctx, &headers, &raw)?;
-    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
-    let s = ctx.store.read();
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in s
-        .catalog
-        .values()
-        .filter(|c| caller.authz.service_read(&c.name))
-    {
-        let t = out.entry(c.name.clone()).or_default();
-        for tag in &c.tags {
-            if !t.contains(tag) {
-                t.push(tag.clone());
-            }
-        }
-    }
-    Ok(json_at(json!(out), s.table_index(Table::Catalog)))
 }

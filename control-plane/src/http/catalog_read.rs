@@ -11,6 +11,7 @@ use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `GET /v1/catalog/datacenters`: this one (no WAN federation). Not a blocking query and
@@ -69,6 +70,37 @@ pub(super) async fn node(
         json!({"Node": node_json(&ctx, &n), "Services": services}),
         index,
     ))
+}
+
+/// `GET /v1/catalog/services`: every service's tags, by name; `?filter` applies to the
+/// instances (`structs.ServiceNode`) before they are grouped, as Consul's `ListServices`.
+pub(super) async fn services(
+    AxState(ctx): AxState<Arc<Ctx>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Answer {
+    let caller = who(&ctx, &headers, &raw)?;
+    let q = query(&raw);
+    block(&ctx, Table::Catalog, &q).await?;
+    let s = ctx.store.read();
+    let instances: Vec<Value> = s
+        .catalog
+        .values()
+        .filter(|c| caller.authz.service_read(&c.name))
+        .map(|c| catalog_json(&ctx, c))
+        .collect();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in filtered(&q, instances)? {
+        let tags = out
+            .entry(i["ServiceName"].as_str().unwrap_or("").to_owned())
+            .or_default();
+        for t in i["ServiceTags"].as_array().into_iter().flatten() {
+            if let Some(t) = t.as_str().filter(|t| !tags.iter().any(|x| x == t)) {
+                tags.push(t.to_owned());
+            }
+        }
+    }
+    Ok(json_at(json!(out), s.table_index(Table::Catalog)))
 }
 
 /// `structs.ServiceNode` as `api.CatalogService` reads it.

@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<Arc<Ctx>> {
         .route("/v1/agent/maintenance", put(agent::node_maintenance))
         .route("/v1/catalog/datacenters", get(catalog::datacenters))
         .route("/v1/catalog/nodes", get(catalog::list_nodes))
+        .route("/v1/catalog/services", get(catalog::services))
         .route("/v1/catalog/node/{node}", get(catalog::node))
         .route("/v1/catalog/service/{name}", get(catalog::service))
         .route("/v1/catalog/connect/{name}", get(catalog::connect))

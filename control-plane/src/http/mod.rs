@@ -184,7 +184,6 @@ fn routes(ctx: Arc<Ctx>) -> Router {
         )
         .route("/v1/catalog/register", put(catalog::catalog_register))
         .route("/v1/catalog/deregister", put(catalog::catalog_deregister))
-        .route("/v1/catalog/services", get(catalog::catalog_services))
         .route("/v1/acl/bootstrap", put(acl::bootstrap))
         .route("/v1/acl/policy", put(acl::create::<P>))
         .route("/v1/acl/policy/name/{name}", get(acl::by_name::<P>))
