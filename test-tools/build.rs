@@ -1,8 +1,8 @@
 //! Installs what a few tests use besides Rust, when it is missing, by running the
-//! repository's `.ci/setup` (apt-get for Chromium, pip into the target directory for Python's
-//! packages). Only tests depend on this crate, so `cargo test` installs them before any test
-//! runs, and `cargo build`/`cargo run` never do. It never fails the build: a failed installation
-//! is a `cargo:warning`, and the tests needing the tool fail naming the cause.
+//! repository's `.ci/setup` (apt-get for Chromium, pip and npm into the target directory for
+//! Python's and Node's packages). Only tests depend on this crate, so `cargo test` installs them
+//! before any test runs, and `cargo build`/`cargo run` never do. It never fails the build: a
+//! failed installation is a `cargo:warning`, and the tests needing the tool fail naming the cause.
 //!
 //! Once everything is present the script does nothing: it reruns only when `.ci/setup`, the
 //! tools' files or the environment variables below change (a missing file always reruns it).
@@ -14,6 +14,8 @@ use std::process::Command;
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The Python modules the tests import.
 const PYTHON_MODULES: &[&str] = &["jsonschema", "consul"];
+/// The npm packages the tests require (pinned in `node/package-lock.json`).
+const NODE_MODULES: &[&str] = &["consul"];
 /// The programs the GitHub Action's scripts use, where Debian's packages put them.
 const PROGRAMS: &[&str] = &["/usr/bin/curl", "/usr/bin/jq"];
 
@@ -23,6 +25,7 @@ fn main() {
     let setup = manifest.join("../.ci/setup");
     let deps = target_dir(&out).join("test-deps");
     let python = deps.join("python");
+    let node = deps.join("node");
 
     println!("cargo:rerun-if-changed={}", setup.display());
     println!("cargo:rerun-if-changed={CHROMIUM}");
@@ -35,6 +38,14 @@ fn main() {
             python.join(m).join("__init__.py").display()
         );
     }
+    println!(
+        "cargo:rerun-if-changed={}",
+        node.join("node_modules/consul/package.json").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("node/package-lock.json").display()
+    );
     for v in [
         "MESH_GITOPS_CHROMIUM",
         "MESH_GITOPS_NO_SETUP",
@@ -43,8 +54,12 @@ fn main() {
         println!("cargo:rerun-if-env-changed={v}");
     }
     println!("cargo:rustc-env=MESH_TEST_PYTHONPATH={}", python.display());
+    println!(
+        "cargo:rustc-env=MESH_TEST_NODE_MODULES={}",
+        node.join("node_modules").display()
+    );
 
-    let missing = missing(&python);
+    let missing = missing(&python, &node);
     let note = if missing.is_empty() {
         "everything was present".to_owned()
     } else if std::env::var_os("MESH_GITOPS_NO_SETUP").is_some() {
@@ -70,7 +85,7 @@ fn target_dir(out: &Path) -> PathBuf {
 }
 
 /// What is missing, by name.
-fn missing(python: &Path) -> Vec<String> {
+fn missing(python: &Path, node: &Path) -> Vec<String> {
     let mut missing = Vec::new();
     if std::env::var_os("MESH_GITOPS_CHROMIUM").is_none() && !Path::new(CHROMIUM).exists() {
         missing.push(format!("Chromium ({CHROMIUM})"));
@@ -88,6 +103,16 @@ fn missing(python: &Path) -> Vec<String> {
             .is_ok_and(|o| o.status.success());
         if !found {
             missing.push(format!("Python's {m} (in {})", python.display()));
+        }
+    }
+    for m in NODE_MODULES {
+        if !node
+            .join("node_modules")
+            .join(m)
+            .join("package.json")
+            .is_file()
+        {
+            missing.push(format!("npm's {m} (in {})", node.display()));
         }
     }
     missing

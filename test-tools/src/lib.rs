@@ -1,6 +1,6 @@
 //! Where the tests find what they use besides Rust, installed by this crate's build script
 //! (which runs `.ci/setup` when something is missing): Debian's Chromium, and Python's
-//! `jsonschema` and py-consul in the target directory. A test whose tool is missing fails with
+//! `jsonschema` and py-consul, and npm's `consul`, in the target directory. A test whose tool is missing fails with
 //! [`missing`]'s message, which says what the build's installation did.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +28,32 @@ pub fn python_module(module: &str) -> Result<PathBuf, String> {
         Err(missing(&format!(
             "Python's {module} is not in {}",
             path.display()
+        )))
+    }
+}
+
+/// The `node_modules` directory the npm packages are installed into (from
+/// `test-tools/node/package-lock.json`).
+pub fn node_modules() -> PathBuf {
+    PathBuf::from(env!("MESH_TEST_NODE_MODULES"))
+}
+
+/// `node_modules()`, after checking that Node.js resolves `package` from it; else why not.
+pub fn node_module(package: &str) -> Result<PathBuf, String> {
+    let dir = node_modules();
+    let found = Command::new("node")
+        .args([
+            "-e",
+            &format!("require({:?})", dir.join(package).display().to_string()),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        Ok(dir)
+    } else {
+        Err(missing(&format!(
+            "npm's {package} is not in {} (or node is not installed)",
+            dir.display()
         )))
     }
 }
@@ -67,6 +93,15 @@ mod tests {
         assert!(
             m.contains(SETUP_NOTE) && m.contains("bash .ci/setup"),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn an_npm_package_that_is_not_there_is_reported_missing() {
+        let err = node_module("mesh-test-tools-no-such-package").unwrap_err();
+        assert!(
+            err.contains("npm's mesh-test-tools-no-such-package"),
+            "{err}"
         );
     }
 

@@ -2,7 +2,7 @@
 //! policies, roles and tokens, written once for the three kinds through [`AclEndpoint`].
 
 use super::auth::{caller, require_enabled, secret_of, Caller};
-use super::{json_at, json_body, text, Answer, ApiError, Ctx};
+use super::{json_at, json_body, Answer, ApiError, Ctx};
 use crate::store::{
     AclObject, AclPolicyStored, AclRoleStored, AclTokenStored, AclWrite, Link, PolicyWrite,
     RoleWrite, State as StoreState, Table, TokenWrite, GLOBAL_MANAGEMENT,
@@ -309,7 +309,7 @@ pub(super) async fn delete<O: AclEndpoint>(
 ) -> Answer {
     guard(&ctx, &headers, &raw, Access::Write)?;
     ctx.store.acl_delete::<O>(&id)?;
-    Ok(text(StatusCode::OK, "true"))
+    Ok(super::bool_body(true))
 }
 
 pub(super) async fn list<O: AclEndpoint>(

@@ -1,8 +1,8 @@
 //! Catalog and agent registration with Consul's sidecar expansion, and Connect health
 //! (consul-semantics section 5).
 
-use super::{bool_body, json_at, Answer, ApiError, Ctx};
-use crate::store::{CatalogService, Table, Written};
+use super::{bool_body, Answer, ApiError, Ctx};
+use crate::store::{CatalogService, Written};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,8 +14,17 @@ use std::sync::Arc;
 /// Sidecar ports come from this range, lowest free first.
 const SIDECAR_PORTS: std::ops::RangeInclusive<u16> = 21000..=21255;
 
+/// A field by any of `names`, matched case-insensitively: Consul decodes request bodies with
+/// Go's `encoding/json`, whose struct fields match keys regardless of case.
 fn field<'a>(v: &'a Value, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| v.get(*n))
+    let m = v.as_object()?;
+    names.iter().find_map(|n| {
+        m.get(*n).or_else(|| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, x)| x)
+        })
+    })
 }
 
 fn str_field(v: &Value, names: &[&str]) -> String {
@@ -186,7 +195,9 @@ pub(super) async fn agent_register(
             modify_index: 0,
         });
     }
+    let tags = out[0].tags.clone();
     ctx.store.put_catalog(out)?;
+    super::agent_local::register_service_checks(&ctx, &v, &id, &name, &tags)?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -215,7 +226,9 @@ pub(super) async fn catalog_register(
     if node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
     }
-    let Some(svc) = v.get("Service") else {
+    let Some(svc) = field(&v, &["Service"]) else {
+        // A node with checks only: the node's checks.
+        super::agent_local::register_catalog_checks(&ctx, &v, &node, None)?;
         return Ok(bool_body(true));
     };
     let name = str_field(svc, &["Service", "Name"]);
@@ -246,117 +259,31 @@ pub(super) async fn catalog_register(
         service_address: str_field(svc, &["Address"]),
         tags: tags(svc),
         meta: meta(svc),
-        proxy: svc.get("Proxy").cloned(),
-        native: svc
-            .get("Connect")
-            .and_then(|c| c.get("Native"))
+        proxy: field(svc, &["Proxy"]).cloned(),
+        native: field(svc, &["Connect"])
+            .and_then(|c| field(c, &["Native"]))
             .and_then(Value::as_bool)
             .unwrap_or(false),
         create_index: 0,
         modify_index: 0,
     };
+    let (id, name, tags) = (entry.id.clone(), entry.name.clone(), entry.tags.clone());
+    let node = entry.node.clone();
     ctx.store.put_catalog(vec![entry])?;
+    super::agent_local::register_catalog_checks(&ctx, &v, &node, Some((&id, &name, &tags)))?;
     Ok(bool_body(true))
 }
 
 pub(super) async fn catalog_deregister(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Answer {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let node = str_field(&v, &["Node"]);
+    if node.is_empty() {
+        // `agent/catalog_endpoint.go`, `CatalogDeregister`.
+        return Err(ApiError::bad_request("Must provide node"));
+    }
     let id = str_field(&v, &["ServiceID"]);
     let ids = [id.clone()];
     let only = (!id.is_empty()).then_some(&ids[..]);
     ctx.store.deregister(&node, only)?;
     Ok(bool_body(true))
-}
-
-pub(super) async fn catalog_services(
-    State(ctx): State<Arc<Ctx>>,
-    headers: axum::http::HeaderMap,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Answer {
-    let caller = super::auth::caller(&ctx, &headers, &raw)?;
-    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
-    let s = ctx.store.read();
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in s
-        .catalog
-        .values()
-        .filter(|c| caller.authz.service_read(&c.name))
-    {
-        let t = out.entry(c.name.clone()).or_default();
-        for tag in &c.tags {
-            if !t.contains(tag) {
-                t.push(tag.clone());
-            }
-        }
-    }
-    Ok(json_at(json!(out), s.table_index(Table::Catalog)))
-}
-
-fn catalog_json(c: &CatalogService) -> Value {
-    json!({
-        "Node": c.node, "Address": c.address, "ServiceID": c.id, "ServiceName": c.name,
-        "ServiceKind": c.kind, "ServicePort": c.port, "ServiceAddress": c.service_address,
-        "ServiceTags": c.tags, "ServiceMeta": c.meta, "ServiceProxy": c.proxy,
-        "ServiceConnect": {"Native": c.native},
-        "CreateIndex": c.create_index, "ModifyIndex": c.modify_index,
-    })
-}
-
-pub(super) async fn catalog_service(
-    State(ctx): State<Arc<Ctx>>,
-    Path(name): Path<String>,
-    headers: axum::http::HeaderMap,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Answer {
-    match super::auth::caller(&ctx, &headers, &raw) {
-        Ok(c) if !c.authz.service_read(&name) => return Ok(json_at(Value::Array(Vec::new()), 1)),
-        Ok(_) => {}
-        Err(r) => return Err(r),
-    }
-    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
-    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
-    let s = ctx.store.read();
-    let list: Vec<Value> = s
-        .catalog
-        .values()
-        .filter(|c| c.name == name)
-        .map(catalog_json)
-        .collect();
-    Ok(json_at(Value::Array(list), s.table_index(Table::Catalog)))
-}
-
-/// Connect-capable endpoints of a service: its sidecar proxies and Connect-native instances.
-pub(super) async fn health_connect(
-    State(ctx): State<Arc<Ctx>>,
-    Path(name): Path<String>,
-    headers: axum::http::HeaderMap,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Answer {
-    match super::auth::caller(&ctx, &headers, &raw) {
-        Ok(c) if !c.authz.service_read(&name) => return Ok(json_at(Value::Array(Vec::new()), 1)),
-        Ok(_) => {}
-        Err(r) => return Err(r),
-    }
-    // A blocking query on the catalog's index, as Consul's health and catalog endpoints are.
-    super::block(&ctx, Table::Catalog, &super::query(&raw)).await?;
-    let s = ctx.store.read();
-    let list: Vec<Value> = s
-        .catalog
-        .values()
-        .filter(|c| {
-            (c.kind == "connect-proxy"
-                && c.proxy.as_ref().map(|p| str_field(p, &["DestinationServiceName"])) == Some(name.clone()))
-                || (c.native && c.name == name)
-        })
-        .map(|c| {
-            json!({
-                "Node": {"Node": c.node, "Address": c.address},
-                "Service": {"ID": c.id, "Service": c.name, "Kind": c.kind, "Port": c.port,
-                            "Address": c.service_address, "Tags": c.tags, "Meta": c.meta, "Proxy": c.proxy},
-                "Checks": [],
-            })
-        })
-        .collect();
-    Ok(json_at(Value::Array(list), s.table_index(Table::Catalog)))
 }

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-fn kv_json(key: &str, e: &KvEntry) -> Value {
+pub(super) fn kv_json(key: &str, e: &KvEntry) -> Value {
     let mut v = json!({
         "LockIndex": e.lock_index,
         "Key": key,

@@ -6,16 +6,23 @@
 
 mod acl;
 mod agent;
+mod agent_local;
 mod audit;
 pub mod auth;
 mod blocking;
 mod catalog;
+mod catalog_read;
 mod config;
 mod connect;
+mod conventions;
+mod families;
 mod faults;
+mod health;
 mod intentions;
 mod kv;
+mod render;
 mod session;
+mod txn;
 
 pub use audit::AuditLog;
 pub use blocking::block;
@@ -114,7 +121,10 @@ pub(crate) type Answer = Result<Response, ApiError>;
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
     let faults = ctx.faults.is_some();
-    let mut router = routes(ctx.clone());
+    let mut router = routes(ctx.clone()).layer(axum::middleware::from_fn_with_state(
+        ctx.clone(),
+        conventions::conventions,
+    ));
     if ctx.audit.is_some() {
         // Inside the fault injector: a request refused by an injected 503 never reached the
         // store; one whose connection is dropped after it was handled did.
@@ -174,9 +184,6 @@ fn routes(ctx: Arc<Ctx>) -> Router {
         )
         .route("/v1/catalog/register", put(catalog::catalog_register))
         .route("/v1/catalog/deregister", put(catalog::catalog_deregister))
-        .route("/v1/catalog/services", get(catalog::catalog_services))
-        .route("/v1/catalog/service/{name}", get(catalog::catalog_service))
-        .route("/v1/health/connect/{name}", get(catalog::health_connect))
         .route("/v1/acl/bootstrap", put(acl::bootstrap))
         .route("/v1/acl/policy", put(acl::create::<P>))
         .route("/v1/acl/policy/name/{name}", get(acl::by_name::<P>))
@@ -207,6 +214,9 @@ fn routes(ctx: Arc<Ctx>) -> Router {
         .route("/v1/acl/tokens", get(acl::list::<T>))
         .route("/v1/status/leader", get(agent::leader))
         .route("/v1/agent/self", get(agent::agent_self))
+        .merge(families::routes())
+        .fallback(conventions::not_found)
+        .method_not_allowed_fallback(conventions::method_not_allowed)
         .with_state(ctx)
 }
 
@@ -266,8 +276,10 @@ pub(crate) fn json_at(v: Value, index: u64) -> Response {
     with_index(axum::Json(v).into_response(), index)
 }
 
+/// `true` or `false`, as JSON: Consul answers every body that is not an error as
+/// `application/json` (`HTTPHandlers.wrap`), so clients decode it as a boolean.
 pub(crate) fn bool_body(b: bool) -> Response {
-    text(StatusCode::OK, if b { "true" } else { "false" })
+    axum::Json(b).into_response()
 }
 
 /// The caller, or the answer refusing it.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn session_json(s: &Session) -> Value {
+pub(super) fn session_json(s: &Session) -> Value {
     json!({
         "ID": s.id, "Name": s.name, "Node": s.node, "TTL": s.ttl, "Behavior": s.behavior,
         "LockDelay": s.lock_delay_ns, "NodeChecks": ["serfHealth"], "ServiceChecks": null,

@@ -22,7 +22,9 @@ impl Store {
     }
 
     /// Deregisters the instances on `node` whose ID is one of `ids` (every instance on the
-    /// node when `ids` is `None`). Nothing to remove is no change.
+    /// node when `ids` is `None`), with their checks (every check on the node when `ids` is
+    /// `None`: `deleteNodeTxn`; a service's checks go with it: `deleteServiceTxn`). Nothing to
+    /// remove is no change.
     pub fn deregister(&self, node: &str, ids: Option<&[String]>) -> Result<Written, StateError> {
         self.write(|s, tx| {
             let keys: Vec<(String, String)> = s
@@ -31,12 +33,23 @@ impl Store {
                 .filter(|(n, i)| n == node && ids.is_none_or(|ids| ids.contains(i)))
                 .cloned()
                 .collect();
-            if keys.is_empty() {
+            let checks: Vec<(String, String)> = s
+                .checks
+                .iter()
+                .filter(|((n, _), c)| {
+                    n == node && ids.is_none_or(|ids| ids.contains(&c.service_id))
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            if keys.is_empty() && checks.is_empty() {
                 return Ok(Written::Unchanged);
             }
             let index = tx.index();
             for k in keys {
                 tx.change(Change::Catalog(k, None));
+            }
+            for k in checks {
+                tx.change(Change::Check(k, None));
             }
             Ok(Written::Applied(index))
         })

@@ -14,15 +14,19 @@ mod ca;
 mod catalog;
 mod changes;
 mod config;
+mod health;
 mod kv;
 mod persist;
+mod txn;
 
 pub use acl::{AclObject, AclWrite, Link, PolicyWrite, RoleWrite, TokenWrite, GLOBAL_MANAGEMENT};
 pub use ca::SetCaConfig;
 pub use changes::Subscription;
 pub use config::{DeleteEntry, DeleteIntention, PutEntry, PutIntention};
+pub use health::{HealthCheck, CRITICAL, PASSING, WARNING};
 pub use kv::{CreateSession, KvDelete, KvPut};
 pub use persist::{Commit, RedbStorage, Storage, StoreError};
+pub use txn::{KvTxnOp, TxnOutcome};
 
 use changes::Changes;
 use mesh_ca::CaState;
@@ -178,6 +182,8 @@ pub struct State {
     pub sessions: BTreeMap<String, Session>,
     /// (node, service id) -> instance.
     pub catalog: BTreeMap<(String, String), CatalogService>,
+    /// (node, check id) -> health check.
+    pub checks: BTreeMap<(String, String), HealthCheck>,
     pub ca: Option<CaState>,
     pub ca_config: Option<CaConfigStored>,
     pub cluster_id: String,
@@ -259,6 +265,7 @@ pub enum Change {
     Kv(String, Option<KvEntry>),
     Session(String, Option<Session>),
     Catalog((String, String), Option<CatalogService>),
+    Check((String, String), Option<HealthCheck>),
     Policy(String, Option<AclPolicyStored>),
     Role(String, Option<AclRoleStored>),
     Token(String, Option<AclTokenStored>),
@@ -276,7 +283,8 @@ impl Change {
             Change::Config(..) => Some(Table::Config),
             Change::Kv(..) => Some(Table::Kv),
             Change::Session(..) => Some(Table::Sessions),
-            Change::Catalog(..) => Some(Table::Catalog),
+            // Consul's health endpoints block on the catalog's index too.
+            Change::Catalog(..) | Change::Check(..) => Some(Table::Catalog),
             Change::Policy(..) | Change::Role(..) | Change::Token(..) | Change::AclBootstrap(_) => {
                 Some(Table::Acl)
             }
@@ -298,6 +306,7 @@ impl Change {
             Change::Kv(k, v) => set(&mut s.kv, k, v),
             Change::Session(k, v) => set(&mut s.sessions, k, v),
             Change::Catalog(k, v) => set(&mut s.catalog, k, v),
+            Change::Check(k, v) => set(&mut s.checks, k, v),
             Change::Policy(k, v) => set(&mut s.acl.policies, k, v),
             Change::Role(k, v) => set(&mut s.acl.roles, k, v),
             Change::Token(k, v) => set(&mut s.acl.tokens, k, v),

@@ -132,6 +132,7 @@ pub(crate) fn encode(changes: &[Change], index: u64, tables: &[Table]) -> Commit
             Change::Kv(k, e) => put(format!("kv/{k}"), e.as_ref().map(json)),
             Change::Session(id, s) => put(format!("sess/{id}"), s.as_ref().map(json)),
             Change::Catalog((node, id), s) => put(format!("svc/{node}/{id}"), s.as_ref().map(json)),
+            Change::Check((node, id), c) => put(format!("chk/{node}/{id}"), c.as_ref().map(json)),
             Change::Policy(id, p) => put(format!("acl/policy/{id}"), p.as_ref().map(json)),
             Change::Role(id, r) => put(format!("acl/role/{id}"), r.as_ref().map(json)),
             Change::Token(id, t) => put(format!("acl/token/{id}"), t.as_ref().map(json)),
@@ -205,6 +206,10 @@ pub(crate) fn load_object(state: &mut State, key: &str, value: &[u8]) -> Result<
         let c: CatalogService = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
         bump(state, Table::Catalog, c.modify_index);
         state.catalog.insert((c.node.clone(), c.id.clone()), c);
+    } else if key.starts_with("chk/") {
+        let c: super::HealthCheck = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
+        bump(state, Table::Catalog, c.modify_index);
+        state.checks.insert((c.node.clone(), c.check_id.clone()), c);
     } else if let Some(id) = key.strip_prefix("acl/policy/") {
         let p: AclPolicyStored = serde_json::from_slice(value).map_err(|e| corrupt(key, e))?;
         bump(state, Table::Acl, p.modify_index);

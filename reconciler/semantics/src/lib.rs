@@ -9,4 +9,5 @@ pub mod ca_config;
 pub mod cas;
 pub mod config_entry;
 pub mod duration;
+pub mod filter;
 pub mod intention;
