@@ -76,6 +76,7 @@ async fn start<S: Source, A: Applier>(
     let (leader_tx, leader_rx) = watch::channel(false);
     let (lead_stop_tx, lead_stop_rx) = watch::channel(false);
     let session = Arc::new(AtomicBool::new(false));
+    let lease = Arc::new(leader::Lease::default());
     let election = tokio::spawn(leader::run(
         leader::Election {
             client: client.clone(),
@@ -86,6 +87,7 @@ async fn start<S: Source, A: Applier>(
         leader_tx,
         lead_stop_rx,
         session.clone(),
+        lease.clone(),
     ));
     let (drift_tx, mut drift_rx) = mpsc::channel(64);
     let sink = KvStatus {
@@ -98,6 +100,7 @@ async fn start<S: Source, A: Applier>(
         leader: leader_rx,
         stop,
         session,
+        lease: Some(lease),
     };
     let effects = Effects {
         source,

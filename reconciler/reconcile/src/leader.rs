@@ -12,6 +12,36 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// How long this replica may still act on the lock: the TTL from the moment its last successful
+/// renewal (or the session's creation) was sent. Consul invalidates a session no earlier than
+/// one TTL after its last renewal (`agent/consul/session_ttl.go`, `resetSessionTimerLocked`
+/// arms the timer at 2 x TTL), so until then no other replica can hold the lock. The loop reads
+/// it before every write: a replica paused past its lease (SIGSTOP, a stalled VM) stops at
+/// once, not at the election's next check.
+#[derive(Debug, Default)]
+pub struct Lease(std::sync::Mutex<Option<Instant>>);
+
+impl Lease {
+    /// Whether the lease runs now.
+    pub fn valid(&self) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|d| d.is_some_and(|d| Instant::now() < d))
+    }
+
+    fn extend(&self, until: Instant) {
+        if let Ok(mut d) = self.0.lock() {
+            *d = Some(until);
+        }
+    }
+
+    fn end(&self) {
+        if let Ok(mut d) = self.0.lock() {
+            *d = None;
+        }
+    }
+}
+
 pub struct Election {
     pub client: Arc<Client>,
     pub key: String,
@@ -27,6 +57,7 @@ pub async fn run(
     leader: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
     has_session: Arc<std::sync::atomic::AtomicBool>,
+    lease: Arc<Lease>,
 ) {
     let mut session: Option<String> = None;
     let mut renewed = Instant::now();
@@ -41,28 +72,33 @@ pub async fn run(
         }
         let sid = match &session {
             Some(s) => s.clone(),
-            None => match e
-                .client
-                .session_create(&format!("mesh-gitops {}", e.id), e.ttl)
-                .await
-            {
-                Ok(s) => {
-                    tracing::debug!(session = %s, "session created");
-                    renewed = Instant::now();
-                    session = Some(s.clone());
-                    has_session.store(true, std::sync::atomic::Ordering::Relaxed);
-                    s
-                }
-                Err(err) => {
-                    has_session.store(false, std::sync::atomic::Ordering::Relaxed);
-                    leader.send_if_modified(|l| std::mem::replace(l, false));
-                    tracing::warn!(error = %err, "cannot create a Consul session");
-                    if wait(&mut shutdown, backoff.next()).await {
-                        break;
+            None => {
+                let sent = Instant::now();
+                let created = e
+                    .client
+                    .session_create(&format!("mesh-gitops {}", e.id), e.ttl)
+                    .await;
+                match created {
+                    Ok(s) => {
+                        tracing::debug!(session = %s, "session created");
+                        renewed = sent;
+                        lease.extend(sent + e.ttl);
+                        session = Some(s.clone());
+                        has_session.store(true, std::sync::atomic::Ordering::Relaxed);
+                        s
                     }
-                    continue;
+                    Err(err) => {
+                        has_session.store(false, std::sync::atomic::Ordering::Relaxed);
+                        lease.end();
+                        leader.send_if_modified(|l| std::mem::replace(l, false));
+                        tracing::warn!(error = %err, "cannot create a Consul session");
+                        if wait(&mut shutdown, backoff.next()).await {
+                            break;
+                        }
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let leading = *leader.borrow();
         if !leading {
@@ -110,10 +146,15 @@ pub async fn run(
         }
         // Keep the session alive, leader or not.
         if renewed.elapsed() >= renew_every {
+            let sent = Instant::now();
             match e.client.session_renew(&sid).await {
-                Ok(true) => renewed = Instant::now(),
+                Ok(true) => {
+                    renewed = sent;
+                    lease.extend(sent + e.ttl);
+                }
                 Ok(false) => {
                     tracing::warn!("the session expired; the leader lock is lost");
+                    lease.end();
                     session = None;
                     leader.send_if_modified(|l| std::mem::replace(l, false));
                     continue;
@@ -133,12 +174,14 @@ pub async fn run(
                 tracing::warn!(stale, "stepping down: the leader lock is no longer held");
                 leader.send_replace(false);
                 if stale {
+                    lease.end();
                     session = None;
                 }
             }
         }
     }
     leader.send_replace(false);
+    lease.end();
     if let Some(sid) = session {
         let _ = e.client.kv_release(&e.key, &sid).await;
         let _ = e.client.session_destroy(&sid).await;

@@ -30,6 +30,7 @@ pub mod webhook;
 pub use applier::{Applied, Applier};
 pub use clock::{Clock, SystemClock};
 pub use driver::{drive, run};
+pub use leader::Lease;
 pub use machine::{
     summarize, watched_paths, Config, Effects, Inputs, Next, PassResult, Reconciler, Turn,
 };

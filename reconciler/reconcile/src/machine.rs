@@ -26,14 +26,17 @@ pub struct Inputs {
     pub leader: watch::Receiver<bool>,
     pub stop: watch::Receiver<bool>,
     pub session: Arc<AtomicBool>,
+    /// The election's lease; `None` (tests with a map for Consul) trusts the leader flag alone.
+    pub lease: Option<Arc<crate::leader::Lease>>,
 }
 
 impl Inputs {
     fn head(&self) -> Option<String> {
         self.head.borrow().clone()
     }
+    /// Leading: the lock is held and its lease still runs.
     fn leading(&self) -> bool {
-        *self.leader.borrow()
+        *self.leader.borrow() && self.lease.as_ref().is_none_or(|l| l.valid())
     }
     fn stopping(&self) -> bool {
         *self.stop.borrow()

@@ -360,6 +360,7 @@ fn rig_with(self_heal: bool, trusted: Option<Vec<Signer>>, heal_only: bool) -> (
         leader: leader_rx,
         stop: stop_rx,
         session,
+        lease: None,
     };
     let r = Reconciler::new(&config, "team".into(), effects, shared, inputs);
     (rig, r)
