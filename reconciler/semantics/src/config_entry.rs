@@ -41,7 +41,8 @@ pub fn normalize(entry: &mut ConfigEntry) {
                 e.name = "global".to_owned();
             }
         }
-        ConfigEntry::Mesh(_) | ConfigEntry::Other(_) => {}
+        ConfigEntry::Other(e) => crate::entry_kinds::normalize(e),
+        ConfigEntry::Mesh(_) => {}
     }
 }
 
@@ -176,6 +177,18 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                 );
             }
             common_fields(&e.rest, e.span, &mut out);
+            // `validateRatelimit` (`agent/structs/config_entry_ce.go`).
+            if e.rest.contains_key("RateLimits") {
+                out.push(
+                    Diagnostic::new(
+                        Code::EnterpriseOnly,
+                        e.span,
+                        "invalid rate_limit config. Rate limiting is a consul enterprise feature",
+                    )
+                    .with_field("RateLimits")
+                    .with_help("remove RateLimits; Consul CE refuses it"),
+                );
+            }
             one_of(
                 &e.rest,
                 "BalanceInboundConnections",
@@ -281,7 +294,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),
-        ConfigEntry::Other(e) => out.extend(validate_meta(&e.meta, e.span)),
+        ConfigEntry::Other(e) => out.extend(crate::entry_kinds::validate(e)),
     }
     out
 }
@@ -333,10 +346,11 @@ pub fn is_http_like(protocol: &str) -> bool {
     matches!(protocol, "http" | "http2" | "grpc")
 }
 
-/// The cross-entry rule Consul checks inside the write transaction (1.8), over a whole proposed
-/// set of entries: a non-wildcard destination with L7 permissions needs an HTTP-like protocol.
+/// The cross-entry rules Consul checks inside the write transaction (1.8), over a whole proposed
+/// set of entries: a non-wildcard destination with L7 permissions needs an HTTP-like protocol,
+/// and those of [`crate::cross_entry::validate_set`].
 pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    let mut out = crate::cross_entry::validate_set(entries);
     for e in entries {
         let ConfigEntry::ServiceIntentions(i) = e else {
             continue;

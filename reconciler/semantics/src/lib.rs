@@ -8,5 +8,7 @@ pub mod acl;
 pub mod ca_config;
 pub mod cas;
 pub mod config_entry;
+pub mod cross_entry;
 pub mod duration;
+pub mod entry_kinds;
 pub mod intention;
