@@ -36,7 +36,9 @@ pub(crate) fn decode(
             Diagnostic::new(
                 Code::MissingField,
                 node.span,
-                format!("{kind} config entry has no Name"),
+                // Consul's text (`JWTProviderConfigEntry.Validate`; the other kinds' names are
+                // required by the state store's key).
+                "Name is required",
             )
             .with_help("add `Name = \"...\"`"),
         );

@@ -254,10 +254,11 @@ static URL_REWRITE: Schema = consul("URLRewrite", &[f("Path", Ty::Str)]);
 static RETRY_FILTER: Schema = consul(
     "RetryFilter",
     &[
-        f("NumRetries", Ty::Int),
+        // `*uint32` and `*bool` in `agent/structs/config_entry_routes.go`: zero is a value.
+        f("NumRetries", Ty::Keep(&Ty::Int)),
         f("RetryOn", Ty::List(&Ty::Str)),
         f("RetryOnStatusCodes", Ty::List(&Ty::Int)),
-        f("RetryOnConnectFailure", Ty::Bool),
+        f("RetryOnConnectFailure", Ty::Keep(&Ty::Bool)),
     ],
 );
 
@@ -464,16 +465,65 @@ static REMOTE_JWKS: Schema = consul(
             &["retry_policy"],
             Ty::Obj(&JWKS_RETRY_POLICY),
         ),
-        // JWKSCluster (discovery type, connect timeout, TLS certificates): read as given.
-        fa("JWKSCluster", &["jwks_cluster"], Ty::Any),
+        fa("JWKSCluster", &["jwks_cluster"], Ty::Obj(&JWKS_CLUSTER)),
+    ],
+);
+
+static JWKS_PROVIDER_INSTANCE: Schema = consul(
+    "CaCertificateProviderInstance",
+    &[
+        fa("InstanceName", &["instance_name"], Ty::Str),
+        fa("CertificateName", &["certificate_name"], Ty::Str),
+    ],
+);
+
+static JWKS_TRUSTED_CA: Schema = consul(
+    "TrustedCA",
+    &[
+        f("Filename", Ty::Str),
+        fa("EnvironmentVariable", &["environment_variable"], Ty::Str),
+        fa("InlineString", &["inline_string"], Ty::Str),
+        // `[]byte`: base64 in JSON.
+        fa("InlineBytes", &["inline_bytes"], Ty::Str),
+    ],
+);
+
+// The Go pointers of `JWKSTLSCertificate` are kept when empty: an empty one is present, and
+// validation counts it.
+static JWKS_TLS_CERTIFICATES: Schema = consul(
+    "TLSCertificates",
+    &[
+        fa(
+            "CaCertificateProviderInstance",
+            &["ca_certificate_provider_instance"],
+            Ty::Keep(&Ty::Obj(&JWKS_PROVIDER_INSTANCE)),
+        ),
+        fa(
+            "TrustedCA",
+            &["trusted_ca"],
+            Ty::Keep(&Ty::Obj(&JWKS_TRUSTED_CA)),
+        ),
+    ],
+);
+
+static JWKS_CLUSTER: Schema = consul(
+    "JWKSCluster",
+    &[
+        fa("DiscoveryType", &["discovery_type"], Ty::Str),
+        fa(
+            "TLSCertificates",
+            &["tls_certificates"],
+            Ty::Obj(&JWKS_TLS_CERTIFICATES),
+        ),
+        fa("ConnectTimeout", &["connect_timeout"], Ty::Duration),
     ],
 );
 
 static JSON_WEB_KEY_SET: Schema = consul(
     "JSONWebKeySet",
     &[
-        f("Local", Ty::Obj(&LOCAL_JWKS)),
-        f("Remote", Ty::Obj(&REMOTE_JWKS)),
+        f("Local", Ty::Keep(&Ty::Obj(&LOCAL_JWKS))),
+        f("Remote", Ty::Keep(&Ty::Obj(&REMOTE_JWKS))),
     ],
 );
 
@@ -491,9 +541,13 @@ static JWT_LOCATION_NAME: Schema = consul("location", &[f("Name", Ty::Str)]);
 static JWT_LOCATION: Schema = consul(
     "Locations",
     &[
-        f("Header", Ty::Obj(&JWT_LOCATION_HEADER)),
-        fa("QueryParam", &["query_param"], Ty::Obj(&JWT_LOCATION_NAME)),
-        f("Cookie", Ty::Obj(&JWT_LOCATION_NAME)),
+        f("Header", Ty::Keep(&Ty::Obj(&JWT_LOCATION_HEADER))),
+        fa(
+            "QueryParam",
+            &["query_param"],
+            Ty::Keep(&Ty::Obj(&JWT_LOCATION_NAME)),
+        ),
+        f("Cookie", Ty::Keep(&Ty::Obj(&JWT_LOCATION_NAME))),
     ],
 );
 
@@ -515,15 +569,16 @@ pub(crate) static JWT_PROVIDER: Schema = consul(
     "jwt-provider",
     &[
         f("Name", Ty::Keep(&Ty::Str)),
+        // Go pointers, kept when empty: validation tells an empty key set from none.
         fa(
             "JSONWebKeySet",
             &["json_web_key_set"],
-            Ty::Obj(&JSON_WEB_KEY_SET),
+            Ty::Keep(&Ty::Obj(&JSON_WEB_KEY_SET)),
         ),
         f("Issuer", Ty::Str),
         f("Audiences", Ty::List(&Ty::Str)),
         f("Locations", Ty::List(&Ty::Obj(&JWT_LOCATION))),
-        f("Forwarding", Ty::Obj(&JWT_FORWARDING)),
+        f("Forwarding", Ty::Keep(&Ty::Obj(&JWT_FORWARDING))),
         fa("ClockSkewSeconds", &["clock_skew_seconds"], Ty::Int),
         fa("CacheConfig", &["cache_config"], Ty::Obj(&JWT_CACHE)),
         f("Meta", Ty::StrMap),

@@ -208,6 +208,9 @@ fn ingress_gateway(body: &Map<String, Value>) -> Option<Problem> {
                     "Service {name} cannot be added multiple times (listener on port {port})"
                 ));
             }
+            if let Some(m) = service_sds(body.get("TLS"), l.get("TLS"), s, port) {
+                return service(m);
+            }
             for h in service_hosts {
                 if !hosts.insert(h) {
                     return service(format!(
@@ -218,6 +221,49 @@ fn ingress_gateway(body: &Map<String, Value>) -> Option<Problem> {
                     return service(m);
                 }
             }
+        }
+    }
+    None
+}
+
+/// `IngressGatewayConfigEntry.validateServiceSDS`: SDS certificates at the gateway, listener
+/// and service levels, each needing a cluster from its own level or one above.
+fn service_sds(
+    gateway: Option<&Value>,
+    listener: Option<&Value>,
+    service: &Map<String, Value>,
+    port: i64,
+) -> Option<String> {
+    let sds = |tls: Option<&Value>, key: &str| {
+        tls.and_then(|t| t.get("SDS"))
+            .and_then(|s| s.get(key))
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    };
+    let (gw_cluster, gw_cert) = (sds(gateway, "ClusterName"), sds(gateway, "CertResource"));
+    if !gw_cluster && gw_cert {
+        return Some("TLS.SDS.ClusterName is required if CertResource is set".to_owned());
+    }
+    let (lis_cluster, lis_cert) = (sds(listener, "ClusterName"), sds(listener, "CertResource"));
+    if gw_cluster && !gw_cert && !lis_cert {
+        return Some(format!("TLS.SDS.CertResource is required if ClusterName is set for gateway (listener on port {port})"));
+    }
+    if lis_cluster && !lis_cert {
+        return Some(format!("TLS.SDS.CertResource is required if ClusterName is set for listener (listener on port {port})"));
+    }
+    if lis_cert && !lis_cluster && !gw_cluster {
+        return Some(format!(
+            "TLS.SDS.ClusterName is required if CertResource is set (listener on port {port})"
+        ));
+    }
+    let svc_tls = service.get("TLS");
+    let name = str_of(service, "Name").unwrap_or("");
+    if sds(svc_tls, "CertResource") {
+        if strs(service, "Hosts").next().is_none() {
+            return Some(format!("A service specifying TLS.SDS.CertResource must have at least one item in Hosts (service {name:?} on listener on port {port})"));
+        }
+        if !sds(svc_tls, "ClusterName") && !lis_cluster && !gw_cluster {
+            return Some(format!("TLS.SDS.ClusterName is required if CertResource is set (service {name:?} on listener on port {port})"));
         }
     }
     None
@@ -609,6 +655,13 @@ fn jwt_provider(body: &Map<String, Value>) -> Option<Problem> {
                     format!("Remote JWKS URI is invalid: parse {uri:?}: invalid URI for request, uri: {uri}"),
                 ));
             }
+            if let Some(p) = r.get("JWKSCluster").and_then(jwks_cluster) {
+                return Some(Problem::new(
+                    Code::EntryField,
+                    "JSONWebKeySet.Remote.JWKSCluster",
+                    p,
+                ));
+            }
             if let Some(b) = r
                 .get("RetryPolicy")
                 .and_then(|p| p.get("RetryPolicyBackOff"))
@@ -672,6 +725,36 @@ fn jwt_provider(body: &Map<String, Value>) -> Option<Problem> {
         if str_of(f, "HeaderName").is_none() {
             return problem("Forwarding", "Header name required for forwarding config");
         }
+    }
+    None
+}
+
+/// `JWKSCluster.Validate`: a known discovery type, exactly one CA source.
+fn jwks_cluster(c: &Value) -> Option<String> {
+    if let Some(t) = c.get("DiscoveryType").and_then(Value::as_str) {
+        if !matches!(
+            t,
+            "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS" | "ORIGINAL_DST"
+        ) {
+            return Some(format!("unsupported jwks cluster discovery type: {t:?}"));
+        }
+    }
+    let certs = c.get("TLSCertificates")?;
+    let trusted = certs.get("TrustedCA");
+    if certs.get("CaCertificateProviderInstance").is_some() == trusted.is_some() {
+        return Some("must specify exactly one of: CaCertificateProviderInstance or TrustedCA for JKWS' TLSCertificates".to_owned());
+    }
+    let set = [
+        "Filename",
+        "EnvironmentVariable",
+        "InlineString",
+        "InlineBytes",
+    ]
+    .iter()
+    .filter(|k| trusted.and_then(|t| t.get(**k)).is_some())
+    .count();
+    if trusted.is_some() && set != 1 {
+        return Some("must specify exactly one of: Filename, EnvironmentVariable, InlineString or InlineBytes for JWKS' TrustedCA".to_owned());
     }
     None
 }
