@@ -137,7 +137,11 @@ fn common_fields(rest: &BTreeMap<String, Value>, span: Span, out: &mut Vec<Diagn
         &["", "strict", "permissive"],
         span,
         out,
-        |v| format!("invalid mutual_tls_mode value {v:?}"),
+        |v| {
+            format!(
+                "Invalid MutualTLSMode {v:?}. Must be one of \"\", \"strict\", or \"permissive\"."
+            )
+        },
     );
     if let Some(mgw) = rest
         .get("MeshGateway")
@@ -171,7 +175,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                 );
             } else if e.name == "*" {
                 out.push(
-                    Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be specific, not \"*\"")
+                    Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be the name of a service, and not a wildcard")
                         .with_field("Name")
                         .with_help("write one service-defaults per service; use proxy-defaults for mesh-wide defaults"),
                 );
@@ -195,14 +199,14 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                 &["", "exact_balance"],
                 e.span,
                 &mut out,
-                |v| format!("invalid value for balance_inbound_connections: {v:?}"),
+                |v| format!("invalid value for balance_inbound_connections: {v}"),
             );
             if e.rest.contains_key("Destination") && e.rest.contains_key("UpstreamConfig") {
                 out.push(
                     Diagnostic::new(
                         Code::EntryField,
                         e.span,
-                        "UpstreamConfig and Destination cannot both be set",
+                        "UpstreamConfig and Destination are mutually exclusive for service defaults",
                     )
                     .with_field("Destination")
                     .with_help("a destination (terminating gateway target) has no upstream config"),
@@ -230,7 +234,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         Diagnostic::new(
                             Code::EntryField,
                             e.span,
-                            format!("Destination.Port {port} is not a valid port"),
+                            format!("Invalid Port number {port}"),
                         )
                         .with_field("Destination.Port"),
                     );
@@ -270,12 +274,13 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         Diagnostic::new(
                             Code::EntryField,
                             e.span,
-                            "UpstreamConfig.Defaults: Name must be empty",
+                            "error in upstream defaults: Name must be empty",
                         )
                         .with_field("UpstreamConfig.Defaults.Name"),
                     );
                 }
             }
+            crate::defaults_rules::service_defaults(e, &mut out);
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::ProxyDefaults(e) => {
@@ -291,6 +296,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                 );
             }
             common_fields(&e.rest, e.span, &mut out);
+            crate::defaults_rules::envoy_extensions(&e.rest, e.span, &mut out);
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),

@@ -9,6 +9,7 @@ pub mod ca_config;
 pub mod cas;
 pub mod config_entry;
 pub mod cross_entry;
+mod defaults_rules;
 pub mod duration;
 pub mod entry_kinds;
 pub mod intention;
