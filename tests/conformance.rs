@@ -46,6 +46,25 @@ fn expand(v: &mut Value) {
     }
 }
 
+/// `Kind` (or `kind`, as Consul's decoder accepts it) of an entry as written.
+fn entry_kind(entry: &Value) -> &str {
+    entry["Kind"]
+        .as_str()
+        .or(entry["kind"].as_str())
+        .unwrap_or_default()
+}
+
+/// The name an entry is stored under: its `Name` (or `name`), `mesh` for the mesh singleton.
+fn entry_name(entry: &Value) -> &str {
+    if entry_kind(entry) == "mesh" {
+        return "mesh";
+    }
+    entry["Name"]
+        .as_str()
+        .or(entry["name"].as_str())
+        .unwrap_or_default()
+}
+
 fn corpus() -> Vec<Vector> {
     let dir = common::root().join("tests/data/conformance");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -121,8 +140,8 @@ fn every_vector_through_the_loader_as_a_file() {
             _ => {}
         }
         if let (Some(stored), None) = (&v.stored, &v.error) {
-            let kind = v.input["Kind"].as_str().unwrap();
-            let name = v.input["Name"].as_str().unwrap();
+            let kind = entry_kind(&v.input);
+            let name = entry_name(&v.input);
             let entry = loaded
                 .state
                 .config_entries
@@ -185,8 +204,8 @@ fn every_vector_through_the_control_plane_over_http() {
             }
             _ => {}
         }
-        let kind = v.input["Kind"].as_str().unwrap();
-        let name = v.input["Name"].as_str().unwrap_or_default();
+        let kind = entry_kind(&v.input);
+        let name = entry_name(&v.input);
         if let (Some(stored), None) = (&v.stored, &v.error) {
             let got: Value = http
                 .get(format!("{url}/v1/config/{kind}/{name}"))
@@ -205,7 +224,7 @@ fn every_vector_through_the_control_plane_over_http() {
             let _ = http.delete(format!("{url}/v1/config/{kind}/{name}")).send();
         }
         for s in &v.setup {
-            let (k, n) = (s["Kind"].as_str().unwrap(), s["Name"].as_str().unwrap());
+            let (k, n) = (entry_kind(s), entry_name(s));
             let _ = http.delete(format!("{url}/v1/config/{k}/{n}")).send();
         }
     }
