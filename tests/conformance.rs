@@ -15,6 +15,9 @@ struct Vector {
     setup: Vec<Value>,
     error: Option<String>,
     stored: Option<Map<String, Value>>,
+    /// `false` for a vector about the order of writes (an entry written after another), which
+    /// a repository, applied whole in kind order, cannot express.
+    through_loader: bool,
 }
 
 /// Consul's `makeStringMap(keys, keySize, valSize)` (`config_entry_intentions_test.go`).
@@ -91,6 +94,9 @@ fn corpus() -> Vec<Vector> {
                 setup: v["setup"].as_array().cloned().unwrap_or_default(),
                 error: v["expect"]["error"].as_str().map(str::to_owned),
                 stored: v["expect"]["stored"].as_object().cloned(),
+                through_loader: v["through"]
+                    .as_array()
+                    .is_none_or(|t| t.iter().any(|w| w == "loader")),
             });
         }
     }
@@ -107,7 +113,7 @@ fn the_corpus_holds_vectors_from_consuls_tests() {
 #[test]
 fn every_vector_through_the_loader_as_a_file() {
     let mut failed = Vec::new();
-    for v in corpus() {
+    for v in corpus().into_iter().filter(|v| v.through_loader) {
         let mut files = vec![mesh_loader::RepoFile {
             path: "mesh-gitops.hcl".into(),
             contents: b"datacenter = \"dc1\"\nowner = \"conformance\"\n".to_vec(),
@@ -223,7 +229,8 @@ fn every_vector_through_the_control_plane_over_http() {
         if !name.is_empty() {
             let _ = http.delete(format!("{url}/v1/config/{kind}/{name}")).send();
         }
-        for s in &v.setup {
+        // In reverse: an entry may be what an earlier one's removal would break.
+        for s in v.setup.iter().rev() {
             let (k, n) = (entry_kind(s), entry_name(s));
             let _ = http.delete(format!("{url}/v1/config/{k}/{n}")).send();
         }

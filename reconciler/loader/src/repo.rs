@@ -424,10 +424,14 @@ impl Builder {
         let written = state.config_entries.iter().flat_map(|e| {
             mesh_semantics::cross_entry::validate_write(&state.config_entries, e, None)
         });
+        let mut said = BTreeSet::new();
         let cross: Vec<_> = written
             .chain(mesh_semantics::config_entry::validate_graph(
                 &state.config_entries,
             ))
+            // A rule both of the write and of the set (an ingress listener's protocol) says
+            // its problem once.
+            .filter(|d| said.insert((d.message.clone(), d.span.map(|s| (s.start, s.end)))))
             .collect();
         for mut d in cross {
             if let Some(fields) = located.iter().find(|f| f.holds(d.span)) {

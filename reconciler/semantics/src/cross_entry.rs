@@ -63,7 +63,7 @@ pub fn validate_set(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
                 }
             }
             ConfigEntry::Other(o) if o.kind == "ingress-gateway" => {
-                if let Some(d) = ingress_protocols(o, entries) {
+                if let Some(d) = ingress_protocols(o, entries, false) {
                     out.push(d);
                 }
             }
@@ -73,9 +73,12 @@ pub fn validate_set(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
     out
 }
 
-/// An ingress listener's services have the listener's protocol (Consul enforces the match when
-/// the ingress entry itself is written).
-fn ingress_protocols(o: &OtherEntry, entries: &[ConfigEntry]) -> Option<Diagnostic> {
+/// An ingress listener's services have the listener's protocol. When another entry is written
+/// (`enforce` false), a TCP listener may front a service of another protocol whose discovery
+/// chain starts at its resolver (no router, no splitter); writing the ingress entry itself
+/// enforces the match (`enforceIngressProtocolsMatch` in
+/// `validateProposedConfigEntryInServiceGraph`).
+fn ingress_protocols(o: &OtherEntry, entries: &[ConfigEntry], enforce: bool) -> Option<Diagnostic> {
     let listeners = o.body.get("Listeners").and_then(Value::as_array)?;
     for (i, l) in listeners.iter().enumerate() {
         let expected = l.get("Protocol").and_then(Value::as_str).unwrap_or("tcp");
@@ -86,7 +89,13 @@ fn ingress_protocols(o: &OtherEntry, entries: &[ConfigEntry]) -> Option<Diagnost
                 continue;
             }
             let protocol = protocol_of(name, entries);
-            if protocol != expected {
+            let resolver_on_top = || {
+                !entries.iter().any(|e| {
+                    e.name() == name
+                        && matches!(e.kind().as_str(), "service-router" | "service-splitter")
+                })
+            };
+            if protocol != expected && (enforce || expected != "tcp" || !resolver_on_top()) {
                 return Some(
                     Diagnostic::new(
                         Code::GatewayListener,
@@ -142,6 +151,11 @@ pub fn validate_write(
                 .with_field("MutualTLSMode")
                 .with_help("set AllowEnablingPermissiveMutualTLS = true in the mesh entry, or leave MutualTLSMode strict"),
             );
+        }
+    }
+    if let ConfigEntry::Other(o) = written {
+        if o.kind == "ingress-gateway" {
+            out.extend(ingress_protocols(o, entries, true));
         }
     }
     // `checkGatewayClash`: one name, one gateway kind.
