@@ -285,3 +285,45 @@ fn a_write_without_a_name_is_answered_as_consul_answers_it() {
         .unwrap();
     assert_eq!(stored["Name"], "global");
 }
+
+/// Consul's `TestStore_ValidateJWTProviderIsReferenced` (`agent/consul/state/config_entry_test.go`):
+/// a provider an intention names cannot be deleted until the intention is.
+#[test]
+fn a_jwt_provider_an_intention_names_is_not_deleted() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Serve::start(state.path(), ServeOpts::default());
+    let http = server.client();
+    let url = server.url();
+    let put = |body: &str| {
+        let r = http
+            .put(format!("{url}/v1/config"))
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        assert_eq!(r.text().unwrap(), "true", "{body}");
+    };
+    put(
+        r#"{"Kind": "jwt-provider", "Name": "okta", "JSONWebKeySet": {"Local": {"Filename": "jwks.txt"}}}"#,
+    );
+    put(
+        r#"{"Kind": "service-intentions", "Name": "api", "JWT": {"Providers": [{"Name": "okta"}]}, "Sources": [{"Name": "web", "Action": "allow"}]}"#,
+    );
+    let r = http
+        .delete(format!("{url}/v1/config/jwt-provider/okta"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(r.text().unwrap().contains(
+        "cannot delete jwt provider config entry referenced by an intention. Provider name: okta, intention name: api"
+    ));
+    let r = http
+        .delete(format!("{url}/v1/config/service-intentions/api"))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let r = http
+        .delete(format!("{url}/v1/config/jwt-provider/okta"))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+}

@@ -114,7 +114,14 @@ fn delete(
         CasOutcome::Conflict => return Ok(Written::Refused),
         CasOutcome::Write => {}
     }
-    validate_with(&others(s, &key), None, None)?;
+    let remaining = others(s, &key);
+    if let Some(d) = mesh_semantics::cross_entry::validate_delete(&remaining, &key.0, &key.1)
+        .into_iter()
+        .next()
+    {
+        return Err(StateError::Rejected(d.message));
+    }
+    validate_with(&remaining, None, None)?;
     let index = tx.index();
     tx.change(Change::Config(key, None));
     Ok(Written::Applied(index))

@@ -188,6 +188,48 @@ pub fn validate_write(
     out
 }
 
+/// The rule about deleting the entry `kind`/`name` from a set that keeps `remaining`
+/// (`validateJWTProviderIsReferenced` in `agent/consul/state/config_entry.go`): a JWT provider an
+/// intention names stays.
+pub fn validate_delete(remaining: &[ConfigEntry], kind: &str, name: &str) -> Vec<Diagnostic> {
+    if kind != "jwt-provider" {
+        return Vec::new();
+    }
+    let names = |jwt: Option<&Value>| {
+        jwt.and_then(|j| j.get("Providers"))
+            .and_then(Value::as_array)
+            .is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p.get("Name").and_then(Value::as_str) == Some(name))
+            })
+    };
+    remaining
+        .iter()
+        .filter_map(|e| match e {
+            ConfigEntry::ServiceIntentions(i)
+                if names(i.jwt.as_ref())
+                    || i.sources.iter().any(|s| {
+                        s.permissions.iter().any(|p| names(p.jwt.as_ref()))
+                    }) =>
+            {
+                Some(
+                    Diagnostic::new(
+                        Code::MissingEntryReference,
+                        i.span,
+                        format!(
+                            "cannot delete jwt provider config entry referenced by an intention. Provider name: {name}, intention name: {}",
+                            i.name
+                        ),
+                    )
+                    .with_help("remove the provider from the intentions first"),
+                )
+            }
+            _ => None,
+        })
+        .take(1)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
