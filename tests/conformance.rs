@@ -57,15 +57,18 @@ fn entry_kind(entry: &Value) -> &str {
         .unwrap_or_default()
 }
 
-/// The name an entry is stored under: its `Name` (or `name`), `mesh` for the mesh singleton.
+/// The name an entry is stored under: its `Name` (or `name`), `mesh` for the mesh singleton,
+/// `global` for a proxy-defaults entry without one (`ProxyConfigEntry.Normalize`).
 fn entry_name(entry: &Value) -> &str {
-    if entry_kind(entry) == "mesh" {
-        return "mesh";
-    }
-    entry["Name"]
+    let name = entry["Name"]
         .as_str()
         .or(entry["name"].as_str())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match entry_kind(entry) {
+        "mesh" => "mesh",
+        "proxy-defaults" if name.is_empty() => "global",
+        _ => name,
+    }
 }
 
 fn corpus() -> Vec<Vector> {

@@ -297,6 +297,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             }
             common_fields(&e.rest, e.span, &mut out);
             crate::defaults_rules::envoy_extensions(&e.rest, e.span, &mut out);
+            crate::defaults_rules::proxy_defaults(&e.rest, &e.config, e.span, &mut out);
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),

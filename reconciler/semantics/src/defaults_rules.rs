@@ -130,3 +130,74 @@ pub(crate) fn envoy_extensions(
         }
     }
 }
+
+/// `ProxyConfigEntry.Validate` beyond the name: access logs (`AccessLogsConfig.Validate`), the
+/// opaque config (`validateOpaqueProxyConfig`) and the failover policy
+/// (`ServiceResolverFailoverPolicy.validate`).
+pub(crate) fn proxy_defaults(
+    rest: &BTreeMap<String, Value>,
+    config: &serde_json::Map<String, Value>,
+    span: Span,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(logs) = rest.get("AccessLogs") {
+        if let Some(m) = access_logs(logs) {
+            push(out, span, "AccessLogs", m);
+        }
+    }
+    if let Some(dir) = config
+        .get("envoy_hcp_metrics_bind_socket_dir")
+        .and_then(Value::as_str)
+    {
+        // The longest Unix socket path Envoy can bind, less the file name Consul appends.
+        if dir.len() > 70 {
+            push(
+                out,
+                span,
+                "Config",
+                format!(
+                    "Config: envoy_hcp_metrics_bind_socket_dir length {} exceeds max 70",
+                    dir.len()
+                ),
+            );
+        }
+    }
+    let mode = rest
+        .get("FailoverPolicy")
+        .and_then(|p| p.get("Mode"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !matches!(mode, "" | "sequential" | "order-by-locality") {
+        push(
+            out,
+            span,
+            "FailoverPolicy.Mode",
+            "Failover-policy mode must be one of '', 'sequential', or 'order-by-locality'"
+                .to_owned(),
+        );
+    }
+}
+
+fn access_logs(logs: &Value) -> Option<String> {
+    let field = |k: &str| logs.get(k).and_then(Value::as_str).unwrap_or("");
+    let kind = field("Type");
+    if !matches!(kind, "" | "file" | "stderr" | "stdout") {
+        return Some(format!("invalid access log type: {kind}"));
+    }
+    let (json, text, path) = (field("JSONFormat"), field("TextFormat"), field("Path"));
+    if !json.is_empty() && !text.is_empty() {
+        return Some("cannot specify both access log JSONFormat and TextFormat".to_owned());
+    }
+    if kind != "file" && !path.is_empty() {
+        return Some("path is only valid for file type access logs".to_owned());
+    }
+    if kind == "file" && path.is_empty() {
+        return Some("path must be specified when using file type access logs".to_owned());
+    }
+    if !json.is_empty() {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(json) {
+            return Some(format!("invalid access log json for JSON format: {e}"));
+        }
+    }
+    None
+}
