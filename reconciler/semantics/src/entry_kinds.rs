@@ -69,15 +69,14 @@ pub fn normalize(e: &mut OtherEntry) {
             }
         }
         // `JWTProviderConfigEntry.Normalize`: `DefaultClockSkewSeconds`.
-        "jwt-provider" => {
+        "jwt-provider"
             if e.body
                 .get("ClockSkewSeconds")
                 .and_then(Value::as_i64)
                 .unwrap_or(0)
-                == 0
-            {
-                e.body.insert("ClockSkewSeconds".into(), 30.into());
-            }
+                == 0 =>
+        {
+            e.body.insert("ClockSkewSeconds".into(), 30.into());
         }
         _ => {}
     }
@@ -762,7 +761,7 @@ fn jwks_cluster(c: &Value) -> Option<String> {
 /// Go's `base64.StdEncoding.DecodeString` accepts exactly padded standard base64.
 fn is_std_base64(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return false;
     }
     let pad = b.iter().rev().take_while(|c| **c == b'=').count();
