@@ -154,20 +154,29 @@ fn ingress_gateway(body: &Map<String, Value>) -> Option<Problem> {
         let at = format!("Listeners[{i}]");
         let port = l.get("Port").and_then(Value::as_i64).unwrap_or(0);
         let protocol = str_of(l, "Protocol").unwrap_or("tcp");
-        let listener = |m: String| Some(Problem::new(Code::GatewayListener, at.clone(), m));
+        let listener = |field: &str, m: String| {
+            Some(Problem::new(
+                Code::GatewayListener,
+                format!("{at}.{field}"),
+                m,
+            ))
+        };
         if !ports.insert(port) {
-            return listener(format!("port {port} declared on two listeners"));
+            return listener("Port", format!("port {port} declared on two listeners"));
         }
         if !matches!(protocol, "tcp" | "http" | "http2" | "grpc") {
-            return listener(format!("protocol must be 'tcp', 'http', 'http2', or 'grpc'. '{protocol}' is an unsupported protocol"));
+            return listener("Protocol", format!("protocol must be 'tcp', 'http', 'http2', or 'grpc'. '{protocol}' is an unsupported protocol"));
         }
         let services: Vec<&Map<String, Value>> = objects(l, "Services").collect();
         if services.is_empty() {
-            return listener(format!("No service declared for listener with port {port}"));
+            return listener(
+                "Services",
+                format!("No service declared for listener with port {port}"),
+            );
         }
         let http_like = crate::config_entry::is_http_like(protocol);
         if !http_like && services.len() > 1 {
-            return listener(format!("Multiple services per listener are only supported for L7 protocols, 'http', 'grpc' and 'http2' (listener on port {port})"));
+            return listener("Services", format!("Multiple services per listener are only supported for L7 protocols, 'http', 'grpc' and 'http2' (listener on port {port})"));
         }
         let mut names = std::collections::BTreeSet::new();
         let mut hosts = std::collections::BTreeSet::new();
