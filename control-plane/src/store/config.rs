@@ -39,10 +39,17 @@ const INTENTIONS: &str = "service-intentions";
 
 /// Validates an entry against Consul's rules and the whole proposed set
 /// (`agent/consul/state/config_entry.go`, `validateProposedConfigEntryInGraph`).
-fn validate_with(proposed: &[ConfigEntry], entry: Option<&ConfigEntry>) -> Result<(), StateError> {
+fn validate_with(
+    proposed: &[ConfigEntry],
+    entry: Option<&ConfigEntry>,
+    previous: Option<&ConfigEntry>,
+) -> Result<(), StateError> {
     if let Some(e) = entry {
         if let Some(d) = mesh_semantics::config_entry::validate(e)
             .into_iter()
+            .chain(mesh_semantics::cross_entry::validate_write(
+                proposed, e, previous,
+            ))
             .find(|d| d.is_error())
         {
             return Err(StateError::Rejected(d.message));
@@ -83,7 +90,7 @@ fn put(
     }
     let mut proposed = others(s, &key);
     proposed.push(entry.clone());
-    validate_with(&proposed, Some(&entry))?;
+    validate_with(&proposed, Some(&entry), existing.map(|e| &e.entry))?;
     let index = tx.index();
     let stored = StoredEntry {
         entry,
@@ -107,7 +114,14 @@ fn delete(
         CasOutcome::Conflict => return Ok(Written::Refused),
         CasOutcome::Write => {}
     }
-    validate_with(&others(s, &key), None)?;
+    let remaining = others(s, &key);
+    if let Some(d) = mesh_semantics::cross_entry::validate_delete(&remaining, &key.0, &key.1)
+        .into_iter()
+        .next()
+    {
+        return Err(StateError::Rejected(d.message));
+    }
+    validate_with(&remaining, None, None)?;
     let index = tx.index();
     tx.change(Change::Config(key, None));
     Ok(Written::Applied(index))

@@ -71,6 +71,12 @@ codes! {
     EntryName = ("E0401", Error, "an invalid config entry name"),
     MetaLimits = ("E0402", Error, "config entry Meta over Consul's limits"),
     EntryField = ("E0403", Error, "a config entry field with an invalid value"),
+    GatewayListener = ("E0420", Error, "an invalid gateway listener (ingress-gateway, api-gateway)"),
+    GatewayService = ("E0421", Error, "an invalid gateway service, route or certificate in a gateway entry"),
+    MissingEntryReference = ("E0422", Error, "a reference to a config entry the repository does not define"),
+    PermissiveMutualTls = ("E0423", Error, "MutualTLSMode permissive while the mesh entry does not allow it"),
+    ReadOnlyKind = ("E0424", Error, "a config entry kind only Consul writes"),
+    ExportedServices = ("E0425", Error, "an invalid exported-services entry"),
 
     // ---- E05xx: ACL ----------------------------------------------------------------------
     AclRulesSyntax = ("E0501", Error, "ACL policy rules that do not parse"),

@@ -70,6 +70,8 @@ pub(crate) const fn fa(name: &'static str, alias: &'static [&'static str], ty: T
 pub(crate) enum Ty {
     Str,
     Int,
+    /// A Go `float64` (rates): any number, or a string that parses as one.
+    Float,
     Bool,
     /// A Go duration string such as `10s` (also accepted: integer nanoseconds).
     Duration,
@@ -333,6 +335,17 @@ impl<'d> Decoder<'d> {
                 },
                 _ => self.wrong_type(node, "a whole number", display),
             },
+            Ty::Float => match &node.kind {
+                NodeKind::Int(i) => Some(Value::Number((*i).into())),
+                NodeKind::Float(x) => Number::from_f64(*x).map(Value::Number),
+                NodeKind::String(s) => {
+                    match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
+                        Some(n) => Some(Value::Number(n)),
+                        None => self.wrong_type(node, "a number", display),
+                    }
+                }
+                _ => self.wrong_type(node, "a number", display),
+            },
             Ty::Bool => match &node.kind {
                 NodeKind::Bool(b) => Some(Value::Bool(*b)),
                 NodeKind::Int(0) => Some(Value::Bool(false)),
@@ -464,6 +477,23 @@ impl<'d> Decoder<'d> {
             );
             return;
         }
+        // `validateUnusedKeys` (`agent/structs/config_entry_ce.go`): CE has no API-gateway JWT
+        // fields, and names them so.
+        if schema.matching == KeyMatch::Consul && lower.contains("jwt") {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::EnterpriseOnly,
+                    at,
+                    format!(
+                        "invalid config key \"{key}\", api-gateway jwt validation is a consul \
+                         enterprise feature"
+                    ),
+                )
+                .with_field(key.as_str())
+                .with_help("remove the key; Consul CE rejects it"),
+            );
+            return;
+        }
         let mut d = Diagnostic::new(
             Code::UnknownKey,
             at,
@@ -502,6 +532,7 @@ fn is_zero(v: &Value, ty: &Ty) -> bool {
         (_, Value::String(s)) => s.is_empty(),
         (_, Value::Bool(b)) => !b,
         (Ty::Int, Value::Number(n)) => n.as_i64() == Some(0),
+        (Ty::Float, Value::Number(n)) => n.as_f64() == Some(0.0),
         (_, Value::Array(a)) => a.is_empty(),
         (_, Value::Object(o)) => o.is_empty(),
         _ => false,

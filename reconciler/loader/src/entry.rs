@@ -269,6 +269,12 @@ fn config_entry_in(
             let spans = FieldSpans::of(&d);
             (e, d, spans)
         }
+        EntryKind::Other(kind) if crate::schema_kinds::schema_for(&kind).is_some() => {
+            let schema = crate::schema_kinds::schema_for(&kind).expect("checked above");
+            let (e, d) = crate::entry_kinds::decode(node, &kind, schema, mode, diags);
+            let spans = FieldSpans::of(&d);
+            (e.map(ConfigEntry::Other), d, spans)
+        }
         EntryKind::Other(kind) => {
             let mut d = Decoded::default();
             let e = other(node, kind, mode, &mut d, diags).map(ConfigEntry::Other);

@@ -10,10 +10,12 @@
 
 mod decode;
 mod entry;
+mod entry_kinds;
 mod k8s;
 mod kinds;
 mod repo;
 mod schema;
+mod schema_kinds;
 mod service_def;
 
 pub use entry::{decode_config_entry, decode_server_entry, ServerEntry, MESH_GITOPS_KINDS};

@@ -405,6 +405,10 @@ impl Builder {
                 continue;
             }
             seen.insert(key, e.span());
+            if e.kind().as_str() == "bound-api-gateway" {
+                diags.push(read_only_kind(e.span()));
+                continue;
+            }
             for mut d in mesh_semantics::config_entry::validate(&e) {
                 fields.place(&mut d);
                 // An Action that is neither allow nor deny was reported where it is written.
@@ -416,7 +420,20 @@ impl Builder {
             state.config_entries.push(e);
             located.push(fields);
         }
-        for mut d in mesh_semantics::config_entry::validate_graph(&state.config_entries) {
+        // A repository is written whole: each entry is a write with nothing before it.
+        let written = state.config_entries.iter().flat_map(|e| {
+            mesh_semantics::cross_entry::validate_write(&state.config_entries, e, None)
+        });
+        let mut said = BTreeSet::new();
+        let cross: Vec<_> = written
+            .chain(mesh_semantics::config_entry::validate_graph(
+                &state.config_entries,
+            ))
+            // A rule both of the write and of the set (an ingress listener's protocol) says
+            // its problem once.
+            .filter(|d| said.insert((d.message.clone(), d.span.map(|s| (s.start, s.end)))))
+            .collect();
+        for mut d in cross {
             if let Some(fields) = located.iter().find(|f| f.holds(d.span)) {
                 fields.place(&mut d);
             }
@@ -647,4 +664,16 @@ fn check_references(state: &DesiredState, diags: &mut Diagnostics) {
             }
         }
     }
+}
+
+/// A `bound-api-gateway` entry in a repository: Consul's API gateway controller writes these
+/// ("never written from the client", `BoundAPIGatewayConfigEntry` in
+/// `agent/structs/config_entry_gateways.go`).
+fn read_only_kind(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::ReadOnlyKind,
+        span,
+        "bound-api-gateway entries are written by Consul's API gateway controller, not declared",
+    )
+    .with_help("declare the api-gateway and its routes; Consul derives the bound gateway")
 }

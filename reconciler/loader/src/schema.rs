@@ -52,7 +52,7 @@ static EXPOSE: Schema = consul(
 );
 
 // `*int` fields in `agent/structs/connect_proxy_config.go` (UpstreamLimits): zero is a value.
-static UPSTREAM_LIMITS: Schema = consul(
+pub(crate) static UPSTREAM_LIMITS: Schema = consul(
     "Limits",
     &[
         fa("MaxConnections", &["max_connections"], Ty::Keep(&Ty::Int)),
@@ -70,7 +70,7 @@ static UPSTREAM_LIMITS: Schema = consul(
 );
 
 // PassiveHealthCheck in `agent/structs/connect_proxy_config.go`: the last three are pointers.
-static PASSIVE_HEALTH_CHECK: Schema = consul(
+pub(crate) static PASSIVE_HEALTH_CHECK: Schema = consul(
     "PassiveHealthCheck",
     &[
         f("Interval", Ty::Duration),

@@ -41,7 +41,8 @@ pub fn normalize(entry: &mut ConfigEntry) {
                 e.name = "global".to_owned();
             }
         }
-        ConfigEntry::Mesh(_) | ConfigEntry::Other(_) => {}
+        ConfigEntry::Other(e) => crate::entry_kinds::normalize(e),
+        ConfigEntry::Mesh(_) => {}
     }
 }
 
@@ -136,7 +137,11 @@ fn common_fields(rest: &BTreeMap<String, Value>, span: Span, out: &mut Vec<Diagn
         &["", "strict", "permissive"],
         span,
         out,
-        |v| format!("invalid mutual_tls_mode value {v:?}"),
+        |v| {
+            format!(
+                "Invalid MutualTLSMode {v:?}. Must be one of \"\", \"strict\", or \"permissive\"."
+            )
+        },
     );
     if let Some(mgw) = rest
         .get("MeshGateway")
@@ -170,26 +175,38 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                 );
             } else if e.name == "*" {
                 out.push(
-                    Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be specific, not \"*\"")
+                    Diagnostic::new(Code::EntryName, e.span, "service-defaults name must be the name of a service, and not a wildcard")
                         .with_field("Name")
                         .with_help("write one service-defaults per service; use proxy-defaults for mesh-wide defaults"),
                 );
             }
             common_fields(&e.rest, e.span, &mut out);
+            // `validateRatelimit` (`agent/structs/config_entry_ce.go`).
+            if e.rest.contains_key("RateLimits") {
+                out.push(
+                    Diagnostic::new(
+                        Code::EnterpriseOnly,
+                        e.span,
+                        "invalid rate_limit config. Rate limiting is a consul enterprise feature",
+                    )
+                    .with_field("RateLimits")
+                    .with_help("remove RateLimits; Consul CE refuses it"),
+                );
+            }
             one_of(
                 &e.rest,
                 "BalanceInboundConnections",
                 &["", "exact_balance"],
                 e.span,
                 &mut out,
-                |v| format!("invalid value for balance_inbound_connections: {v:?}"),
+                |v| format!("invalid value for balance_inbound_connections: {v}"),
             );
             if e.rest.contains_key("Destination") && e.rest.contains_key("UpstreamConfig") {
                 out.push(
                     Diagnostic::new(
                         Code::EntryField,
                         e.span,
-                        "UpstreamConfig and Destination cannot both be set",
+                        "UpstreamConfig and Destination are mutually exclusive for service defaults",
                     )
                     .with_field("Destination")
                     .with_help("a destination (terminating gateway target) has no upstream config"),
@@ -217,7 +234,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         Diagnostic::new(
                             Code::EntryField,
                             e.span,
-                            format!("Destination.Port {port} is not a valid port"),
+                            format!("Invalid Port number {port}"),
                         )
                         .with_field("Destination.Port"),
                     );
@@ -257,12 +274,13 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                         Diagnostic::new(
                             Code::EntryField,
                             e.span,
-                            "UpstreamConfig.Defaults: Name must be empty",
+                            "error in upstream defaults: Name must be empty",
                         )
                         .with_field("UpstreamConfig.Defaults.Name"),
                     );
                 }
             }
+            crate::defaults_rules::service_defaults(e, &mut out);
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::ProxyDefaults(e) => {
@@ -278,10 +296,12 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
                 );
             }
             common_fields(&e.rest, e.span, &mut out);
+            crate::defaults_rules::envoy_extensions(&e.rest, e.span, &mut out);
+            crate::defaults_rules::proxy_defaults(&e.rest, &e.config, e.span, &mut out);
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),
-        ConfigEntry::Other(e) => out.extend(validate_meta(&e.meta, e.span)),
+        ConfigEntry::Other(e) => out.extend(crate::entry_kinds::validate(e)),
     }
     out
 }
@@ -333,10 +353,11 @@ pub fn is_http_like(protocol: &str) -> bool {
     matches!(protocol, "http" | "http2" | "grpc")
 }
 
-/// The cross-entry rule Consul checks inside the write transaction (1.8), over a whole proposed
-/// set of entries: a non-wildcard destination with L7 permissions needs an HTTP-like protocol.
+/// The cross-entry rules Consul checks inside the write transaction (1.8), over a whole proposed
+/// set of entries: a non-wildcard destination with L7 permissions needs an HTTP-like protocol,
+/// and those of [`crate::cross_entry::validate_set`].
 pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    let mut out = crate::cross_entry::validate_set(entries);
     for e in entries {
         let ConfigEntry::ServiceIntentions(i) = e else {
             continue;

@@ -1,0 +1,2 @@
+Kind = "bound-api-gateway"
+Name = "public"

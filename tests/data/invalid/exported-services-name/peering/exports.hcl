@@ -1,0 +1,3 @@
+Kind = "exported-services"
+Name = "dc1"
+Services = [{ Name = "api", Consumers = [{ Peer = "dc2" }] }]

@@ -1,0 +1,9 @@
+Kind = "ingress-gateway"
+Name = "ingress"
+Listeners = [
+  {
+    Port     = 8080
+    Protocol = "tcp"
+    Services = [{ Name = "web" }, { Name = "api" }]
+  },
+]

@@ -1,0 +1,6 @@
+Kind = "service-intentions"
+Name = "api"
+JWT {
+  Providers = [{ Name = "okta" }]
+}
+Sources = [{ Name = "web", Action = "allow" }]

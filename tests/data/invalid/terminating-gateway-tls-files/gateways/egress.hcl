@@ -1,0 +1,3 @@
+Kind = "terminating-gateway"
+Name = "egress"
+Services = [{ Name = "billing", CertFile = "/certs/client.pem" }]
