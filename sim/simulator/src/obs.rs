@@ -56,6 +56,9 @@ pub(crate) struct Observations {
     pub receipts: Vec<Receipt>,
     pub syncs: Vec<AgentSync>,
     pub probes: Vec<crate::Probe>,
+    /// mTLS handshakes the sidecars started for declared traffic (pooled connections reused
+    /// make none).
+    pub handshakes: usize,
 }
 
 pub(crate) type Obs = Rc<RefCell<Observations>>;

@@ -179,6 +179,8 @@ pub fn simulate(
         edges: checked.edges,
         violations: checked.violations,
         transient: checked.transient,
+        calls: obs.attempts.len(),
+        handshakes: obs.handshakes,
         replay,
         trace: obs.trace,
     })

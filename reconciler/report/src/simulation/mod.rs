@@ -68,6 +68,8 @@ pub(crate) mod fixture {
                 step: 1,
                 at_ms: 2500,
             }],
+            calls: 3,
+            handshakes: 1,
             replay: format!("mesh-gitops simulate repo --seed {seed}"),
             trace: Vec::new(),
         }
