@@ -32,8 +32,11 @@ fn the_same_seed_gives_the_same_trace_hash_whatever_the_parallelism() {
     let alone = sweep(1);
     let seeds: Vec<u64> = alone.reports.iter().map(|r| r.seed).collect();
     assert_eq!(seeds, [5, 6, 7]);
-    let hashes: std::collections::BTreeSet<&str> =
-        alone.reports.iter().map(|r| r.trace_hash.as_str()).collect();
+    let hashes: std::collections::BTreeSet<&str> = alone
+        .reports
+        .iter()
+        .map(|r| r.trace_hash.as_str())
+        .collect();
     assert_eq!(hashes.len(), 3, "every seed its own trace");
     for workers in [2, 3] {
         assert_eq!(

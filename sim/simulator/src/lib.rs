@@ -256,6 +256,10 @@ pub struct SimReport {
     /// mTLS handshakes the sidecars started for those calls: one per call of a TCP upstream,
     /// one per pooled connection opened for an HTTP-family one (the probes' are not counted).
     pub handshakes: usize,
+    /// Wall time the sidecars spent polling those handshakes (the client side): what the
+    /// benchmark compares with raw in-memory handshakes. Machine-dependent, so never rendered.
+    #[serde(skip)]
+    pub handshake_time: Duration,
     pub replay: String,
     /// `(simulated ms, host, event)`, in the order things happened.
     #[serde(skip)]

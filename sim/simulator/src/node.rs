@@ -671,7 +671,7 @@ pub(crate) async fn exchange(
     destination: &str,
     request: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    let tls = crate::keepalive::dial(endpoint, cfg, destination).await?;
+    let tls = crate::keepalive::dial(endpoint, cfg, destination, None).await?;
     crate::keepalive::one_shot(tls, request).await
 }
 

@@ -59,6 +59,8 @@ pub(crate) struct Observations {
     /// mTLS handshakes the sidecars started for declared traffic (pooled connections reused
     /// make none).
     pub handshakes: usize,
+    /// Wall time the sidecars spent in those handshakes (client side), for the benchmark.
+    pub handshake_time: std::time::Duration,
 }
 
 pub(crate) type Obs = Rc<RefCell<Observations>>;

@@ -181,6 +181,7 @@ pub fn simulate(
         transient: checked.transient,
         calls: obs.attempts.len(),
         handshakes: obs.handshakes,
+        handshake_time: obs.handshake_time,
         replay,
         trace: obs.trace,
     })
