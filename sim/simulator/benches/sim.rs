@@ -8,7 +8,7 @@
 //! most calls open a connection each) and the same mesh with `proxy-defaults` making HTTP the
 //! default protocol, as most meshes do, where calls share pooled connections.
 //!
-//! `cargo bench -p mesh-sim --bench sim`
+//! `cargo bench -p mesh-sim --bench sim [-- http|tcp]`
 
 use mesh_ca::{CaParams, CaState};
 use mesh_sim::tls::{client_config, server_config, server_name, Identity};
@@ -20,7 +20,14 @@ use std::time::{Duration, Instant, SystemTime};
 const MAX_NODES: usize = 32;
 
 fn main() {
+    // `-- http` or `-- tcp` runs one protocol mix only.
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     for http_default in [true, false] {
+        match only.as_deref() {
+            Some("http") if !http_default => continue,
+            Some("tcp") if http_default => continue,
+            _ => {}
+        }
         let mix = if http_default {
             "HTTP by default (proxy-defaults)"
         } else {
