@@ -308,3 +308,47 @@ fn a_denied_declared_upstream_is_named_with_its_intention_and_fails_like_check()
         md.stdout
     );
 }
+
+/// A sweep split across machines: each part a `--seed-range`, combined into the report one run
+/// of all the seeds writes, byte for byte.
+#[test]
+fn seed_ranges_split_a_sweep_and_combine_joins_their_reports() {
+    let ex = example("countdash");
+    let whole = run(&["simulate", &ex, "--format", "json", "--seeds", "3"], &[]);
+    whole.assert_success();
+    let dir = tempfile::tempdir().unwrap();
+    // The environment's seed does not override the range.
+    let part = |range: &str, name: &str| {
+        let path = dir.path().join(name);
+        let o = run(
+            &[
+                "simulate",
+                &ex,
+                "--seed-range",
+                range,
+                "--output",
+                &format!("json={}", path.display()),
+            ],
+            &[("MESH_SIM_SEED", "9")],
+        );
+        o.assert_success();
+        path.display().to_string()
+    };
+    let first = part("1..2", "first.json");
+    let rest = part("2..=3", "rest.json");
+    let combined = run(&["simulate", "--combine", &rest, &first], &[]);
+    combined.assert_success();
+    assert_eq!(combined.stdout, whole.stdout, "one report, as from one run");
+    let overlap = run(&["simulate", "--combine", &first, &first], &[]);
+    overlap.assert_code(1);
+    assert!(
+        overlap.stderr.contains("seed 1 is in part 1 and in part 2"),
+        "{}",
+        overlap.output()
+    );
+    let text = run(&["simulate", "--combine", &first, "--format", "text"], &[]);
+    text.assert_code(1);
+    let empty = run(&["simulate", &ex, "--seed-range", "4..4"], &[]);
+    empty.assert_code(1);
+    assert!(empty.stderr.contains("holds no seed"), "{}", empty.output());
+}

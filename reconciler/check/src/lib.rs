@@ -6,10 +6,12 @@
 pub mod gate;
 mod git;
 mod simulation;
+mod sweep;
 
 pub use gate::{gate, GateFailure, GatePass};
 pub use git::{default_base, files_at_revision, files_in_tree, BaseSpec, DefaultBase};
 pub use simulation::{counts, rollout_steps, simulate, simulate_with, SimSettings, Simulation};
+pub use sweep::default_workers;
 
 use mesh_analysis::{Analysis, ReachDiff};
 use mesh_diagnostics::{Diagnostic, SourceMap};

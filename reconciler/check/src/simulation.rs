@@ -16,6 +16,9 @@ pub struct SimSettings {
     pub seeds: u64,
     /// Faults on a schedule, in `mesh_sim::FaultSpec` syntax.
     pub faults: Option<String>,
+    /// Seeds simulated at once (each on its own thread); `None`: one per core. The report is
+    /// the same whatever this is.
+    pub workers: Option<usize>,
 }
 
 impl Default for SimSettings {
@@ -24,6 +27,7 @@ impl Default for SimSettings {
             seed: 1,
             seeds: 1,
             faults: None,
+            workers: None,
         }
     }
 }
@@ -116,7 +120,8 @@ pub fn simulate(
     simulate_with(head, base, repo, args, &mut |_, _| {})
 }
 
-/// As [`simulate`], telling `progress` the seeds done of the total after every seed.
+/// As [`simulate`], telling `progress` the seeds done of the total after every seed. Seeds run
+/// on `args.workers` threads; the reports come back in seed order.
 pub fn simulate_with(
     head: &DesiredState,
     base: Option<&DesiredState>,
@@ -129,11 +134,9 @@ pub fn simulate_with(
         None => mesh_sim::FaultSpec::default(),
     };
     let steps = base.map(|b| rollout_steps(b, head)).unwrap_or_default();
-    let mut reports = Vec::new();
     let seeds = args.seed..args.seed.saturating_add(args.seeds.max(1));
-    let total = seeds.end - seeds.start;
-    progress(0, total);
-    for seed in seeds {
+    let workers = args.workers.unwrap_or_else(crate::sweep::default_workers);
+    let run = |seed| {
         let opts = SimOptions {
             seed,
             faults: faults.clone(),
@@ -143,11 +146,13 @@ pub fn simulate_with(
             max_nodes: Some(MAX_NODE_HOSTS),
             ..SimOptions::default()
         };
-        match mesh_sim::simulate(head, base, &opts) {
-            Ok(r) => {
-                reports.push(r);
-                progress(reports.len() as u64, total);
-            }
+        mesh_sim::simulate(head, base, &opts)
+    };
+    let results = crate::sweep::run_seeds(seeds, workers, run, Result::is_err, progress);
+    let mut reports = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(r) => reports.push(r),
             Err(mesh_sim::SimError::NoServices) => {
                 return Ok(Simulation {
                     reports: Vec::new(),

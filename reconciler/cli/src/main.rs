@@ -95,6 +95,11 @@ struct SimulateArgs {
     /// same run.
     #[arg(long, value_name = "FORMAT[=PATH]", value_parser = output::parse::<SimFormat>)]
     output: Vec<output::Output<SimFormat>>,
+    /// Simulate nothing: join the JSON reports of a sweep split across machines (each a
+    /// `simulate --seed-range A..B --format json`) into the report of one run of all their seeds
+    /// (JSON; 3 if a seed failed).
+    #[arg(long, value_name = "REPORT.json", num_args = 1.., conflicts_with_all = ["base", "seed_range", "seeds", "faults"])]
+    combine: Vec<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,6 +390,9 @@ fn check_command(args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn simulate_command(args: SimulateArgs) -> Result<ExitCode> {
+    if !args.combine.is_empty() {
+        return simulate::combine(&args.combine, args.format, &args.output);
+    }
     let outputs = output::destinations(args.format, &args.output, SimFormat::Text)?;
     let base = args.base.as_deref().map(mesh_check::BaseSpec::given);
     let result = match args.repo.check(base.as_ref())? {

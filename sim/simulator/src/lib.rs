@@ -18,6 +18,7 @@
 mod check;
 mod client;
 mod faults;
+mod keepalive;
 mod keys;
 mod node;
 mod obs;
@@ -250,6 +251,15 @@ pub struct SimReport {
     pub edges: Vec<EdgeReport>,
     pub violations: Vec<String>,
     pub transient: Vec<Transient>,
+    /// Calls the applications made on their declared upstreams.
+    pub calls: usize,
+    /// mTLS handshakes the sidecars started for those calls: one per call of a TCP upstream,
+    /// one per pooled connection opened for an HTTP-family one (the probes' are not counted).
+    pub handshakes: usize,
+    /// Wall time the sidecars spent polling those handshakes (the client side): what the
+    /// benchmark compares with raw in-memory handshakes. Machine-dependent, so never rendered.
+    #[serde(skip)]
+    pub handshake_time: Duration,
     pub replay: String,
     /// `(simulated ms, host, event)`, in the order things happened.
     #[serde(skip)]
@@ -426,6 +436,7 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
                     destination: u.destination_name.clone(),
                     bind_port,
                     request: request_for(state, graph, &s.name, &u.destination_name, dst_http),
+                    http: dst_http,
                 });
             }
             nodes[ni].instances.push(InstancePlan {

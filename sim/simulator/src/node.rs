@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep, timeout};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use turmoil::net::{TcpListener, TcpStream};
 
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -24,7 +24,7 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// The preamble an inbound proxy sends the application before the request (like the PROXY
 /// protocol): the verified identity of the caller.
-const PREAMBLE: &str = "SIM-PROXY ";
+pub(crate) const PREAMBLE: &str = "SIM-PROXY ";
 
 /// One declared upstream of an instance.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub(crate) struct UpstreamPlan {
     pub bind_port: u16,
     /// What the application sends.
     pub request: HttpRequest,
+    /// The destination speaks an HTTP-family protocol: requests share pooled connections.
+    pub http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,14 +78,17 @@ pub(crate) struct AgentCache {
     pub default_allow: bool,
     pub intentions_index: u64,
     pub catalog: BTreeMap<String, Vec<Endpoint>>,
-    /// Bumped on every change, so proxies rebuild their TLS configs only when needed.
+    /// Bumped on every change.
     pub version: u64,
+    /// Bumped on new roots or a new leaf, so proxies rebuild their TLS configs (and stop reusing
+    /// pooled connections) only then.
+    pub tls_version: u64,
 }
 
 type Cache = Rc<RefCell<AgentCache>>;
 
-/// Rebuilds a proxy's TLS configuration when the agent's cache has changed since it was built
-/// (new roots or a new leaf), and keeps it otherwise.
+/// Rebuilds a proxy's TLS configuration when the agent's roots or leaves have changed since it
+/// was built, and keeps it otherwise.
 fn refresh<T>(
     config: &mut Option<(u64, Arc<T>)>,
     cache: &Cache,
@@ -91,12 +96,12 @@ fn refresh<T>(
     build: impl Fn(&AgentCache, &tls::Identity) -> Option<Arc<T>>,
 ) {
     let k = cache.borrow();
-    if config.as_ref().is_none_or(|(v, _)| *v != k.version) {
+    if config.as_ref().is_none_or(|(v, _)| *v != k.tls_version) {
         *config = k
             .leaves
             .get(service)
             .and_then(|(_, me, _)| build(&k, me))
-            .map(|c| (k.version, c));
+            .map(|c| (k.tls_version, c));
     }
 }
 
@@ -299,6 +304,7 @@ impl Watcher {
                     format!("agent roots index {index} ({} roots)", bundle.len()),
                 );
                 k.roots = bundle;
+                k.tls_version += 1;
             }
             Watch::Intentions(default_allow) => {
                 let mut entries = Vec::new();
@@ -341,6 +347,7 @@ impl Watcher {
                 let root = k.active_root_id.clone();
                 k.leaves
                     .insert(service.clone(), (root, Identity { chain, key }, renew_at));
+                k.tls_version += 1;
             }
             Watch::Catalog(service) => {
                 let eps: Vec<Endpoint> = v
@@ -535,14 +542,7 @@ async fn handle_inbound(
             return;
         }
     };
-    let (set, default_allow, td) = {
-        let k = cache.borrow();
-        (
-            k.intentions.clone(),
-            k.default_allow,
-            k.trust_domain.clone(),
-        )
-    };
+    let td = cache.borrow().trust_domain.clone();
     let source = tls
         .get_ref()
         .1
@@ -559,22 +559,13 @@ async fn handle_inbound(
         return;
     };
     // Authorize with the one shared evaluation: per request for HTTP, per connection for TCP.
-    let mut head = Vec::new();
-    let decision = if inst.http {
-        head = match timeout(REQUEST_TIMEOUT, wire::read_head(&mut tls)).await {
-            Ok(Ok(h)) => h,
-            _ => return,
-        };
-        let Some(req) = wire::parse_request(&head) else {
-            let _ = tls
-                .write_all(&wire::response(400, "Bad Request", &[], "bad request"))
-                .await;
-            let _ = tls.shutdown().await;
-            return;
-        };
-        set.decide_request(&source, dst, &req, default_allow)
-    } else {
-        set.decide(&source, dst, default_allow)
+    if inst.http {
+        crate::keepalive::serve_requests(tls, &source, &inst, &host, &cache, &obs).await;
+        return;
+    }
+    let decision = {
+        let k = cache.borrow();
+        k.intentions.decide(&source, dst, k.default_allow)
     };
     if !decision.allowed {
         log(
@@ -582,23 +573,6 @@ async fn handle_inbound(
             &host,
             format!("proxy {dst} denied {source}: {}", decision.reason),
         );
-        if inst.http {
-            // Envoy answers 403 whether an L4 or an L7 intention decided; the header (the
-            // simulator's bookkeeping, like `x-sim-outcome`) tells the caller which one did.
-            let layer = if decision.matched.as_ref().is_some_and(|m| m.l7) {
-                "l7"
-            } else {
-                "l4"
-            };
-            let _ = tls
-                .write_all(&wire::response(
-                    403,
-                    "Forbidden",
-                    &[("x-sim-rbac", layer)],
-                    "RBAC: access denied",
-                ))
-                .await;
-        }
         let _ = tls.shutdown().await;
         linger(tls).await;
         return;
@@ -624,8 +598,7 @@ async fn handle_inbound(
             return;
         }
     };
-    let mut first = format!("{PREAMBLE}{source}\n").into_bytes();
-    first.extend_from_slice(&head);
+    let first = format!("{PREAMBLE}{source}\n").into_bytes();
     if app.write_all(&first).await.is_err() {
         return;
     }
@@ -647,12 +620,12 @@ async fn handle_inbound(
 }
 
 /// How long a proxy waits for the caller to finish before closing.
-const LINGER: Duration = Duration::from_millis(500);
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
 
 /// Reads until the caller's FIN before closing. A socket closed earlier answers the FIN with a
 /// reset, and turmoil may deliver that reset ahead of data still in flight (it does not order
 /// resets with data), which would cut off our last bytes.
-async fn linger(mut tls: tokio_rustls::server::TlsStream<TcpStream>) {
+pub(crate) async fn linger(mut tls: tokio_rustls::server::TlsStream<TcpStream>) {
     let _ = timeout(LINGER, async {
         let _ = wire::read_all(&mut tls).await;
         wire::read_all(tls.get_mut().0).await
@@ -672,7 +645,7 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn new(outcome: Outcome, handshake: bool, detail: impl Into<String>) -> Failure {
+    pub(crate) fn new(outcome: Outcome, handshake: bool, detail: impl Into<String>) -> Failure {
         Failure {
             outcome,
             handshake,
@@ -690,72 +663,16 @@ impl Failure {
     }
 }
 
-/// Dials `endpoint`, performs mTLS with `cfg` and sends `request`; returns the raw response.
+/// Dials `endpoint`, performs mTLS with `cfg` and sends `request` alone on the connection;
+/// returns the raw response.
 pub(crate) async fn exchange(
     endpoint: (&str, u16),
     cfg: Arc<rustls::ClientConfig>,
     destination: &str,
     request: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(endpoint)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::new(Outcome::Unreachable, false, e.to_string())),
-        Err(_) => return Err(Failure::new(Outcome::TimedOut, false, "connect timed out")),
-    };
-    let connector = TlsConnector::from(cfg);
-    let mut tls = match timeout(
-        HANDSHAKE_TIMEOUT,
-        connector.connect(tls::server_name(destination), stream),
-    )
-    .await
-    {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) if tls::is_tls_error(&e) => {
-            return Err(Failure::new(Outcome::TlsRejected, false, e.to_string()))
-        }
-        Ok(Err(e)) => return Err(Failure::new(Outcome::Unreachable, false, e.to_string())),
-        Err(_) => {
-            return Err(Failure::new(
-                Outcome::TimedOut,
-                false,
-                "handshake timed out",
-            ))
-        }
-    };
-    // One request per connection: send it and close our side, then read the whole answer.
-    let sent = async {
-        tls.write_all(request).await?;
-        tls.flush().await?;
-        tls.shutdown().await
-    };
-    if let Err(e) = sent.await {
-        return Err(if tls::is_tls_error(&e) {
-            Failure::new(Outcome::TlsRejected, false, e.to_string())
-        } else {
-            Failure::new(Outcome::Unreachable, true, e.to_string())
-        });
-    }
-    let (bytes, err) = match timeout(REQUEST_TIMEOUT, wire::read_all(&mut tls)).await {
-        Ok(r) => r,
-        Err(_) => return Err(Failure::new(Outcome::TimedOut, true, "no response")),
-    };
-    if !bytes.is_empty() {
-        return Ok(bytes);
-    }
-    Err(match err {
-        // A clean close (close_notify) right after the handshake is the L4 RBAC deny.
-        None => Failure::new(
-            Outcome::DeniedByIntention,
-            true,
-            "closed by the destination proxy",
-        ),
-        // The server verifies the client certificate after the client finished its side of the
-        // TLS 1.3 handshake, so a rejected client certificate shows up as an alert on read.
-        Some(e) if tls::is_tls_error(&e) => {
-            Failure::new(Outcome::TlsRejected, false, e.to_string())
-        }
-        Some(e) => Failure::new(Outcome::Unreachable, true, e.to_string()),
-    })
+    let tls = crate::keepalive::dial(endpoint, cfg, destination, None).await?;
+    crate::keepalive::one_shot(tls, request).await
 }
 
 async fn upstream(
@@ -780,6 +697,7 @@ async fn upstream(
         }
     };
     let next = Rc::new(Cell::new(0usize));
+    let pool = Rc::new(crate::keepalive::Pool::new(up.http, obs.clone()));
     let mut config: Option<(u64, Arc<rustls::ClientConfig>)> = None;
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -801,6 +719,7 @@ async fn upstream(
             config.as_ref().map(|(_, c)| c.clone()),
             endpoint,
             up.clone(),
+            pool.clone(),
         ));
     }
 }
@@ -810,6 +729,7 @@ async fn handle_upstream(
     cfg: Option<Arc<rustls::ClientConfig>>,
     endpoint: Option<Endpoint>,
     up: Rc<UpstreamPlan>,
+    pool: Rc<crate::keepalive::Pool>,
 ) {
     let Ok(Ok(head)) = timeout(REQUEST_TIMEOUT, wire::read_head(&mut app)).await else {
         return;
@@ -825,7 +745,7 @@ async fn handle_upstream(
             false,
             "no healthy endpoint",
         )),
-        (Some(cfg), Some(ep)) => exchange((&ep.host, ep.port), cfg, &up.destination, &head).await,
+        (Some(cfg), Some(ep)) => pool.call(&ep, cfg, &up.destination, &head).await,
     };
     let reply = match result {
         Ok(bytes) => bytes,

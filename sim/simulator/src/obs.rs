@@ -56,6 +56,11 @@ pub(crate) struct Observations {
     pub receipts: Vec<Receipt>,
     pub syncs: Vec<AgentSync>,
     pub probes: Vec<crate::Probe>,
+    /// mTLS handshakes the sidecars started for declared traffic (pooled connections reused
+    /// make none).
+    pub handshakes: usize,
+    /// Wall time the sidecars spent in those handshakes (client side), for the benchmark.
+    pub handshake_time: std::time::Duration,
 }
 
 pub(crate) type Obs = Rc<RefCell<Observations>>;

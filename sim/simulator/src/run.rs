@@ -74,8 +74,10 @@ pub fn simulate(
         .simulation_duration(end + Duration::from_secs(10))
         .min_message_latency(Duration::from_millis(1).min(latency))
         .max_message_latency(latency)
-        // Listener backlogs are sized by this; many callers may dial one sidecar at once.
-        .tcp_capacity(4096)
+        // Listener backlogs are sized by this; many callers may dial one sidecar at once, and
+        // every agent's watches dial the server together at start (about 4,000 for 1,000
+        // services on 32 hosts). A full backlog is a panic in turmoil, not a refusal.
+        .tcp_capacity(1 << 16)
         .build();
     let mut hosts = vec![server::HOST.to_owned()];
     {
@@ -179,6 +181,9 @@ pub fn simulate(
         edges: checked.edges,
         violations: checked.violations,
         transient: checked.transient,
+        calls: obs.attempts.len(),
+        handshakes: obs.handshakes,
+        handshake_time: obs.handshake_time,
         replay,
         trace: obs.trace,
     })

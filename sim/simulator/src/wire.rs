@@ -108,6 +108,37 @@ pub(crate) fn parse_response(bytes: &[u8]) -> Option<ParsedResponse> {
     })
 }
 
+/// Reads one response from a kept connection: its head, then a body of its `content-length`
+/// (every response in the simulation carries one). Empty when the peer closed before a byte.
+pub(crate) async fn read_response<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Vec<u8>> {
+    let mut out = read_head(r).await?;
+    if out.is_empty() {
+        return Ok(out);
+    }
+    if !out.ends_with(b"\r\n\r\n") {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "closed inside a response head",
+        ));
+    }
+    let length = std::str::from_utf8(&out)
+        .ok()
+        .and_then(|head| {
+            head.split("\r\n")
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no content-length"))?;
+    if length > MAX_LINE {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "too long"));
+    }
+    let start = out.len();
+    out.resize(start + length, 0);
+    r.read_exact(&mut out[start..]).await?;
+    Ok(out)
+}
+
 /// Reads until end of stream, keeping what arrived before an error.
 pub(crate) async fn read_all<R: AsyncRead + Unpin>(r: &mut R) -> (Vec<u8>, Option<io::Error>) {
     let mut out = Vec::new();
@@ -152,6 +183,22 @@ mod tests {
         assert_eq!(r.headers["x-b"], "2");
         assert_eq!(r.body, "RBAC: access denied");
         assert_eq!(parse_request(b"\x00garbage"), None);
+        assert_eq!(parse_response(b"nothing"), None);
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_reads_one_response_at_a_time() {
+        let one = response(200, "OK", &[("x-sim-service", "api")], "api");
+        let two = response(403, "Forbidden", &[], "RBAC: access denied");
+        let both = [one.clone(), two.clone()].concat();
+        let mut r = &both[..];
+        assert_eq!(read_response(&mut r).await.unwrap(), one);
+        assert_eq!(read_response(&mut r).await.unwrap(), two);
+        assert!(read_response(&mut r).await.unwrap().is_empty());
+        let mut cut = &one[..one.len() - 1];
+        assert!(read_response(&mut cut).await.is_err());
+        let mut bare = &b"HTTP/1.1 200 OK\r\n\r\nbody"[..];
+        assert!(read_response(&mut bare).await.is_err());
         assert_eq!(parse_response(b"nothing"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The simulation `check` runs and `simulate` runs alone: every seed's `SimReport`, or why it
 //! was skipped.
 
+pub mod combine;
 pub mod html;
 pub mod json;
 pub mod markdown;
@@ -68,6 +69,9 @@ pub(crate) mod fixture {
                 step: 1,
                 at_ms: 2500,
             }],
+            calls: 3,
+            handshakes: 1,
+            handshake_time: std::time::Duration::ZERO,
             replay: format!("mesh-gitops simulate repo --seed {seed}"),
             trace: Vec::new(),
         }
