@@ -18,14 +18,19 @@ mod error;
 mod journal;
 mod ledger;
 mod observe;
+mod saved;
 mod secrets;
 mod steps;
 mod target;
 
-pub use engine::{apply, ApplyEvent, ApplyReport};
+pub use engine::{apply, apply_saved, ApplyEvent, ApplyReport};
 pub use error::{AclListError, ApplyError, StepError};
 pub use journal::{Journal, StepOutcome, StepRecord};
-pub use observe::{make_plan, observe, plan_of, Desired, Observed, PlanStats};
+pub use observe::{make_plan, make_saved_plan, observe, plan_of, Desired, Observed, PlanStats};
+pub use saved::{
+    live_indexes, live_state_hash, repository_digest, SavedConsul, SavedOptions, SavedPlan,
+    SavedPlanError, SavedRepository, Stale,
+};
 pub use target::{connect, connect_with_env, Target};
 
 use std::path::PathBuf;

@@ -8,7 +8,9 @@ mod git;
 mod simulation;
 
 pub use gate::{gate, GateFailure, GatePass};
-pub use git::{default_base, files_at_revision, files_in_tree, BaseSpec, DefaultBase};
+pub use git::{
+    default_base, files_at_revision, files_in_tree, head_revision, BaseSpec, DefaultBase,
+};
 pub use simulation::{counts, rollout_steps, simulate, simulate_with, SimSettings, Simulation};
 
 use mesh_analysis::{Analysis, ReachDiff};

@@ -4,7 +4,7 @@
 use crate::exit::Exit;
 use crate::progress::Progress;
 use anyhow::Result;
-use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport, Journal};
+use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport, Journal, SavedPlan};
 use mesh_check::{GateFailure, GatePass};
 use mesh_plan::Plan;
 use mesh_report::apply::json::{ApplyRun, Gate};
@@ -50,6 +50,18 @@ pub async fn connect(args: &TargetArgs, acl: mesh_model::AclSettings) -> Result<
     Ok(mesh_apply::connect(&args.into(), acl).await?)
 }
 
+/// A plan, what reading Consul cost, and the plan as `plan --out` saves it.
+pub async fn make_saved_plan(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    args: &TargetArgs,
+    revision: Option<String>,
+) -> Result<(Plan, String, SavedPlan)> {
+    let (plan, stats, saved) =
+        mesh_apply::make_saved_plan(loaded, target, &args.into(), revision).await?;
+    Ok((plan, mesh_report::apply::text::stats(&stats), saved))
+}
+
 /// A plan, and what reading Consul cost (as `mesh_report::apply::text::stats` says it).
 pub async fn make_plan(
     loaded: &mesh_loader::Loaded,
@@ -69,14 +81,16 @@ pub async fn apply_with(
     out: &mut dyn std::io::Write,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<ApplyReport> {
-    apply_lines(loaded, target, args, out, stop, None).await
+    apply_lines(loaded, target, args, None, out, stop, None).await
 }
 
-/// As [`apply_with`], with the steps done of the total drawn by `progress` (on a terminal).
+/// As [`apply_with`], with the steps done of the total drawn by `progress` (on a terminal);
+/// with `saved`, that saved plan exactly, or nothing (see [`mesh_apply::apply_saved`]).
 pub async fn apply_lines(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     args: &TargetArgs,
+    saved: Option<&SavedPlan>,
     out: &mut dyn std::io::Write,
     stop: &(dyn Fn() -> bool + Sync),
     mut progress: Option<&mut Progress>,
@@ -95,7 +109,10 @@ pub async fn apply_lines(
             p.set(journal.done as u64, journal.total as u64);
         }
     };
-    let report = mesh_apply::apply(loaded, target, &args.into(), stop, &mut events).await;
+    let report = match saved {
+        Some(saved) => mesh_apply::apply_saved(loaded, target, saved, stop, &mut events).await,
+        None => mesh_apply::apply(loaded, target, &args.into(), stop, &mut events).await,
+    };
     if let Some(p) = progress {
         p.clear();
     }
@@ -116,6 +133,7 @@ pub fn apply_json(
     loaded: &mesh_loader::Loaded,
     gate: &Result<GatePass, GateFailure>,
     args: &TargetArgs,
+    saved: Option<&SavedPlan>,
     skip_check: bool,
 ) -> Result<ExitCode> {
     let gate_view = match gate {
@@ -153,9 +171,17 @@ pub fn apply_json(
             journal.hear(&e);
             progress.set(journal.done as u64, journal.total as u64);
         };
-        Ok(mesh_apply::apply(loaded, &target, &args.into(), &|| false, &mut events).await?)
+        Ok(match saved {
+            Some(saved) => {
+                mesh_apply::apply_saved(loaded, &target, saved, &|| false, &mut events).await?
+            }
+            None => {
+                mesh_apply::apply(loaded, &target, &args.into(), &|| false, &mut events).await?
+            }
+        })
     });
     progress.clear();
+    let stale = result.as_ref().is_err_and(crate::saved::is_stale);
     let (report, error) = match result {
         Ok(report) => (Some(report), None),
         Err(e) => {
@@ -171,7 +197,11 @@ pub fn apply_json(
     Ok(match &error {
         Some(e) => {
             eprintln!("mesh-gitops: {e}");
-            Exit::Error
+            if stale {
+                Exit::Stale
+            } else {
+                Exit::Error
+            }
         }
         None => Exit::Ok,
     }

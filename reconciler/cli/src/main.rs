@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod reconcile;
 mod report;
+mod saved;
 mod serve;
 mod show;
 mod simulate;
@@ -162,6 +163,11 @@ struct PlanArgs {
     /// same plan.
     #[arg(long, value_name = "FORMAT[=PATH]", value_parser = output::parse::<ReportFormat>)]
     output: Vec<output::Output<ReportFormat>>,
+    /// Also save the plan to FILE, for `apply --plan FILE` to apply exactly it: versioned JSON
+    /// with the steps and their CAS indexes, a hash of the live state, the repository's
+    /// revision and digest, and a checksum; never a secret.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -178,6 +184,11 @@ struct ApplyArgs {
     /// every step (json).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Apply exactly the plan `plan --out FILE` saved, or nothing: refused (exit 5) when Consul
+    /// or the repository changed since, refused (exit 1) when the file was altered. Its options
+    /// (--adopt, --allow-empty, --max-deletes) come from the file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["adopt", "allow_empty", "max_deletes"])]
+    plan: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -409,19 +420,28 @@ fn plan_command(args: PlanArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (plan, stats) = runtime.block_on(async {
+    let revision = args
+        .out
+        .as_ref()
+        .and_then(|_| mesh_check::head_revision(&args.repo.dir));
+    let (plan, stats, saved) = runtime.block_on(async {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
-        apply::make_plan(&loaded, &target, &args.target).await
+        apply::make_saved_plan(&loaded, &target, &args.target, revision).await
     })?;
     output::write_all(&outputs, |format| match format {
         ReportFormat::Text => mesh_report::plan::text::render(&plan),
         ReportFormat::Json => mesh_report::plan::json::render(&plan),
     })?;
     eprintln!("{stats}");
+    if let Some(path) = &args.out {
+        saved::write(path, &saved)?;
+    }
     Ok(Exit::from(plan.outcome()).into())
 }
 
 fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
+    // An altered or foreign plan is refused before anything else is done.
+    let saved = args.plan.as_deref().map(saved::read).transpose()?;
     let loaded = args.repo.load();
     report::diagnostics(&loaded, ReportFormat::Text)?;
     // The gate `reconcile` shares: it validates, the analysis `check` runs passes, and
@@ -429,7 +449,13 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
     let dir = args.repo.dir.display().to_string();
     let gate = mesh_check::gate(&loaded, &dir, !args.skip_check);
     if args.format == ReportFormat::Json {
-        return apply::apply_json(&loaded, &gate, &args.target, args.skip_check);
+        return apply::apply_json(
+            &loaded,
+            &gate,
+            &args.target,
+            saved.as_ref(),
+            args.skip_check,
+        );
     }
     match gate {
         Ok(pass) => println!("{}", mesh_report::gate::text::summary(&pass)),
@@ -444,6 +470,9 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
         .build()?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
+    if let (Some(path), Some(saved)) = (&args.plan, &saved) {
+        writeln!(out, "{}", saved::describe(path, saved))?;
+    }
     let written = runtime.block_on(async {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
         if let Some(n) = apply::state_dir_note(&target, &args.target.state_dir) {
@@ -456,12 +485,21 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
             &loaded,
             &target,
             &args.target,
+            saved.as_ref(),
             &mut out,
             &|| false,
             Some(&mut progress),
         )
         .await
-    })?;
+    });
+    let written = match written {
+        Ok(w) => w,
+        Err(e) if saved::is_stale(&e) => {
+            eprintln!("mesh-gitops: {e:#}\n{}", saved::STALE_HELP);
+            return Ok(Exit::Stale.into());
+        }
+        Err(e) => return Err(e),
+    };
     writeln!(out, "Apply complete: {} change(s).", written.writes)?;
     if written.blocked > 0 {
         writeln!(
