@@ -3,8 +3,8 @@
 
 use crate::ledger::Ledger;
 use crate::steps::{run_steps, Outcome, StepContext};
-use crate::SavedPlan;
 use crate::{observe, plan_of, ApplyConfig, ApplyError, Desired, Result, Target};
+use crate::{Rollout, SavedPlan};
 use mesh_plan::{Plan, Refusal, Step};
 
 /// Rounds of observe-plan-write before giving up on a control plane that keeps changing.
@@ -42,6 +42,10 @@ pub enum ApplyEvent<'a> {
     Replanned { steps: usize },
 }
 
+/// A check of each plan before its first write (the rollout simulated from the live state):
+/// `Err(why)` refuses it, and nothing of that plan is written.
+pub type Vet<'v> = &'v (dyn Fn(&Rollout<'_>) -> std::result::Result<(), String> + Sync);
+
 /// Applies the repository to the target step by step, asking `stop` before every step: when
 /// it answers `true`, the inventory is flushed and the apply returns with `stopped` (a later
 /// apply converges from there). `events` hears what happens as it happens.
@@ -49,6 +53,19 @@ pub async fn apply(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     config: &ApplyConfig,
+    stop: &(dyn Fn() -> bool + Sync),
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    apply_vetted(loaded, target, config, &|_| Ok(()), stop, events).await
+}
+
+/// As [`apply`], with every plan (the first, and each after a conflict) put to `vet` before
+/// its writes; a refusal stops the apply with [`ApplyError::Vetoed`].
+pub async fn apply_vetted(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    config: &ApplyConfig,
+    vet: Vet<'_>,
     stop: &(dyn Fn() -> bool + Sync),
     events: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
@@ -73,6 +90,12 @@ pub async fn apply(
             ledger.flush(client).await?;
             return Ok(report);
         }
+        vet(&Rollout {
+            desired: &desired,
+            observed: &observed,
+            plan: &plan,
+        })
+        .map_err(ApplyError::Vetoed)?;
         events(if round == 0 {
             ApplyEvent::Planned {
                 steps: plan.steps.len(),
@@ -135,6 +158,7 @@ pub async fn apply_saved(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     saved: &SavedPlan,
+    vet: Vet<'_>,
     stop: &(dyn Fn() -> bool + Sync),
     events: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
@@ -163,6 +187,12 @@ pub async fn apply_saved(
         ledger.flush(client).await?;
         return Ok(report);
     }
+    vet(&Rollout {
+        desired: &desired,
+        observed: &observed,
+        plan: &plan,
+    })
+    .map_err(ApplyError::Vetoed)?;
     events(ApplyEvent::Planned {
         steps: plan.steps.len(),
     });

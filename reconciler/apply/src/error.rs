@@ -77,6 +77,10 @@ pub enum ApplyError {
     KeptChanging,
     #[error(transparent)]
     Consul(#[from] ConsulError),
+    /// The plan was refused before its first write (the rollout simulated from the live state
+    /// breaks a kept edge); nothing of it was written.
+    #[error("nothing applied: {0}")]
+    Vetoed(String),
     /// `apply --plan`: the saved plan no longer applies; nothing was written.
     #[error("the saved plan is stale, nothing written: {0}")]
     Stale(crate::Stale),

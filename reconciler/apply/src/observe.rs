@@ -202,31 +202,13 @@ pub async fn make_plan(
     target: &Target,
     config: &ApplyConfig,
 ) -> Result<(Plan, PlanStats)> {
-    let (plan, stats, _) = make_plan_with(loaded, target, config, &|_, _, _| ()).await?;
+    let (plan, stats, _) = make_plan_and(loaded, target, config, &|_, _, _| ()).await?;
     Ok((plan, stats))
 }
 
-/// As [`make_plan`], with the plan saved for `apply --plan` (`revision`: the repository's git
-/// commit, for the reader).
-pub async fn make_saved_plan(
-    loaded: &mesh_loader::Loaded,
-    target: &Target,
-    config: &ApplyConfig,
-    revision: Option<String>,
-) -> Result<(Plan, PlanStats, crate::SavedPlan)> {
-    let options = crate::SavedOptions {
-        adopt: config.adopt,
-        allow_empty: config.allow_empty,
-        max_deletes: config.max_deletes,
-    };
-    let address = target.client.address().to_owned();
-    let save = |d: &Desired, o: &Observed, p: &Plan| {
-        crate::SavedPlan::new(d, o, p, options, revision.clone(), &address)
-    };
-    make_plan_with(loaded, target, config, &save).await
-}
-
-async fn make_plan_with<T>(
+/// As [`make_plan`], with `also` computed from both sides and the plan (the rollout simulated
+/// from the live state, the saved plan).
+pub async fn make_plan_and<T>(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     config: &ApplyConfig,
@@ -237,12 +219,12 @@ async fn make_plan_with<T>(
     let desired = Desired::of(loaded);
     let observed = observe(&target.client, &desired).await?;
     let plan = plan_of(&desired, &observed, config)?;
-    let extra = also(&desired, &observed, &plan);
     let stats = PlanStats {
         objects: observed.objects(),
         address: target.client.address().to_owned(),
         requests: target.client.requests() - before,
         elapsed: started.elapsed(),
     };
+    let extra = also(&desired, &observed, &plan);
     Ok((plan, stats, extra))
 }

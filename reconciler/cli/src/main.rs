@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod reconcile;
 mod report;
+mod rollout;
 mod saved;
 mod serve;
 mod show;
@@ -168,6 +169,11 @@ struct PlanArgs {
     /// revision and digest, and a checksum; never a secret.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Simulate the rollout from the live state: Consul's config entries as the base, the
+    /// plan's own steps in apply's order, traffic on every declared upstream; report transient
+    /// breaks and openings per step (exit 3 when apply would refuse it).
+    #[arg(long)]
+    simulate: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -189,6 +195,10 @@ struct ApplyArgs {
     /// (--adopt, --allow-empty, --max-deletes) come from the file.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["adopt", "allow_empty", "max_deletes"])]
     plan: Option<PathBuf>,
+    /// Apply even when the rollout simulated from the live state breaks, for a while, an edge
+    /// allowed now and after it (the breaks are still reported).
+    #[arg(long)]
+    allow_transient: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -424,17 +434,37 @@ fn plan_command(args: PlanArgs) -> Result<ExitCode> {
         .out
         .as_ref()
         .and_then(|_| mesh_check::head_revision(&args.repo.dir));
-    let (plan, stats, saved) = runtime.block_on(async {
+    let label = args.repo.dir.display().to_string();
+    let simulate = args.simulate.then_some(label.as_str());
+    let reviewed = runtime.block_on(async {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
-        apply::make_saved_plan(&loaded, &target, &args.target, revision).await
+        apply::plan_for_review(&loaded, &target, &args.target, revision, simulate).await
     })?;
+    let plan = &reviewed.plan;
     output::write_all(&outputs, |format| match format {
-        ReportFormat::Text => mesh_report::plan::text::render(&plan),
-        ReportFormat::Json => mesh_report::plan::json::render(&plan),
+        ReportFormat::Text => mesh_report::plan::text::render(plan),
+        ReportFormat::Json => mesh_report::plan::json::render(plan),
     })?;
-    eprintln!("{stats}");
+    eprintln!("{}", reviewed.stats);
     if let Some(path) = &args.out {
-        saved::write(path, &saved)?;
+        saved::write(path, &reviewed.saved)?;
+    }
+    let Some(rollout) = reviewed.rollout else {
+        return Ok(Exit::from(plan.outcome()).into());
+    };
+    let rollout = rollout?;
+    let text = rollout::report(rollout.as_ref());
+    // Beside a text plan on stdout; otherwise on stderr, so stdout stays one format.
+    if outputs
+        .iter()
+        .any(|o| o.path.is_none() && o.format == ReportFormat::Text)
+    {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+    if rollout.is_some_and(|r| r.refusal(false).is_some()) {
+        return Ok(Exit::Violation.into());
     }
     Ok(Exit::from(plan.outcome()).into())
 }
@@ -449,11 +479,20 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
     let dir = args.repo.dir.display().to_string();
     let gate = mesh_check::gate(&loaded, &dir, !args.skip_check);
     if args.format == ReportFormat::Json {
+        let quiet = |_: String| {};
+        let vet = rollout::vet(
+            &loaded,
+            &dir,
+            !args.skip_check,
+            args.allow_transient,
+            &quiet,
+        );
         return apply::apply_json(
             &loaded,
             &gate,
             &args.target,
             saved.as_ref(),
+            &vet,
             args.skip_check,
         );
     }
@@ -481,11 +520,14 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
             writeln!(out, "applying to {}", target.client.address())?;
         }
         let mut progress = progress::Progress::new("applying", "step(s)");
+        let say = |line: String| println!("{line}");
+        let vet = rollout::vet(&loaded, &dir, !args.skip_check, args.allow_transient, &say);
         apply::apply_lines(
             &loaded,
             &target,
             &args.target,
             saved.as_ref(),
+            &vet,
             &mut out,
             &|| false,
             Some(&mut progress),
