@@ -144,3 +144,90 @@ pub fn simulate_live_rollout(
     }
     Ok(Some(LiveRollout { steps, simulation }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_model::EntryKind;
+    use mesh_sim::SimReport;
+
+    fn transient(kind: TransientKind, step: usize) -> Transient {
+        Transient {
+            kind,
+            source: "web".into(),
+            destination: "api".into(),
+            step,
+            at_ms: 2100,
+        }
+    }
+
+    fn rollout(transients: Vec<Transient>, violations: Vec<String>) -> LiveRollout {
+        let report = SimReport {
+            seed: 1,
+            trace_hash: String::new(),
+            duration_ms: 0,
+            hosts: Vec::new(),
+            probes: Vec::new(),
+            edges: Vec::new(),
+            violations,
+            transient: transients,
+            replay: String::new(),
+            trace: Vec::new(),
+        };
+        let step = |name: &str, write: bool| RolloutStep {
+            kind: EntryKind::ServiceIntentions,
+            name: name.into(),
+            entry: write.then(|| {
+                mesh_model::ConfigEntry::ServiceIntentions(mesh_model::ServiceIntentions {
+                    name: name.into(),
+                    ..Default::default()
+                })
+            }),
+        };
+        LiveRollout {
+            steps: vec![step("*", true), step("api", false)],
+            simulation: Simulation {
+                reports: vec![report],
+                skipped: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_break_refuses_unless_allowed_and_names_its_step_an_opening_only_reports() {
+        let r = rollout(
+            vec![
+                transient(TransientKind::Break, 0),
+                transient(TransientKind::Opening, 1),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(
+            r.lines(),
+            [
+                "transient break: web -> api after step 1 of 2 (service-intentions \"*\") at 2100 ms",
+                "transient opening: web -> api after step 2 of 2 (delete service-intentions \"api\") at 2100 ms",
+            ]
+        );
+        let why = r.refusal(false).expect("a break refuses");
+        assert!(why.contains("breaks 1 edge(s)"), "{why}");
+        assert!(why.contains("--allow-transient"), "{why}");
+        assert_eq!(r.refusal(true), None);
+        let opening_only = rollout(vec![transient(TransientKind::Opening, 0)], Vec::new());
+        assert_eq!(opening_only.refusal(false), None);
+        assert_eq!(
+            opening_only.summary(),
+            "rollout from the live state: 2 step(s) simulated, 0 transient break(s), 1 transient opening(s)"
+        );
+    }
+
+    #[test]
+    fn a_violation_refuses_even_when_transients_are_allowed() {
+        let r = rollout(Vec::new(), vec!["safety: evil -> api got through".into()]);
+        let why = r.refusal(true).expect("a violation refuses");
+        assert!(
+            why.ends_with("violates: safety: evil -> api got through"),
+            "{why}"
+        );
+    }
+}
