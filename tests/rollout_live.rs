@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::serve::{Serve, ServeOpts};
+use common::git::Repo;
+use common::serve::{Proc, Serve, ServeOpts};
 use common::Run;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 fn run(cwd: &Path, server: &Serve, args: &[&str]) -> Run {
     server.mesh_gitops(args).current_dir(cwd).run()
@@ -61,19 +63,23 @@ fn star_sources(server: &Serve) -> String {
     v["Sources"][0]["Name"].as_str().unwrap_or("").to_owned()
 }
 
-const BREAK: &str = "transient break: web -> api after step 1 of 2 (service-intentions \"*\")";
-
-#[test]
-fn a_rollout_that_breaks_a_kept_live_edge_is_reported_by_plan_and_refused_by_apply() {
-    let state = tempfile::tempdir().unwrap();
-    let server = Serve::start(
-        state.path(),
+fn deny_server(state: &Path) -> Serve {
+    Serve::start(
+        state,
         ServeOpts {
             bootstrap_token: true,
             extra: vec!["--acl-default-policy".into(), "deny".into()],
             ..ServeOpts::default()
         },
-    );
+    )
+}
+
+const BREAK: &str = "transient break: web -> api after step 1 of 2 (service-intentions \"*\")";
+
+#[test]
+fn a_rollout_that_breaks_a_kept_live_edge_is_reported_by_plan_and_refused_by_apply() {
+    let state = tempfile::tempdir().unwrap();
+    let server = deny_server(state.path());
     let cwd = tempfile::tempdir().unwrap();
     let dir = cwd.path().join("repo");
     let r = dir.to_str().unwrap();
@@ -157,4 +163,86 @@ fn a_rollout_that_breaks_a_kept_live_edge_is_reported_by_plan_and_refused_by_app
         "{}",
         again.stdout
     );
+}
+
+/// The reconciler's status record for the owner `platform`.
+fn status(server: &Serve) -> Option<serde_json::Value> {
+    let r = server
+        .client()
+        .get(format!(
+            "{}/v1/kv/mesh-gitops/platform/status?raw",
+            server.url()
+        ))
+        .send()
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    serde_json::from_slice(&r.bytes().ok()?).ok()
+}
+
+fn wait_for_status(
+    server: &Serve,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = status(server).filter(|s| ok(s)) {
+            return s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}: {:?}",
+            status(server)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn reconcile_does_not_apply_a_commit_whose_rollout_from_the_live_state_breaks_a_kept_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = deny_server(&dir.path().join("state"));
+    let repo = Repo::init(&dir.path().join("repo"));
+    self::repo(&repo.dir, "*");
+    let c1 = repo.commit("web through the wildcard").to_string();
+    let cache = dir.path().join("cache");
+    let cmd = server
+        .mesh_gitops(&[
+            "reconcile",
+            "--source",
+            repo.dir.to_str().unwrap(),
+            "--interval",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--id",
+            "r1",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "info");
+    let _rec = Proc::spawn(
+        &cmd,
+        "reconciler listening on http://",
+        dir.path().join("reconcile.log"),
+    );
+    wait_for_status(&server, "the first commit", |s| {
+        s["applied_revision"] == c1.as_str()
+    });
+    assert_eq!(star_sources(&server), "web");
+
+    self::repo(&repo.dir, "api");
+    let c2 = repo.commit("swap the entries").to_string();
+    let s = wait_for_status(&server, "the second commit's pass", |s| {
+        s["revision"] == c2.as_str() && s["result"] != "applied"
+    });
+    let reason = s["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("the rollout from the live state breaks 1 edge(s)"),
+        "{s:#}"
+    );
+    assert_eq!(s["applied_revision"], c1.as_str(), "{s:#}");
+    assert_eq!(star_sources(&server), "web", "nothing was written");
 }
