@@ -1,7 +1,7 @@
 //! The rollout simulated from the live state, end to end against a running `mesh-gitops serve`:
 //! `plan --simulate` reports the transient breaks of the plan's own steps, and `apply` (also of a
 //! saved plan) refuses a rollout that breaks, even briefly, an edge allowed now and after it,
-//! unless `--allow-transient`.
+//! unless `--allow-transient`; `reconcile` does not apply such a commit.
 
 mod common;
 
@@ -238,6 +238,8 @@ fn reconcile_does_not_apply_a_commit_whose_rollout_from_the_live_state_breaks_a_
     let s = wait_for_status(&server, "the second commit's pass", |s| {
         s["revision"] == c2.as_str() && s["result"] != "applied"
     });
+    // Not applied, and retried with backoff: the live state may change under it.
+    assert_eq!(s["result"], "failed", "{s:#}");
     let reason = s["reason"].as_str().unwrap_or("");
     assert!(
         reason.contains("the rollout from the live state breaks 1 edge(s)"),
