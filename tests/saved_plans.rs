@@ -193,6 +193,20 @@ fn a_change_in_consul_after_the_plan_refuses_it_and_writes_nothing() {
     assert!(apply.stderr.contains(&said), "{}", apply.stderr);
     assert!(apply.stderr.contains("make a new plan"), "{}", apply.stderr);
     assert_eq!(index(&server), before, "nothing was written");
+    // The same with the apply's JSON: the error in the object, the same exit code.
+    let json = run(
+        cwd.path(),
+        &server,
+        &["apply", r, "--plan", "p.json", "--format", "json"],
+        &[],
+    );
+    json.assert_code(5);
+    assert!(
+        json.json()["error"].as_str().unwrap().contains(&said),
+        "{}",
+        json.stdout
+    );
+    assert_eq!(index(&server), before, "nothing was written");
     assert_eq!(
         get(&server, "/v1/config/service-defaults/web")["Protocol"],
         "http2"
