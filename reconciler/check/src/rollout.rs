@@ -111,8 +111,8 @@ impl LiveRollout {
 }
 
 /// Simulates the rollout of `rollout.plan` from the live state, with the repository's services
-/// (`repo`) sending traffic. `None` when the plan writes no config entry (nothing changes
-/// traffic) or there is no service with a sidecar to simulate. Runs on its own thread, so it
+/// (`repo`) sending traffic. `None` when the plan writes no `service-intentions` entry (the
+/// simulated proxies enforce only intentions) or there is no service with a sidecar. Runs on its own thread, so it
 /// may be called from within an async runtime.
 pub fn simulate_live_rollout(
     repo: &DesiredState,
@@ -121,7 +121,12 @@ pub fn simulate_live_rollout(
     settings: &SimSettings,
 ) -> Result<Option<LiveRollout>> {
     let writes = entry_writes(rollout.plan, rollout.desired);
-    if writes.is_empty() {
+    // Only intentions change what the simulated proxies enforce; a rollout of other kinds alone
+    // cannot break or open an edge there.
+    if !writes
+        .iter()
+        .any(|w| w.kind == mesh_model::EntryKind::ServiceIntentions)
+    {
         return Ok(None);
     }
     let base = live_base(repo, rollout.observed);

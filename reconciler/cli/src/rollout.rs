@@ -43,7 +43,7 @@ pub fn vet<'a>(
 /// `plan --simulate`'s section: the summary and one line per transient, or why there is none.
 pub fn report(live: Option<&LiveRollout>) -> String {
     let Some(live) = live else {
-        return "rollout from the live state: nothing to simulate (no config entry changes, or no service with a sidecar)\n".into();
+        return "rollout from the live state: nothing to simulate (no service-intentions change, or no service with a sidecar)\n".into();
     };
     let mut out = format!("{}\n", live.summary());
     for line in live.lines() {
