@@ -4,7 +4,8 @@
 use crate::ledger::Ledger;
 use crate::steps::{run_steps, Outcome, StepContext};
 use crate::{observe, plan_of, ApplyConfig, ApplyError, Desired, Result, Target};
-use mesh_plan::{Refusal, Step};
+use crate::{Rollout, SavedPlan};
+use mesh_plan::{Plan, Refusal, Step};
 
 /// Rounds of observe-plan-write before giving up on a control plane that keeps changing.
 const ROUNDS: usize = 5;
@@ -41,6 +42,10 @@ pub enum ApplyEvent<'a> {
     Replanned { steps: usize },
 }
 
+/// A check of each plan before its first write (the rollout simulated from the live state):
+/// `Err(why)` refuses it, and nothing of that plan is written.
+pub type Vet<'v> = &'v (dyn Fn(&Rollout<'_>) -> std::result::Result<(), String> + Sync);
+
 /// Applies the repository to the target step by step, asking `stop` before every step: when
 /// it answers `true`, the inventory is flushed and the apply returns with `stopped` (a later
 /// apply converges from there). `events` hears what happens as it happens.
@@ -48,6 +53,19 @@ pub async fn apply(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     config: &ApplyConfig,
+    stop: &(dyn Fn() -> bool + Sync),
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    apply_vetted(loaded, target, config, &|_| Ok(()), stop, events).await
+}
+
+/// As [`apply`], with every plan (the first, and each after a conflict) put to `vet` before
+/// its writes; a refusal stops the apply with [`ApplyError::Vetoed`].
+pub async fn apply_vetted(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    config: &ApplyConfig,
+    vet: Vet<'_>,
     stop: &(dyn Fn() -> bool + Sync),
     events: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
@@ -72,6 +90,12 @@ pub async fn apply(
             ledger.flush(client).await?;
             return Ok(report);
         }
+        vet(&Rollout {
+            desired: &desired,
+            observed: &observed,
+            plan: &plan,
+        })
+        .map_err(ApplyError::Vetoed)?;
         events(if round == 0 {
             ApplyEvent::Planned {
                 steps: plan.steps.len(),
@@ -81,20 +105,7 @@ pub async fn apply(
                 steps: plan.steps.len(),
             }
         });
-        let secrets = crate::secrets::secrets_for(&plan, &desired)?;
-        if ledger.claim_creates(&plan) {
-            ledger.flush(client).await?;
-        }
-        let cx = StepContext {
-            desired: &desired,
-            secrets: &secrets,
-            client,
-        };
-        let result = run_steps(&plan, &cx, &mut ledger, stop, events).await;
-        // Whatever happened, what was done is recorded.
-        let flushed = ledger.flush(client).await;
-        let (n, outcome) = result?;
-        flushed?;
+        let (n, outcome) = write_round(&plan, &desired, &mut ledger, client, stop, events).await?;
         report.writes += n;
         match outcome {
             Outcome::Done => return Ok(report),
@@ -109,4 +120,98 @@ pub async fn apply(
         }
     }
     Err(ApplyError::KeptChanging)
+}
+
+/// One round of writes: the secrets read, the names claimed, the steps run, and what was done
+/// recorded in the inventory whatever happened.
+async fn write_round(
+    plan: &Plan,
+    desired: &Desired,
+    ledger: &mut Ledger,
+    client: &mesh_consul::Client,
+    stop: &(dyn Fn() -> bool + Sync),
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<(usize, Outcome)> {
+    let secrets = crate::secrets::secrets_for(plan, desired)?;
+    if ledger.claim_creates(plan) {
+        ledger.flush(client).await?;
+    }
+    let cx = StepContext {
+        desired,
+        secrets: &secrets,
+        client,
+    };
+    let result = run_steps(plan, &cx, ledger, stop, events).await;
+    let flushed = ledger.flush(client).await;
+    let done = result?;
+    flushed?;
+    Ok(done)
+}
+
+/// Applies a saved plan exactly, or nothing: Consul is read again and the plan made again from
+/// the repository; unless the repository is the one the plan was made from, every object the
+/// plan was read against has the index it had, and the new plan is the saved one, nothing is
+/// written ([`ApplyError::Stale`]). Then its steps run once, in order, without re-planning: a
+/// step that finds its object moved in the meantime stops the apply there
+/// ([`ApplyError::MovedDuringApply`]), with what was written before it recorded.
+pub async fn apply_saved(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    saved: &SavedPlan,
+    vet: Vet<'_>,
+    stop: &(dyn Fn() -> bool + Sync),
+    events: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    let config = ApplyConfig {
+        adopt: saved.options.adopt,
+        allow_empty: saved.options.allow_empty,
+        max_deletes: saved.options.max_deletes,
+        ..ApplyConfig::default()
+    };
+    let desired = Desired::of(loaded);
+    let client = &target.client;
+    let observed = observe(client, &desired).await?;
+    let plan = plan_of(&desired, &observed, &config)?;
+    if let Some(stale) = saved.staleness(&desired, &observed, &plan) {
+        return Err(ApplyError::Stale(stale));
+    }
+    plan.refused
+        .iter()
+        .for_each(|r| events(ApplyEvent::Refused(r)));
+    let mut report = ApplyReport {
+        blocked: plan.blocked().count(),
+        ..ApplyReport::default()
+    };
+    let mut ledger = Ledger::new(&desired, &observed);
+    if plan.steps.is_empty() {
+        ledger.flush(client).await?;
+        return Ok(report);
+    }
+    vet(&Rollout {
+        desired: &desired,
+        observed: &observed,
+        plan: &plan,
+    })
+    .map_err(ApplyError::Vetoed)?;
+    events(ApplyEvent::Planned {
+        steps: plan.steps.len(),
+    });
+    let (n, outcome) = write_round(&plan, &desired, &mut ledger, client, stop, events).await?;
+    report.writes = n;
+    match outcome {
+        Outcome::Done => Ok(report),
+        Outcome::Stopped => {
+            report.stopped = true;
+            Ok(report)
+        }
+        Outcome::Conflict(i) => {
+            events(ApplyEvent::Conflict(&plan.steps[i]));
+            let s = &plan.steps[i];
+            Err(ApplyError::MovedDuringApply {
+                kind: s.kind.clone(),
+                name: s.name.clone(),
+                written: n,
+            })
+        }
+    }
 }

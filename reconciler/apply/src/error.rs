@@ -77,6 +77,20 @@ pub enum ApplyError {
     KeptChanging,
     #[error(transparent)]
     Consul(#[from] ConsulError),
+    /// The plan was refused before its first write (the rollout simulated from the live state
+    /// breaks a kept edge); nothing of it was written.
+    #[error("nothing applied: {0}")]
+    Vetoed(String),
+    /// `apply --plan`: the saved plan no longer applies; nothing was written.
+    #[error("the saved plan is stale, nothing written: {0}")]
+    Stale(crate::Stale),
+    /// `apply --plan`: a step found its object changed between the check and its write.
+    #[error("Consul changed during the apply: {kind} \"{name}\" moved before it was written; {written} earlier write(s) were made and recorded, nothing was overwritten; make a new plan")]
+    MovedDuringApply {
+        kind: ObjectKind,
+        name: String,
+        written: usize,
+    },
 }
 
 /// Listing ACL objects failed; a 401 means Consul's ACL system is off.

@@ -19,15 +19,22 @@ mod hcl_out;
 pub mod import;
 mod journal;
 mod ledger;
+mod live;
 mod observe;
+mod saved;
 mod secrets;
 mod steps;
 mod target;
 
-pub use engine::{apply, ApplyEvent, ApplyReport};
+pub use engine::{apply, apply_saved, apply_vetted, ApplyEvent, ApplyReport, Vet};
 pub use error::{AclListError, ApplyError, StepError};
 pub use journal::{Journal, StepOutcome, StepRecord};
-pub use observe::{make_plan, observe, plan_of, Desired, Observed, PlanStats};
+pub use live::{after_writes, entry_writes, live_base, EntryWrite, Rollout};
+pub use observe::{make_plan, make_plan_and, observe, plan_of, Desired, Observed, PlanStats};
+pub use saved::{
+    live_indexes, live_state_hash, repository_digest, SavedConsul, SavedOptions, SavedPlan,
+    SavedPlanError, SavedRepository, Stale,
+};
 pub use target::{connect, connect_with_env, Target};
 
 use std::path::PathBuf;

@@ -202,6 +202,18 @@ pub async fn make_plan(
     target: &Target,
     config: &ApplyConfig,
 ) -> Result<(Plan, PlanStats)> {
+    let (plan, stats, _) = make_plan_and(loaded, target, config, &|_, _, _| ()).await?;
+    Ok((plan, stats))
+}
+
+/// As [`make_plan`], with `also` computed from both sides and the plan (the rollout simulated
+/// from the live state, the saved plan).
+pub async fn make_plan_and<T>(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    config: &ApplyConfig,
+    also: &(dyn Fn(&Desired, &Observed, &Plan) -> T + Sync),
+) -> Result<(Plan, PlanStats, T)> {
     let started = std::time::Instant::now();
     let before = target.client.requests();
     let desired = Desired::of(loaded);
@@ -213,5 +225,6 @@ pub async fn make_plan(
         requests: target.client.requests() - before,
         elapsed: started.elapsed(),
     };
-    Ok((plan, stats))
+    let extra = also(&desired, &observed, &plan);
+    Ok((plan, stats, extra))
 }

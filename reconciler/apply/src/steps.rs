@@ -113,7 +113,7 @@ async fn entry_step(
 }
 
 /// The entry a step writes to a shared destination.
-fn shared_after(step: &Step) -> Option<mesh_model::ConfigEntry> {
+pub(crate) fn shared_after(step: &Step) -> Option<mesh_model::ConfigEntry> {
     let after = step.after.as_ref()?;
     after["Meta"].get(mesh_plan::shared::SHARED_KEY)?;
     let i: mesh_model::ServiceIntentions = serde_json::from_value(after.clone()).ok()?;

@@ -31,6 +31,14 @@ pub enum DefaultBase {
     None(String),
 }
 
+/// The commit checked out in the git repository holding `dir` (`HEAD`), if there is one; a
+/// saved plan names it for its reader.
+pub fn head_revision(dir: &Path) -> Option<String> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let commit = repo.head().ok()?.peel_to_commit().ok()?;
+    Some(commit.id().to_string())
+}
+
 /// When `dir` is inside a git repository with `refs/remotes/origin/HEAD`, the merge base of
 /// `HEAD` and `origin/HEAD` (what a pull request changes); otherwise no base. Never an error: a
 /// repository without a usable merge base is compared with nothing, and the reason says why.

@@ -5,12 +5,18 @@
 
 pub mod gate;
 mod git;
+mod rollout;
 mod simulation;
 mod sweep;
 
 pub use gate::{gate, GateFailure, GatePass};
-pub use git::{default_base, files_at_revision, files_in_tree, BaseSpec, DefaultBase};
-pub use simulation::{counts, rollout_steps, simulate, simulate_with, SimSettings, Simulation};
+pub use git::{
+    default_base, files_at_revision, files_in_tree, head_revision, BaseSpec, DefaultBase,
+};
+pub use rollout::{simulate_live_rollout, LiveRollout};
+pub use simulation::{
+    counts, rollout_steps, simulate, simulate_steps, simulate_with, SimSettings, Simulation,
+};
 pub use sweep::default_workers;
 
 use mesh_analysis::{Analysis, ReachDiff};

@@ -129,18 +129,30 @@ pub fn simulate_with(
     args: &SimSettings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Simulation> {
+    let steps = base.map(|b| rollout_steps(b, head)).unwrap_or_default();
+    simulate_steps(head, base, &steps, repo, args, progress)
+}
+
+/// As [`simulate_with`], with the rollout's steps given (the plan's own, from the live state).
+pub fn simulate_steps(
+    head: &DesiredState,
+    base: Option<&DesiredState>,
+    steps: &[RolloutStep],
+    repo: &str,
+    args: &SimSettings,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Simulation> {
     let faults = match &args.faults {
         Some(spec) => mesh_sim::FaultSpec::parse(spec)?,
         None => mesh_sim::FaultSpec::default(),
     };
-    let steps = base.map(|b| rollout_steps(b, head)).unwrap_or_default();
     let seeds = args.seed..args.seed.saturating_add(args.seeds.max(1));
     let workers = args.workers.unwrap_or_else(crate::sweep::default_workers);
     let run = |seed| {
         let opts = SimOptions {
             seed,
             faults: faults.clone(),
-            steps: steps.clone(),
+            steps: steps.to_vec(),
             repo: repo.to_owned(),
             // turmoil's cost grows steeply with hosts: large meshes share node hosts.
             max_nodes: Some(MAX_NODE_HOSTS),

@@ -4,7 +4,11 @@
 use crate::exit::Exit;
 use crate::progress::Progress;
 use anyhow::Result;
-use mesh_apply::{ApplyConfig, ApplyEvent, ApplyReport, Journal};
+use mesh_apply::{
+    ApplyConfig, ApplyEvent, ApplyReport, Desired, Journal, Observed, Rollout, SavedOptions,
+    SavedPlan, Vet,
+};
+use mesh_check::SimSettings;
 use mesh_check::{GateFailure, GatePass};
 use mesh_plan::Plan;
 use mesh_report::apply::json::{ApplyRun, Gate};
@@ -50,6 +54,52 @@ pub async fn connect(args: &TargetArgs, acl: mesh_model::AclSettings) -> Result<
     Ok(mesh_apply::connect(&args.into(), acl).await?)
 }
 
+/// What `plan` made for review: the plan, what reading Consul cost, the plan as `plan --out`
+/// saves it, and with `simulate` (the repository's label) the rollout simulated from the live
+/// state.
+pub struct Reviewed {
+    pub plan: Plan,
+    pub stats: String,
+    pub saved: SavedPlan,
+    pub rollout: Option<mesh_check::Result<Option<mesh_check::LiveRollout>>>,
+}
+
+/// Observes the target, plans, and prepares the plan for review (see [`Reviewed`]).
+pub async fn plan_for_review(
+    loaded: &mesh_loader::Loaded,
+    target: &Target,
+    args: &TargetArgs,
+    revision: Option<String>,
+    simulate: Option<&str>,
+) -> Result<Reviewed> {
+    let options = SavedOptions {
+        adopt: args.adopt,
+        allow_empty: args.allow_empty,
+        max_deletes: args.max_deletes,
+    };
+    let address = target.client.address().to_owned();
+    let also = |desired: &Desired, observed: &Observed, plan: &Plan| {
+        let saved = SavedPlan::new(desired, observed, plan, options, revision.clone(), &address);
+        let rollout = simulate.map(|label| {
+            let r = Rollout {
+                desired,
+                observed,
+                plan,
+            };
+            mesh_check::simulate_live_rollout(&loaded.state, &r, label, &SimSettings::default())
+        });
+        (saved, rollout)
+    };
+    let (plan, stats, (saved, rollout)) =
+        mesh_apply::make_plan_and(loaded, target, &args.into(), &also).await?;
+    Ok(Reviewed {
+        plan,
+        stats: mesh_report::apply::text::stats(&stats),
+        saved,
+        rollout,
+    })
+}
+
 /// A plan, and what reading Consul cost (as `mesh_report::apply::text::stats` says it).
 pub async fn make_plan(
     loaded: &mesh_loader::Loaded,
@@ -66,17 +116,25 @@ pub async fn apply_with(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     args: &TargetArgs,
+    vet: Vet<'_>,
     out: &mut dyn std::io::Write,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<ApplyReport> {
-    apply_lines(loaded, target, args, out, stop, None).await
+    apply_lines(loaded, target, args, None, vet, out, stop, None).await
 }
 
-/// As [`apply_with`], with the steps done of the total drawn by `progress` (on a terminal).
+/// As [`apply_with`], with the steps done of the total drawn by `progress` (on a terminal);
+/// with `saved`, that saved plan exactly, or nothing (see [`mesh_apply::apply_saved`]); every
+/// plan is put to `vet` before its writes.
+// The engine's inputs, the output and the progress; a struct for two callers would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_lines(
     loaded: &mesh_loader::Loaded,
     target: &Target,
     args: &TargetArgs,
+    saved: Option<&SavedPlan>,
+    vet: Vet<'_>,
     out: &mut dyn std::io::Write,
     stop: &(dyn Fn() -> bool + Sync),
     mut progress: Option<&mut Progress>,
@@ -95,7 +153,12 @@ pub async fn apply_lines(
             p.set(journal.done as u64, journal.total as u64);
         }
     };
-    let report = mesh_apply::apply(loaded, target, &args.into(), stop, &mut events).await;
+    let report = match saved {
+        Some(saved) => mesh_apply::apply_saved(loaded, target, saved, vet, stop, &mut events).await,
+        None => {
+            mesh_apply::apply_vetted(loaded, target, &args.into(), vet, stop, &mut events).await
+        }
+    };
     if let Some(p) = progress {
         p.clear();
     }
@@ -116,6 +179,8 @@ pub fn apply_json(
     loaded: &mesh_loader::Loaded,
     gate: &Result<GatePass, GateFailure>,
     args: &TargetArgs,
+    saved: Option<&SavedPlan>,
+    vet: Vet<'_>,
     skip_check: bool,
 ) -> Result<ExitCode> {
     let gate_view = match gate {
@@ -153,9 +218,19 @@ pub fn apply_json(
             journal.hear(&e);
             progress.set(journal.done as u64, journal.total as u64);
         };
-        Ok(mesh_apply::apply(loaded, &target, &args.into(), &|| false, &mut events).await?)
+        let config = args.into();
+        Ok(match saved {
+            Some(saved) => {
+                mesh_apply::apply_saved(loaded, &target, saved, vet, &|| false, &mut events).await?
+            }
+            None => {
+                mesh_apply::apply_vetted(loaded, &target, &config, vet, &|| false, &mut events)
+                    .await?
+            }
+        })
     });
     progress.clear();
+    let stale = result.as_ref().is_err_and(crate::saved::is_stale);
     let (report, error) = match result {
         Ok(report) => (Some(report), None),
         Err(e) => {
@@ -171,7 +246,11 @@ pub fn apply_json(
     Ok(match &error {
         Some(e) => {
             eprintln!("mesh-gitops: {e}");
-            Exit::Error
+            if stale {
+                Exit::Stale
+            } else {
+                Exit::Error
+            }
         }
         None => Exit::Ok,
     }

@@ -18,15 +18,19 @@ pub enum Exit {
     /// owner, or exists unowned, differs and is not adopted (`plan`, `apply`, `status`), whatever
     /// else changes.
     Blocked = 4,
+    /// `apply --plan`: the saved plan is stale (Consul or the repository changed since it was
+    /// made); nothing was written.
+    Stale = 5,
 }
 
 impl Exit {
-    pub const ALL: [Exit; 5] = [
+    pub const ALL: [Exit; 6] = [
         Exit::Ok,
         Exit::Error,
         Exit::Changes,
         Exit::Violation,
         Exit::Blocked,
+        Exit::Stale,
     ];
 
     pub fn meaning(self) -> &'static str {
@@ -36,6 +40,7 @@ impl Exit {
             Exit::Changes => "plan has changes",
             Exit::Violation => "violation (check, simulate) or not converged (status)",
             Exit::Blocked => "blocked: objects owned elsewhere or unowned and different",
+            Exit::Stale => "saved plan stale: Consul or the repository changed since",
         }
     }
 }
@@ -55,7 +60,9 @@ impl From<mesh_plan::Outcome> for Exit {
 pub const HELP: &str = "Exit codes: 0 success, 1 error or invalid input, 2 plan has changes, \
                         3 violation (check, simulate) or not converged (status), \
                         4 blocked: objects owned elsewhere or unowned and different \
-                        (plan, apply, status).";
+                        (plan, apply, status), \
+                        5 saved plan stale: Consul or the repository changed since \
+                        (apply --plan; nothing written).";
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {

@@ -14,6 +14,8 @@ mod output;
 mod progress;
 mod reconcile;
 mod report;
+mod rollout;
+mod saved;
 mod serve;
 mod show;
 mod simulate;
@@ -176,6 +178,16 @@ struct PlanArgs {
     /// same plan.
     #[arg(long, value_name = "FORMAT[=PATH]", value_parser = output::parse::<ReportFormat>)]
     output: Vec<output::Output<ReportFormat>>,
+    /// Also save the plan to FILE, for `apply --plan FILE` to apply exactly it: versioned JSON
+    /// with the steps and their CAS indexes, a hash of the live state, the repository's
+    /// revision and digest, and a checksum; never a secret.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Simulate the rollout from the live state: Consul's config entries as the base, the
+    /// plan's own steps in apply's order, traffic on every declared upstream; report transient
+    /// breaks and openings per step (exit 3 when apply would refuse it).
+    #[arg(long)]
+    simulate: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,6 +204,15 @@ struct ApplyArgs {
     /// every step (json).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Apply exactly the plan `plan --out FILE` saved, or nothing: refused (exit 5) when Consul
+    /// or the repository changed since, refused (exit 1) when the file was altered. Its options
+    /// (--adopt, --allow-empty, --max-deletes) come from the file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["adopt", "allow_empty", "max_deletes"])]
+    plan: Option<PathBuf>,
+    /// Apply even when the rollout simulated from the live state breaks, for a while, an edge
+    /// allowed now and after it (the breaks are still reported).
+    #[arg(long)]
+    allow_transient: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -429,19 +450,48 @@ fn plan_command(args: PlanArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (plan, stats) = runtime.block_on(async {
+    let revision = args
+        .out
+        .as_ref()
+        .and_then(|_| mesh_check::head_revision(&args.repo.dir));
+    let label = args.repo.dir.display().to_string();
+    let simulate = args.simulate.then_some(label.as_str());
+    let reviewed = runtime.block_on(async {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
-        apply::make_plan(&loaded, &target, &args.target).await
+        apply::plan_for_review(&loaded, &target, &args.target, revision, simulate).await
     })?;
+    let plan = &reviewed.plan;
     output::write_all(&outputs, |format| match format {
-        ReportFormat::Text => mesh_report::plan::text::render(&plan),
-        ReportFormat::Json => mesh_report::plan::json::render(&plan),
+        ReportFormat::Text => mesh_report::plan::text::render(plan),
+        ReportFormat::Json => mesh_report::plan::json::render(plan),
     })?;
-    eprintln!("{stats}");
+    eprintln!("{}", reviewed.stats);
+    if let Some(path) = &args.out {
+        saved::write(path, &reviewed.saved)?;
+    }
+    let Some(rollout) = reviewed.rollout else {
+        return Ok(Exit::from(plan.outcome()).into());
+    };
+    let rollout = rollout?;
+    let text = rollout::report(rollout.as_ref());
+    // Beside a text plan on stdout; otherwise on stderr, so stdout stays one format.
+    if outputs
+        .iter()
+        .any(|o| o.path.is_none() && o.format == ReportFormat::Text)
+    {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+    if rollout.is_some_and(|r| r.refusal(false).is_some()) {
+        return Ok(Exit::Violation.into());
+    }
     Ok(Exit::from(plan.outcome()).into())
 }
 
 fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
+    // An altered or foreign plan is refused before anything else is done.
+    let saved = args.plan.as_deref().map(saved::read).transpose()?;
     let loaded = args.repo.load();
     report::diagnostics(&loaded, ReportFormat::Text)?;
     // The gate `reconcile` shares: it validates, the analysis `check` runs passes, and
@@ -449,7 +499,22 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
     let dir = args.repo.dir.display().to_string();
     let gate = mesh_check::gate(&loaded, &dir, !args.skip_check);
     if args.format == ReportFormat::Json {
-        return apply::apply_json(&loaded, &gate, &args.target, args.skip_check);
+        let quiet = |_: String| {};
+        let vet = rollout::vet(
+            &loaded,
+            &dir,
+            !args.skip_check,
+            args.allow_transient,
+            &quiet,
+        );
+        return apply::apply_json(
+            &loaded,
+            &gate,
+            &args.target,
+            saved.as_ref(),
+            &vet,
+            args.skip_check,
+        );
     }
     match gate {
         Ok(pass) => println!("{}", mesh_report::gate::text::summary(&pass)),
@@ -464,6 +529,9 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
         .build()?;
     let mut out = std::io::stdout().lock();
     use std::io::Write as _;
+    if let (Some(path), Some(saved)) = (&args.plan, &saved) {
+        writeln!(out, "{}", saved::describe(path, saved))?;
+    }
     let written = runtime.block_on(async {
         let target = apply::connect(&args.target, loaded.state.settings.acl).await?;
         if let Some(n) = apply::state_dir_note(&target, &args.target.state_dir) {
@@ -472,16 +540,28 @@ fn apply_command(args: ApplyArgs) -> Result<ExitCode> {
             writeln!(out, "applying to {}", target.client.address())?;
         }
         let mut progress = progress::Progress::new("applying", "step(s)");
+        let say = |line: String| println!("{line}");
+        let vet = rollout::vet(&loaded, &dir, !args.skip_check, args.allow_transient, &say);
         apply::apply_lines(
             &loaded,
             &target,
             &args.target,
+            saved.as_ref(),
+            &vet,
             &mut out,
             &|| false,
             Some(&mut progress),
         )
         .await
-    })?;
+    });
+    let written = match written {
+        Ok(w) => w,
+        Err(e) if saved::is_stale(&e) => {
+            eprintln!("mesh-gitops: {e:#}\n{}", saved::STALE_HELP);
+            return Ok(Exit::Stale.into());
+        }
+        Err(e) => return Err(e),
+    };
     writeln!(out, "Apply complete: {} change(s).", written.writes)?;
     if written.blocked > 0 {
         writeln!(

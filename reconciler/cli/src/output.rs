@@ -95,7 +95,7 @@ pub fn write_all<F: Copy>(outputs: &[Output<F>], render: impl Fn(F) -> String) -
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -58,6 +58,10 @@ pub struct ReconcileArgs {
     /// Refuse a pass that deletes more than N objects (nothing is written; the status says why).
     #[arg(long, value_name = "N")]
     max_deletes: Option<usize>,
+    /// Apply a commit even when the rollout simulated from the live state breaks, for a while,
+    /// an edge allowed now and after it (the breaks are still logged).
+    #[arg(long)]
+    allow_transient: bool,
     /// Where /healthz, /readyz and /metrics are served (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
@@ -225,6 +229,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             allow_empty: args.allow_empty,
             max_deletes: args.max_deletes,
         },
+        allow_transient: args.allow_transient,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -305,6 +310,7 @@ async fn wait_signal() -> std::io::Result<()> {
 struct ConsulApplier {
     target: Target,
     args: TargetArgs,
+    allow_transient: bool,
 }
 
 impl mesh_reconcile::Applier for ConsulApplier {
@@ -335,7 +341,14 @@ impl mesh_reconcile::Applier for ConsulApplier {
         log: &mut Vec<String>,
     ) -> Result<Applied> {
         let mut out = Vec::new();
-        let result = apply::apply_with(loaded, &self.target, &self.args, &mut out, stop).await;
+        // The rollout from the live state, simulated before each plan's writes.
+        let said = std::sync::Mutex::new(Vec::new());
+        let say = |line: String| said.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        let vet = crate::rollout::vet(loaded, ".", true, self.allow_transient, &say);
+        let result =
+            apply::apply_with(loaded, &self.target, &self.args, &vet, &mut out, stop).await;
+        drop(vet);
+        log.extend(said.into_inner().unwrap_or_else(|e| e.into_inner()));
         log.extend(String::from_utf8_lossy(&out).lines().map(str::to_owned));
         let report = result?;
         Ok(Applied {

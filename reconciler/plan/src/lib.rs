@@ -28,7 +28,7 @@ pub use order::{plan_all, PlanInput};
 use acl::AclKind;
 use mesh_model::{ConfigEntry, DesiredState, EntryKind, ServiceIntentions};
 use mesh_semantics::intention::IntentionSet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,7 +48,7 @@ pub struct ObservedEntry {
     pub modify_index: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -181,7 +181,7 @@ pub struct Plan {
 
 /// What a plan says about Consul against the repository, as the exit codes of `plan`, `apply`
 /// and `status` say it (`in-sync` 0, `changes` 2, `blocked` 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Consul matches the repository.
