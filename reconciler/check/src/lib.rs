@@ -5,10 +5,12 @@
 
 pub mod gate;
 mod git;
+pub mod live;
 mod simulation;
 
 pub use gate::{gate, GateFailure, GatePass};
 pub use git::{default_base, files_at_revision, files_in_tree, BaseSpec, DefaultBase};
+pub use live::{check_live, Live};
 pub use simulation::{counts, rollout_steps, simulate, simulate_with, SimSettings, Simulation};
 
 use mesh_analysis::{Analysis, ReachDiff};
@@ -70,6 +72,8 @@ pub struct CheckResult {
     pub diff: Option<ReachDiff>,
     /// The simulation, unless skipped (`--no-sim`).
     pub simulation: Option<Simulation>,
+    /// With `--consul`: the live mesh the base was read from ([`check_live`]).
+    pub live: Option<Live>,
 }
 
 impl CheckResult {
@@ -110,6 +114,7 @@ pub fn run(
         base,
         diff,
         simulation: None,
+        live: None,
     }))
 }
 

@@ -326,8 +326,9 @@ fn diff(r: &CheckResult) -> String {
                 let now = r.analysis.graph.decide(source, t);
                 let _ = writeln!(
                     out,
-                    "<tr class=\"{change}\"><td>{change}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                    "<tr class=\"{change}\"><td>{change}</td><td><code>{}</code>{}</td><td><code>{}</code></td><td>{}</td></tr>",
                     esc(s),
+                    super::live_mark(r, s),
                     esc(t),
                     esc(&now.reason)
                 );

@@ -1,0 +1,260 @@
+//! `check --consul`: the repository merged with what Consul holds now, compared with it.
+//!
+//! The live state ([`mesh_consul::LiveState`]) is the base; the head is what Consul will hold
+//! once the repository is applied: the repository's entries in place of the live ones, the
+//! entries of other owners and unowned ones kept, the entries carrying this owner's mark that
+//! the repository no longer declares pruned (unless marked never to be), and in a destination
+//! shared by owners the other owners' sources as they are in Consul beside the repository's.
+//! Services are the repository's plus the catalog's Connect services it does not declare
+//! (known only live, [`ServiceOrigin::Catalog`]), with the upstreams their sidecars declare, so
+//! cutting one of those is the same error as cutting a declared one.
+//!
+//! Every live object is added to the source map as the JSON Consul answered, under its URL, so
+//! a finding about it reads `http://consul:8500/v1/config/service-intentions:12:5`.
+
+use crate::{Base, CheckResult};
+use mesh_consul::{LiveEntry, LiveService, LiveState};
+use mesh_diagnostics::{Code, Diagnostic, FileId, Severity, SourceMap, Span};
+use mesh_loader::Loaded;
+use mesh_model::{ConfigEntry, DesiredState, EntryKind, Service, ServiceIntentions};
+use mesh_plan::shared::{self, SOURCES_PREFIX};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a check against the live mesh knows beyond the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// The address the live state was read from.
+    pub address: String,
+    /// Connect services in Consul's catalog that the repository does not declare.
+    pub only_live: Vec<String>,
+    /// Config entries read.
+    pub entries: usize,
+}
+
+/// The check of `head` (loaded, without errors) against `live`. The simulation is left to the
+/// caller, as in [`crate::run`].
+pub fn check_live(mut head: Loaded, live: &LiveState) -> CheckResult {
+    let first_live = head.sources.len();
+    let files = LiveFiles::add(&mut head.sources, live);
+    let owner = head.state.settings.owner.clone();
+    let declared: BTreeSet<&str> = head
+        .state
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let only_live: Vec<&LiveService> = live
+        .services
+        .iter()
+        .filter(|s| !declared.contains(s.service.name.as_str()))
+        .collect();
+    let live_entries = files.entries(live);
+    let mut base_state = DesiredState {
+        settings: head.state.settings.clone(),
+        services: files.services(live.services.iter()),
+        config_entries: live_entries.clone(),
+        ..Default::default()
+    };
+    base_state.sort();
+    let mut merged = head.state.clone();
+    merged.config_entries = end_state(&head.state.config_entries, live_entries, &owner);
+    merged
+        .services
+        .extend(files.services(only_live.iter().copied()));
+    merged.sort();
+    let mut base_analysis = mesh_analysis::analyze(&base_state, &head.guardrail_files);
+    let mut analysis = mesh_analysis::analyze(&merged, &head.guardrail_files);
+    let is_live = |d: &Diagnostic| d.span.is_some_and(|s| s.file.0 as usize >= first_live);
+    for f in [&mut base_analysis.findings, &mut analysis.findings] {
+        // The other owners' sources are here, read from Consul: nothing is left unseen.
+        f.retain(|d| d.code != Code::SharedDestination);
+        f.iter_mut().filter(|d| is_live(d)).for_each(mark_live);
+    }
+    // A problem already in Consul is not this change's: told, not failed on.
+    let before: BTreeSet<(Code, String)> = base_analysis
+        .findings
+        .iter()
+        .map(|d| (d.code, d.message.clone()))
+        .collect();
+    for d in analysis
+        .findings
+        .iter_mut()
+        .filter(|d| d.is_error() && is_live(d))
+    {
+        if before.contains(&(d.code, d.message.clone())) {
+            d.severity = Severity::Warning;
+            d.message.push_str("; already so in Consul");
+        }
+    }
+    let diff = mesh_analysis::diff(&base_analysis.graph, &analysis.graph);
+    let base = Base {
+        label: format!("Consul at {}", live.address),
+        loaded: Loaded {
+            state: base_state,
+            sources: head.sources.clone(),
+            diagnostics: Vec::new(),
+            files: Vec::new(),
+            guardrail_files: head.guardrail_files.clone(),
+        },
+        analysis: base_analysis,
+    };
+    let summary = Live {
+        address: live.address.clone(),
+        only_live: only_live.iter().map(|s| s.service.name.clone()).collect(),
+        entries: live.entries.len(),
+    };
+    head.state = merged;
+    CheckResult {
+        head,
+        analysis,
+        base: Some(base),
+        diff: Some(diff),
+        simulation: None,
+        live: Some(summary),
+    }
+}
+
+/// Says where a finding about a live object comes from.
+fn mark_live(d: &mut Diagnostic) {
+    d.message
+        .push_str(" (read from Consul; not declared in this repository)");
+}
+
+/// The live objects' texts in the source map, by position in `live`.
+struct LiveFiles {
+    entries: Vec<FileId>,
+    services: BTreeMap<String, FileId>,
+}
+
+impl LiveFiles {
+    fn add(sources: &mut SourceMap, live: &LiveState) -> LiveFiles {
+        let entries = live
+            .entries
+            .iter()
+            .map(|e| sources.add(format!("{}{}", live.address, e.endpoint), e.text.clone()))
+            .collect();
+        let services = live
+            .services
+            .iter()
+            .map(|s| {
+                let id = sources.add(format!("{}{}", live.address, s.endpoint), s.text.clone());
+                (s.service.name.clone(), id)
+            })
+            .collect();
+        LiveFiles { entries, services }
+    }
+
+    /// Every live entry decoded again with its own file, so its spans point into it.
+    fn entries(&self, live: &LiveState) -> Vec<ConfigEntry> {
+        live.entries
+            .iter()
+            .zip(&self.entries)
+            .map(|(e, id)| located(e, *id))
+            .collect()
+    }
+
+    /// `services` with spans into their catalog answers.
+    fn services<'a>(&self, services: impl Iterator<Item = &'a LiveService>) -> Vec<Service> {
+        services
+            .map(|s| {
+                let id = self.services[&s.service.name];
+                let mut service = s.service.clone();
+                let whole = Span::new(id, 0, s.text.len());
+                service.span =
+                    find(&s.text, "DestinationServiceName", &service.name, id).unwrap_or(whole);
+                for u in &mut service.upstreams {
+                    u.span =
+                        find(&s.text, "DestinationName", &u.destination_name, id).unwrap_or(whole);
+                }
+                service
+            })
+            .collect()
+    }
+}
+
+/// The span of `"key": "value"` in a pretty-printed answer.
+fn find(text: &str, key: &str, value: &str, id: FileId) -> Option<Span> {
+    let needle = format!("\"{key}\": {}", serde_json::Value::from(value));
+    text.find(&needle)
+        .map(|at| Span::new(id, at, at + needle.len()))
+}
+
+fn located(e: &LiveEntry, id: FileId) -> ConfigEntry {
+    let mut entry = mesh_syntax::parse_json(id, &e.text)
+        .ok()
+        .and_then(|node| mesh_loader::decode_server_entry(&node).ok())
+        .map_or_else(|| e.stored.entry.clone(), |read| read.entry);
+    mesh_semantics::config_entry::normalize(&mut entry);
+    entry
+}
+
+fn key(e: &ConfigEntry) -> (EntryKind, String) {
+    (e.kind(), e.name().to_owned())
+}
+
+/// What Consul holds once `repo` (this owner's entries) is applied over `live`.
+fn end_state(repo: &[ConfigEntry], live: Vec<ConfigEntry>, owner: &str) -> Vec<ConfigEntry> {
+    let declared: BTreeMap<(EntryKind, String), &ConfigEntry> =
+        repo.iter().map(|e| (key(e), e)).collect();
+    let mut out: Vec<ConfigEntry> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for l in live {
+        let k = key(&l);
+        seen.insert(k.clone());
+        match (declared.get(&k), &l) {
+            (Some(ConfigEntry::ServiceIntentions(ours)), ConfigEntry::ServiceIntentions(have))
+                if ours.is_shared() =>
+            {
+                out.push(ConfigEntry::ServiceIntentions(shared_merge(
+                    ours, have, owner,
+                )));
+            }
+            (Some(d), _) => out.push((*d).clone()),
+            (None, ConfigEntry::ServiceIntentions(have)) if have.is_shared() => {
+                let mut left = have.clone();
+                let ours = shared::listed_sources(have, owner);
+                left.sources.retain(|s| !ours.contains(&s.name));
+                left.meta.remove(&shared::sources_key(owner));
+                if !left.sources.is_empty() {
+                    out.push(ConfigEntry::ServiceIntentions(left));
+                }
+            }
+            (None, _) if pruned(&l, owner) => {}
+            (None, _) => out.push(l),
+        }
+    }
+    out.extend(repo.iter().filter(|e| !seen.contains(&key(e))).cloned());
+    out
+}
+
+/// An entry this owner marks, no longer declared and not protected: apply deletes it.
+fn pruned(e: &ConfigEntry, owner: &str) -> bool {
+    let meta = e.meta();
+    meta.get(mesh_plan::OWNER_KEY).map(String::as_str) == Some(owner)
+        && meta.get(mesh_plan::PRUNE_KEY).map(String::as_str) != Some(mesh_plan::NEVER)
+}
+
+/// A shared destination as apply leaves it: the other owners' (and unowned) sources as they are
+/// in Consul, this owner's as the repository declares them (see `mesh_plan::shared`).
+fn shared_merge(
+    ours: &ServiceIntentions,
+    have: &ServiceIntentions,
+    owner: &str,
+) -> ServiceIntentions {
+    let previous = shared::listed_sources(have, owner);
+    let declared: BTreeSet<&str> = ours.sources.iter().map(|s| s.name.as_str()).collect();
+    let mut merged = ours.clone();
+    merged.sources.extend(
+        have.sources
+            .iter()
+            .filter(|s| !previous.contains(&s.name) && !declared.contains(s.name.as_str()))
+            .cloned(),
+    );
+    for (k, v) in &have.meta {
+        if k.starts_with(SOURCES_PREFIX) && *k != shared::sources_key(owner) {
+            merged.meta.insert(k.clone(), v.clone());
+        }
+    }
+    mesh_semantics::intention::normalize(&mut merged);
+    merged
+}
