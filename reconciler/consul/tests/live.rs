@@ -105,8 +105,11 @@ impl Cluster {
                 "Upstreams": [{"DestinationName": "api", "LocalBindPort": 9191}]}}}}),
         )
         .await;
-        self.put("/v1/agent/service/register", json!({"Name": "plain", "Port": 7100}))
-            .await;
+        self.put(
+            "/v1/agent/service/register",
+            json!({"Name": "plain", "Port": 7100}),
+        )
+        .await;
     }
 }
 
@@ -116,7 +119,9 @@ async fn the_read_only_policy_reads_every_entry_and_connect_service() {
     c.populate().await;
     let token = c.read_only_token().await;
     let client = c.client(Some(&token));
-    let live = read_live(&client).await.expect("the read-only token reads it all");
+    let live = read_live(&client)
+        .await
+        .expect("the read-only token reads it all");
     let entries: Vec<(String, String)> = live
         .entries
         .iter()
@@ -142,7 +147,11 @@ async fn the_read_only_policy_reads_every_entry_and_connect_service() {
         })
         .unwrap();
     let sources: Vec<&str> = shared.sources.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(sources, ["web", "batch"], "both owners' sources, in Consul's order");
+    assert_eq!(
+        sources,
+        ["web", "batch"],
+        "both owners' sources, in Consul's order"
+    );
     // Only Connect services: `plain` has no sidecar and is not Connect-native.
     assert_eq!(live.services.len(), 1, "{:?}", live.services);
     let legacy = live.service("legacy").unwrap();
@@ -150,7 +159,9 @@ async fn the_read_only_policy_reads_every_entry_and_connect_service() {
     assert_eq!(legacy.service.upstreams[0].destination_name, "api");
     assert_eq!(legacy.endpoint, "/v1/catalog/service/legacy-sidecar-proxy");
     assert!(legacy.text.contains("\"DestinationName\": \"api\""));
-    assert!(live.entries[0].text.contains("\"Kind\": \"proxy-defaults\""));
+    assert!(live.entries[0]
+        .text
+        .contains("\"Kind\": \"proxy-defaults\""));
 
     // The same token can change nothing.
     let write = client
@@ -191,5 +202,7 @@ async fn an_unreachable_consul_names_the_address_and_endpoint() {
     let err = read_live(&client).await.unwrap_err();
     assert_eq!(err.address, format!("http://127.0.0.1:{port}"));
     assert_eq!(err.endpoint, "/v1/config/service-defaults");
-    assert!(err.to_string().starts_with("cannot read the live state from Consul at http://127.0.0.1:"));
+    assert!(err
+        .to_string()
+        .starts_with("cannot read the live state from Consul at http://127.0.0.1:"));
 }
