@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::serve::{Serve, ServeOpts};
+use common::live::{put, read_only_token, serve_with_acls as serve};
+use common::serve::Serve;
 use common::{copy_dir, mesh_gitops, root, Run};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -37,45 +38,6 @@ fn repo(dir: &Path, sources: &[&str]) {
     std::fs::write(dir.join("mesh-gitops.hcl"), SETTINGS).unwrap();
     std::fs::write(dir.join("services.hcl"), SERVICES).unwrap();
     std::fs::write(dir.join("intentions/api.hcl"), intentions(sources)).unwrap();
-}
-
-fn serve(state: &Path) -> Serve {
-    Serve::start(
-        state,
-        ServeOpts {
-            bootstrap_token: true,
-            extra: vec!["--acl-default-policy".into(), "deny".into()],
-            ..Default::default()
-        },
-    )
-}
-
-fn put(s: &Serve, path: &str, body: Value) -> Value {
-    let resp = s
-        .client()
-        .put(format!("{}{path}", s.url()))
-        .body(body.to_string())
-        .send()
-        .unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    serde_json::from_str(&resp.text().unwrap()).unwrap_or(Value::Null)
-}
-
-/// A token holding only the read-only policy.
-fn read_only_token(s: &Serve) -> String {
-    let rules =
-        std::fs::read_to_string(root().join("examples/deploy/read-only-policy.hcl")).unwrap();
-    put(
-        s,
-        "/v1/acl/policy",
-        json!({"Name": "mesh-gitops-read", "Rules": rules}),
-    );
-    let token = put(
-        s,
-        "/v1/acl/token",
-        json!({"Policies": [{"Name": "mesh-gitops-read"}]}),
-    );
-    token["SecretID"].as_str().unwrap().to_owned()
 }
 
 /// `check DIR --consul URL` with the read-only token in the environment only.
