@@ -258,3 +258,209 @@ fn shared_merge(
     mesh_semantics::intention::normalize(&mut merged);
     merged
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_consul::StoredEntry;
+    use mesh_loader::{LoadOptions, RepoFile};
+    use serde_json::{json, Value};
+
+    fn load(files: &[(&str, &str)]) -> Loaded {
+        let files = files
+            .iter()
+            .map(|(path, text)| RepoFile {
+                path: (*path).to_owned(),
+                contents: text.as_bytes().to_vec(),
+            })
+            .collect();
+        let loaded = mesh_loader::load_files(files, &LoadOptions::default());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        loaded
+    }
+
+    fn entry(v: Value) -> LiveEntry {
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        let node = mesh_syntax::parse_json(FileId(0), &text).unwrap();
+        let read = mesh_loader::decode_server_entry(&node).unwrap();
+        LiveEntry {
+            stored: StoredEntry {
+                entry: read.entry,
+                modify_index: 1,
+                unknown: read.unknown,
+                hash: None,
+            },
+            endpoint: format!("/v1/config/{}", v["Kind"].as_str().unwrap()),
+            text,
+        }
+    }
+
+    fn service(name: &str, upstreams: &[&str]) -> LiveService {
+        let answer = json!([{"ServiceName": format!("{name}-sidecar-proxy"), "ServiceKind": "connect-proxy",
+            "ServiceProxy": {"DestinationServiceName": name, "Upstreams": upstreams.iter().map(|u| json!({"DestinationName": u, "LocalBindPort": 9000})).collect::<Vec<_>>()}}]);
+        let text = serde_json::to_string_pretty(&answer).unwrap();
+        LiveService {
+            service: Service {
+                name: name.to_owned(),
+                port: None,
+                port_label: None,
+                address: None,
+                sidecar: true,
+                native: false,
+                instances: 1,
+                upstreams: upstreams
+                    .iter()
+                    .map(|u| mesh_model::Upstream {
+                        destination_name: (*u).to_owned(),
+                        local_bind_port: 9000,
+                        local_bind_address: None,
+                        datacenter: None,
+                        destination_type: None,
+                        span: Default::default(),
+                    })
+                    .collect(),
+                proxy_config: Default::default(),
+                origin: mesh_model::ServiceOrigin::Catalog,
+                span: Default::default(),
+            },
+            endpoint: format!("/v1/catalog/service/{name}-sidecar-proxy"),
+            text,
+        }
+    }
+
+    const SETTINGS: (&str, &str) = (
+        "mesh-gitops.hcl",
+        "datacenter = \"dc1\"\nowner = \"a\"\nacl {\n  enabled = true\n  default_policy = \"deny\"\n}\n",
+    );
+
+    fn defaults(name: &str, meta: Value) -> LiveEntry {
+        entry(json!({"Kind": "service-defaults", "Name": name, "Protocol": "tcp", "Meta": meta}))
+    }
+
+    #[test]
+    fn the_head_is_consul_once_the_repository_is_applied() {
+        let head = load(&[
+            SETTINGS,
+            (
+                "api.hcl",
+                "Kind = \"service-defaults\"\nName = \"api\"\nProtocol = \"http\"\n",
+            ),
+        ]);
+        let live = LiveState {
+            address: "http://consul:8500".into(),
+            entries: vec![
+                defaults("api", json!({"mesh-gitops-owner": "a"})),
+                defaults("gone", json!({"mesh-gitops-owner": "a"})),
+                defaults(
+                    "kept",
+                    json!({"mesh-gitops-owner": "a", "mesh-gitops-prune": "never"}),
+                ),
+                defaults("theirs", json!({"mesh-gitops-owner": "b"})),
+                defaults("unowned", json!({})),
+            ],
+            services: Vec::new(),
+            requests: 0,
+        };
+        let r = check_live(head, &live);
+        let names: Vec<(&str, Option<&str>)> = r
+            .head
+            .state
+            .config_entries
+            .iter()
+            .map(|e| match e {
+                ConfigEntry::ServiceDefaults(d) => (d.name.as_str(), d.protocol.as_deref()),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("api", Some("http")),
+                ("kept", Some("tcp")),
+                ("theirs", Some("tcp")),
+                ("unowned", Some("tcp")),
+            ],
+            "the repository's api, the dropped owned entry pruned, the others kept"
+        );
+        assert_eq!(
+            r.base.as_ref().unwrap().loaded.state.config_entries.len(),
+            5
+        );
+        assert_eq!(
+            r.base.as_ref().unwrap().label,
+            "Consul at http://consul:8500"
+        );
+    }
+
+    #[test]
+    fn a_shared_destination_keeps_the_other_owners_sources_from_consul() {
+        let head = load(&[
+            SETTINGS,
+            (
+                "api.hcl",
+                "Kind = \"service-intentions\"\nName = \"api\"\nMeta { \"mesh-gitops-shared\" = \"true\" }\nSources = [{ Name = \"web\", Action = \"allow\" }]\n",
+            ),
+        ]);
+        let live = LiveState {
+            address: "http://consul:8500".into(),
+            entries: vec![entry(json!({"Kind": "service-intentions", "Name": "api",
+                "Meta": {"mesh-gitops-shared": "true", "mesh-gitops-sources-a": "old",
+                         "mesh-gitops-sources-b": "batch"},
+                "Sources": [{"Name": "old", "Action": "allow"}, {"Name": "batch", "Action": "allow"}]}))],
+            services: Vec::new(),
+            requests: 0,
+        };
+        let r = check_live(head, &live);
+        let i = r.head.state.intentions().next().unwrap();
+        let mut sources: Vec<&str> = i.sources.iter().map(|s| s.name.as_str()).collect();
+        sources.sort_unstable();
+        assert_eq!(
+            sources,
+            ["batch", "web"],
+            "ours replaced, the other owner's kept"
+        );
+        assert!(r.analysis.graph.decide("batch", "api").allowed);
+        assert!(!r.analysis.graph.decide("old", "api").allowed);
+        assert!(r
+            .analysis
+            .findings
+            .iter()
+            .all(|d| d.code != Code::SharedDestination));
+        assert_eq!(
+            r.diff.unwrap().closed,
+            [("old".to_owned(), "api".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_live_only_service_is_analysed_and_old_problems_only_warn() {
+        let head = load(&[SETTINGS]);
+        let live = LiveState {
+            address: "http://consul:8500".into(),
+            entries: Vec::new(),
+            services: vec![service("legacy", &["api"])],
+            requests: 0,
+        };
+        let r = check_live(head, &live);
+        assert_eq!(r.live.as_ref().unwrap().only_live, ["legacy"]);
+        let denied = r
+            .analysis
+            .findings
+            .iter()
+            .find(|d| d.code == Code::UpstreamDenied)
+            .unwrap();
+        // Denied before the change as after it: not this change's fault.
+        assert_eq!(denied.severity, Severity::Warning);
+        assert!(
+            denied.message.ends_with("; already so in Consul"),
+            "{}",
+            denied.message
+        );
+        let loc = crate::location(denied, &r.head.sources).unwrap();
+        assert_eq!(
+            loc.0,
+            "http://consul:8500/v1/catalog/service/legacy-sidecar-proxy"
+        );
+        assert!(!r.failed());
+    }
+}
