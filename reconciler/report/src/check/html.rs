@@ -205,7 +205,7 @@ fn matrix(r: &CheckResult) -> String {
         let heading = if source == OTHER {
             "<span title=\"every service no intention names\">* (any other)</span>".to_owned()
         } else {
-            esc(shown)
+            format!("{}{}", esc(shown), super::live_mark(r, source))
         };
         let _ = write!(out, "<tr><th scope=\"row\">{heading}</th>");
         for destination in &g.services {

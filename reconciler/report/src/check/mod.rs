@@ -35,7 +35,7 @@ fn decision(allowed: bool) -> &'static str {
 }
 
 /// The mark after a service known only in Consul's catalog (`check --consul`), else nothing.
-fn live_mark(r: &CheckResult, service: &str) -> &'static str {
+pub(crate) fn live_mark(r: &CheckResult, service: &str) -> &'static str {
     if r.live
         .as_ref()
         .is_some_and(|l| l.only_live.iter().any(|s| s == service))
