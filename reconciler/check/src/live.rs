@@ -49,18 +49,17 @@ pub fn check_live(mut head: Loaded, live: &LiveState) -> CheckResult {
         .filter(|s| !declared.contains(s.service.name.as_str()))
         .collect();
     let live_entries = files.entries(live);
+    let live_services = files.services(live.services.iter());
     let mut base_state = DesiredState {
         settings: head.state.settings.clone(),
-        services: files.services(live.services.iter()),
+        services: live_services.clone(),
         config_entries: live_entries.clone(),
         ..Default::default()
     };
     base_state.sort();
     let mut merged = head.state.clone();
     merged.config_entries = end_state(&head.state.config_entries, live_entries, &owner);
-    merged
-        .services
-        .extend(files.services(only_live.iter().copied()));
+    merged.services = with_live(merged.services, live_services);
     merged.sort();
     let mut base_analysis = mesh_analysis::analyze(&base_state, &head.guardrail_files);
     let mut analysis = mesh_analysis::analyze(&merged, &head.guardrail_files);
@@ -112,6 +111,34 @@ pub fn check_live(mut head: Loaded, live: &LiveState) -> CheckResult {
         simulation: None,
         live: Some(summary),
     }
+}
+
+/// The repository's services with the live ones added: whole, a service it does not declare;
+/// for one it declares, the upstreams its running sidecars have and the repository lacks, which
+/// carry traffic until the service is deployed again.
+fn with_live(mut services: Vec<Service>, live: Vec<Service>) -> Vec<Service> {
+    let at: BTreeMap<String, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    for l in live {
+        let Some(&i) = at.get(&l.name) else {
+            services.push(l);
+            continue;
+        };
+        let s = &mut services[i];
+        for u in l.upstreams {
+            if !s
+                .upstreams
+                .iter()
+                .any(|x| x.destination_name == u.destination_name)
+            {
+                s.upstreams.push(u);
+            }
+        }
+    }
+    services
 }
 
 /// Says where a finding about a live object comes from.
@@ -462,5 +489,46 @@ mod tests {
             "http://consul:8500/v1/catalog/service/legacy-sidecar-proxy"
         );
         assert!(!r.failed());
+    }
+
+    #[test]
+    fn a_live_upstream_the_repository_lacks_still_counts_until_redeployed() {
+        // The repository's web no longer declares db, and drops db's intentions, which it owns.
+        let head = load(&[
+            SETTINGS,
+            (
+                "services.hcl",
+                "services = [{ name = \"web\", port = 80, connect = { sidecar_service = { proxy = { upstreams = [{ destination_name = \"api\", local_bind_port = 9000 }] } } } }]\n",
+            ),
+        ]);
+        let live = LiveState {
+            address: "http://consul:8500".into(),
+            entries: vec![entry(json!({"Kind": "service-intentions", "Name": "db",
+                "Meta": {"mesh-gitops-owner": "a"},
+                "Sources": [{"Name": "web", "Action": "allow"}]}))],
+            services: vec![service("web", &["api", "db"])],
+            requests: 0,
+        };
+        let r = check_live(head, &live);
+        assert!(r.live.as_ref().unwrap().only_live.is_empty());
+        let web = r.head.state.service("web").unwrap();
+        let ups: Vec<&str> = web
+            .upstreams
+            .iter()
+            .map(|u| u.destination_name.as_str())
+            .collect();
+        assert_eq!(ups, ["api", "db"]);
+        assert_eq!(
+            r.diff.as_ref().unwrap().closed,
+            [("web".to_owned(), "db".to_owned())]
+        );
+        let cut = r
+            .analysis
+            .findings
+            .iter()
+            .find(|d| d.code == Code::UpstreamDenied && d.message.contains("\"db\""))
+            .unwrap();
+        assert!(cut.is_error(), "cut by this change: {cut:?}");
+        assert!(r.failed());
     }
 }
