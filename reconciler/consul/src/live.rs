@@ -176,7 +176,11 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 /// The Connect services among the catalog's answers: destinations of `connect-proxy`
-/// instances (Consul's `ServiceProxy.DestinationServiceName`) and Connect-native instances.
+/// instances and Connect-native instances. The fields are those `CatalogServiceNodes`
+/// (`agent/catalog_endpoint.go`) answers with: `ServiceKind` (`ServiceKindConnectProxy`,
+/// `agent/structs/structs.go`), `ServiceProxy` (`ConnectProxyConfig`, with its
+/// `DestinationServiceName` and `Upstreams`, `agent/structs/connect_proxy_config.go`) and
+/// `ServiceConnect.Native`.
 fn services(answers: Vec<(String, Value)>) -> Vec<LiveService> {
     let mut by_name: BTreeMap<String, LiveService> = BTreeMap::new();
     for (path, answer) in &answers {
@@ -248,7 +252,8 @@ fn services(answers: Vec<(String, Value)>) -> Vec<LiveService> {
     by_name.into_values().collect()
 }
 
-/// One of a sidecar's `Upstreams` (`structs.Upstream`); prepared queries are not services.
+/// One of a sidecar's `Upstreams` (`Upstream` in `agent/structs/connect_proxy_config.go`); a
+/// `prepared_query` destination (`UpstreamDestTypePreparedQuery`) is not a service.
 fn upstream(u: &Value) -> Option<Upstream> {
     let kind = str_of(u, "DestinationType");
     if kind == "prepared_query" {
