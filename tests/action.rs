@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::live::{put, read_only_token, serve_with_acls};
 use common::{mesh_gitops, root};
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::{json, Value};
@@ -111,14 +112,21 @@ fn every_input_the_action_reads_is_declared_and_the_example_uses_the_action() {
         used.is_subset(&declared),
         "used {used:?}, declared {declared:?}"
     );
-    // Consul's address and token wait for `check --consul`; no input promises them before.
-    let help = mesh_gitops(&["check", "--help"]).run().stdout;
-    if !help.contains("--consul") {
-        assert!(
-            !declared.iter().any(|i| i.contains("consul")),
-            "{declared:?}"
-        );
+    // Consul's address reaches `check --consul`; the token only its environment.
+    for input in ["consul-address", "consul-token"] {
+        assert!(declared.contains(input), "{declared:?}");
     }
+    let check = step(&action, "check");
+    assert_eq!(
+        check["env"]["CONSUL_HTTP_TOKEN"],
+        "${{ inputs.consul-token }}"
+    );
+    assert!(!check["run"].as_str().unwrap().contains("CONSUL_HTTP_TOKEN"));
+    assert_eq!(
+        text.matches("inputs.consul-token").count(),
+        1,
+        "the token is read once, into the environment"
+    );
 
     let example = yaml("examples/github/mesh-gitops-check.yml");
     let steps = example["jobs"]["check"]["steps"].as_array().unwrap();
@@ -407,4 +415,104 @@ fn the_report_comment_is_created_once_then_updated_in_place() {
         .iter()
         .all(|r| r.authorization.as_deref() == Some("Bearer t0ken")));
     assert_eq!(seen.iter().filter(|r| r.method == "POST").count(), 1);
+}
+
+/// The check step's script, run as the runner runs it, with `consul-address` and `consul-token`
+/// set, against a `serve` with ACLs enforced and a token holding only the read-only policy:
+/// `check --consul` runs once, the token reaches it through the environment only, and the
+/// report lands in the job summary.
+#[test]
+fn the_check_step_reads_the_live_mesh_with_the_token_in_the_environment_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = serve_with_acls(&tmp.path().join("state"));
+    let repo = tmp.path().join("repo");
+    common::copy_dir(&root().join("examples/shared-destination/frontend"), &repo);
+    put(
+        &s,
+        "/v1/agent/service/register",
+        json!({"Name": "legacy", "Port": 7000, "Connect": {"SidecarService": {"Proxy": {
+            "Upstreams": [{"DestinationName": "api", "LocalBindPort": 9191}]}}}}),
+    );
+    let token = read_only_token(&s);
+    // `mesh-gitops` on PATH records its arguments, then runs the real binary.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let argv = tmp.path().join("argv");
+    let wrapper = bin.join("mesh-gitops");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+            argv.display(),
+            env!("CARGO_BIN_EXE_mesh-gitops")
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let action = yaml("action.yml");
+    let script = tmp.path().join("check.sh");
+    std::fs::write(&script, step(&action, "check")["run"].as_str().unwrap()).unwrap();
+    let (summary, outputs) = (tmp.path().join("summary.md"), tmp.path().join("outputs"));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg("-e")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .env("PATH", path)
+        .env("INPUT_PATH", &repo)
+        .env("INPUT_BASE", "")
+        .env("INPUT_FORMATS", "sarif json")
+        .env("INPUT_CONSUL_ADDRESS", s.url())
+        .env("CONSUL_HTTP_TOKEN", &token)
+        .env("BASE_REF", "main")
+        .env("RUNNER_TEMP", tmp.path())
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env_remove("CONSUL_HTTP_ADDR")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    let args = std::fs::read_to_string(&argv).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        args.iter().filter(|a| **a == "check").count(),
+        1,
+        "{args:?}"
+    );
+    let consul = args
+        .iter()
+        .position(|a| *a == "--consul")
+        .expect("--consul");
+    assert_eq!(args[consul + 1], s.url());
+    assert!(
+        !args.contains(&"--base"),
+        "the live mesh replaces the base: {args:?}"
+    );
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains(&format!("Reachability since `Consul at {}`", s.url())),
+        "{summary}"
+    );
+    let outputs = std::fs::read_to_string(&outputs).unwrap();
+    assert!(outputs.contains("exit-code=0"), "{outputs}\n{log}");
+    let report =
+        std::fs::read_to_string(tmp.path().join("mesh-gitops-reports/mesh-gitops.json")).unwrap();
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["live"]["only_live"], json!(["legacy"]));
+    for text in [args.join(" "), summary, outputs, log] {
+        assert!(!text.contains(&token), "the token leaked: {text}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod current_consul;
 pub mod examples;
 pub mod git;
 pub mod golden;
+pub mod live;
 pub mod run;
 pub mod serve;
 

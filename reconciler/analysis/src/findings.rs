@@ -104,6 +104,10 @@ fn decision_of(i: &IntentionRef) -> Option<bool> {
 }
 
 fn intentions(state: &DesiredState, g: &PolicyGraph, out: &mut Vec<Diagnostic>) {
+    // Whether "any other destination" stands for a declared service too; the same for every
+    // intention, so computed once (per intention, it made the analysis quadratic).
+    let own_entries: BTreeSet<&str> = g.set.destinations().collect();
+    let other_dst_known = g.services.iter().any(|x| !own_entries.contains(x.as_str()));
     for entry in state.intentions() {
         for src in &entry.sources {
             if src.peer.is_some() || src.sameness_group.is_some() {
@@ -133,8 +137,6 @@ fn intentions(state: &DesiredState, g: &PolicyGraph, out: &mut Vec<Diagnostic>) 
             };
             let mut decides = 0usize;
             let mut decides_known = 0usize;
-            let own_entries: BTreeSet<&str> = g.set.destinations().collect();
-            let other_dst_known = g.services.iter().any(|x| !own_entries.contains(x.as_str()));
             let mut changes = false;
             let mut shadowed_by: Option<IntentionRef> = None;
             for d in &destinations {

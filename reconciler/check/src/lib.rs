@@ -5,6 +5,7 @@
 
 pub mod gate;
 mod git;
+pub mod live;
 mod rollout;
 mod simulation;
 mod sweep;
@@ -13,6 +14,7 @@ pub use gate::{gate, GateFailure, GatePass};
 pub use git::{
     default_base, files_at_revision, files_in_tree, head_revision, BaseSpec, DefaultBase,
 };
+pub use live::{check_live, Live};
 pub use rollout::{simulate_live_rollout, LiveRollout};
 pub use simulation::{
     counts, rollout_steps, simulate, simulate_steps, simulate_with, SimSettings, Simulation,
@@ -78,6 +80,8 @@ pub struct CheckResult {
     pub diff: Option<ReachDiff>,
     /// The simulation, unless skipped (`--no-sim`).
     pub simulation: Option<Simulation>,
+    /// With `--consul`: the live mesh the base was read from ([`check_live`]).
+    pub live: Option<Live>,
 }
 
 impl CheckResult {
@@ -118,6 +122,7 @@ pub fn run(
         base,
         diff,
         simulation: None,
+        live: None,
     }))
 }
 

@@ -9,6 +9,7 @@ mod exit;
 mod explain;
 mod gate;
 mod import;
+mod live;
 mod logs;
 mod output;
 mod progress;
@@ -151,6 +152,11 @@ struct CheckArgs {
     /// Compare with nothing, even in a git repository with origin/HEAD.
     #[arg(long, conflicts_with = "base")]
     no_base: bool,
+    /// Check against the live mesh in Consul at URL (read only; the token from
+    /// CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE): the repository merged with every config
+    /// entry and Connect service Consul holds, and what it opens and closes since.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["base", "no_base"])]
+    consul: Option<String>,
     /// Output format of the result on stdout [default: text, unless --output is given].
     #[arg(long, value_enum)]
     format: Option<CheckFormat>,
@@ -362,7 +368,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn check_command(args: CheckArgs) -> Result<ExitCode> {
     let outputs = output::destinations(args.format, &args.output, CheckFormat::Text)?;
-    let base = match (&args.base, args.no_base) {
+    let base = match (&args.base, args.no_base || args.consul.is_some()) {
         (Some(spec), _) => Some(mesh_check::BaseSpec::given(spec)),
         (None, true) => None,
         (None, false) => match mesh_check::default_base(&args.repo.dir) {
@@ -379,7 +385,11 @@ fn check_command(args: CheckArgs) -> Result<ExitCode> {
             }
         },
     };
-    let mut result = match args.repo.check(base.as_ref())? {
+    let checked = match &args.consul {
+        Some(url) => live::check(&args.repo, url)?,
+        None => args.repo.check(base.as_ref())?,
+    };
+    let mut result = match checked {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };

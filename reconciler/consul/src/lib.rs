@@ -9,6 +9,10 @@
 //! `false` is a conflict and a 500 body is a validation error. The token never appears in
 //! `Debug` output or errors.
 
+pub mod live;
+
+pub use live::{read_live, LiveEntry, LiveError, LiveService, LiveState};
+
 use mesh_model::ConfigEntry;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -759,8 +763,12 @@ impl KvEntry {
 }
 
 fn decode_entry(path: &str, v: &Value) -> Result<StoredEntry, ConsulError> {
-    let text = v.to_string();
-    let node = mesh_syntax::parse_json(mesh_diagnostics::FileId(0), &text).map_err(|d| {
+    decode_entry_text(path, v, &v.to_string())
+}
+
+/// [`decode_entry`] from `text`, `v` written out: the entry's spans are offsets into `text`.
+fn decode_entry_text(path: &str, v: &Value, text: &str) -> Result<StoredEntry, ConsulError> {
+    let node = mesh_syntax::parse_json(mesh_diagnostics::FileId(0), text).map_err(|d| {
         ConsulError::Decode {
             path: path.to_owned(),
             reason: first(&d),

@@ -48,7 +48,7 @@ pub struct Location {
     pub column: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SourceFile {
     path: String,
     text: Arc<str>,
@@ -57,7 +57,7 @@ struct SourceFile {
 }
 
 /// All files of a load, by [`FileId`]. Paths are repository-relative with `/` separators.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
 }

@@ -44,6 +44,9 @@ pub enum ServiceOrigin {
         /// `network { mode }` of the group, `host` when absent.
         network_mode: String,
     },
+    /// Known only from Consul's catalog (a live Connect service the repository does not
+    /// declare), with the upstreams its sidecars declare there.
+    Catalog,
 }
 
 /// A declared dependency: the sidecar listens on `local_bind_port` and forwards to

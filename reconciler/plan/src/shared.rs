@@ -41,6 +41,11 @@ fn listed(i: &ServiceIntentions, owner_key: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// The sources `owner` lists in a shared entry.
+pub fn listed_sources(i: &ServiceIntentions, owner: &str) -> BTreeSet<String> {
+    listed(i, &sources_key(owner))
+}
+
 /// Source name to the other owner that lists it.
 fn others(i: &ServiceIntentions, owner: &str) -> BTreeMap<String, String> {
     let ours = sources_key(owner);

@@ -205,7 +205,7 @@ fn matrix(r: &CheckResult) -> String {
         let heading = if source == OTHER {
             "<span title=\"every service no intention names\">* (any other)</span>".to_owned()
         } else {
-            esc(shown)
+            format!("{}{}", esc(shown), super::live_mark(r, source))
         };
         let _ = write!(out, "<tr><th scope=\"row\">{heading}</th>");
         for destination in &g.services {
@@ -326,8 +326,9 @@ fn diff(r: &CheckResult) -> String {
                 let now = r.analysis.graph.decide(source, t);
                 let _ = writeln!(
                     out,
-                    "<tr class=\"{change}\"><td>{change}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                    "<tr class=\"{change}\"><td>{change}</td><td><code>{}</code>{}</td><td><code>{}</code></td><td>{}</td></tr>",
                     esc(s),
+                    super::live_mark(r, s),
                     esc(t),
                     esc(&now.reason)
                 );

@@ -25,14 +25,19 @@ pub fn value(r: &CheckResult) -> Value {
         .edges
         .iter()
         .map(|e| {
-            json!({
+            let mut edge = json!({
                 "source": e.source,
                 "destination": e.destination,
                 "declared": e.declared,
                 "decision": decision(e.allowed),
                 "l7": e.l7,
                 "reason": e.reason,
-            })
+            });
+            // Only against the live mesh, so other checks' documents stay as they were.
+            if r.live.is_some() {
+                edge["live_only"] = json!(!super::live_mark(r, &e.source).is_empty());
+            }
+            edge
         })
         .collect();
     let findings: Vec<Value> = r.analysis.findings.iter().map(|d| finding(d, r)).collect();
@@ -58,6 +63,13 @@ pub fn value(r: &CheckResult) -> Value {
             "closed": diff.closed.iter().map(|(s, d)| json!([s, d])).collect::<Vec<_>>(),
             "new_findings": new.iter().map(|d| finding(d, r)).collect::<Vec<_>>(),
             "fixed_findings": fixed.iter().map(|d| json!({"code": d.code.as_str(), "message": d.message})).collect::<Vec<_>>(),
+        });
+    }
+    if let Some(live) = &r.live {
+        out["live"] = json!({
+            "address": live.address,
+            "entries": live.entries,
+            "only_live": live.only_live,
         });
     }
     if let Some(sim) = &r.simulation {

@@ -26,10 +26,22 @@ pub fn render(r: &CheckResult) -> String {
         } else {
             out.push_str("| change | source | destination |\n|---|---|---|\n");
             for (s, d) in &diff.opened {
-                let _ = writeln!(out, "| opened | `{}` | `{}` |", md_escape(s), md_escape(d));
+                let live = super::live_mark(r, s);
+                let _ = writeln!(
+                    out,
+                    "| opened | `{}`{live} | `{}` |",
+                    md_escape(s),
+                    md_escape(d)
+                );
             }
             for (s, d) in &diff.closed {
-                let _ = writeln!(out, "| closed | `{}` | `{}` |", md_escape(s), md_escape(d));
+                let live = super::live_mark(r, s);
+                let _ = writeln!(
+                    out,
+                    "| closed | `{}`{live} | `{}` |",
+                    md_escape(s),
+                    md_escape(d)
+                );
             }
             out.push_str("\n`*` stands for every service no intention names.\n\n");
         }
@@ -50,8 +62,9 @@ pub fn render(r: &CheckResult) -> String {
         for e in declared {
             let _ = writeln!(
                 out,
-                "| `{}` | `{}` | {}{} | {} |",
+                "| `{}`{} | `{}` | {}{} | {} |",
                 md_escape(&e.source),
+                super::live_mark(r, &e.source),
                 md_escape(&e.destination),
                 decision(e.allowed),
                 if e.l7 { " (L7)" } else { "" },

@@ -34,6 +34,18 @@ fn decision(allowed: bool) -> &'static str {
     }
 }
 
+/// The mark after a service known only in Consul's catalog (`check --consul`), else nothing.
+pub(crate) fn live_mark(r: &CheckResult, service: &str) -> &'static str {
+    if r.live
+        .as_ref()
+        .is_some_and(|l| l.only_live.iter().any(|s| s == service))
+    {
+        " (live only)"
+    } else {
+        ""
+    }
+}
+
 /// Load errors of the base, compared with what it declares nonetheless.
 fn base_errors(base: &mesh_check::Base) -> usize {
     base.loaded
@@ -112,6 +124,7 @@ pub(crate) mod fixture {
             base,
             diff,
             simulation: None,
+            live: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! `check`'s text report: the verdict, every finding as the diagnostics print, the declared
 //! upstreams and their decisions, with a base the edges opened and closed, and the simulation.
 
-use super::{base_errors, counts, decision, verdict};
+use super::{base_errors, counts, decision, live_mark, verdict};
 use mesh_check::CheckResult;
 use std::fmt::Write as _;
 
@@ -24,8 +24,9 @@ pub fn render(r: &CheckResult) -> String {
         for e in declared {
             let _ = writeln!(
                 out,
-                "  {} -> {}: {}{} ({})",
+                "  {}{} -> {}: {}{} ({})",
                 e.source,
+                live_mark(r, &e.source),
                 e.destination,
                 decision(e.allowed),
                 if e.l7 { ", per request" } else { "" },
@@ -46,10 +47,10 @@ pub fn render(r: &CheckResult) -> String {
             out.push_str("  no change\n");
         }
         for (s, d) in &diff.opened {
-            let _ = writeln!(out, "  + {s} -> {d} opened");
+            let _ = writeln!(out, "  + {s}{} -> {d} opened", live_mark(r, s));
         }
         for (s, d) in &diff.closed {
-            let _ = writeln!(out, "  - {s} -> {d} closed");
+            let _ = writeln!(out, "  - {s}{} -> {d} closed", live_mark(r, s));
         }
     }
     if let Some(sim) = &r.simulation {

@@ -11,7 +11,8 @@ pub fn render(r: &CheckResult) -> String {
     let id = |n: &str| format!("n{}", names.iter().position(|x| x == n).unwrap_or(0));
     let mut out = String::from("flowchart LR\n");
     for n in &names {
-        let _ = writeln!(out, "  {}[\"{}\"]", id(n), label(n).replace('"', "'"));
+        let shown = format!("{}{}", label(n), crate::check::live_mark(r, n));
+        let _ = writeln!(out, "  {}[\"{}\"]", id(n), shown.replace('"', "'"));
     }
     let mut link_styles = Vec::new();
     for (i, ((s, d), style)) in edges(r).into_iter().enumerate() {
