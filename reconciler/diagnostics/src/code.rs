@@ -71,6 +71,8 @@ codes! {
     EntryName = ("E0401", Error, "an invalid config entry name"),
     MetaLimits = ("E0402", Error, "config entry Meta over Consul's limits"),
     EntryField = ("E0403", Error, "a config entry field with an invalid value"),
+    ChainInvalid = ("E0420", Error, "a discovery chain Consul cannot compile (a router or splitter without an HTTP protocol, mixed protocols, a missing subset, a cycle)"),
+    RouteRegex = ("W0421", Warning, "a route regular expression Consul accepts and Envoy rejects"),
 
     // ---- E05xx: ACL ----------------------------------------------------------------------
     AclRulesSyntax = ("E0501", Error, "ACL policy rules that do not parse"),

@@ -8,12 +8,14 @@
 //! act on a load with errors. Only this crate (with `mesh-syntax` and `mesh-nomad`) knows the
 //! file formats.
 
+mod chain;
 mod decode;
 mod entry;
 mod k8s;
 mod kinds;
 mod repo;
 mod schema;
+mod schema_chain;
 mod service_def;
 
 pub use entry::{decode_config_entry, decode_server_entry, ServerEntry, MESH_GITOPS_KINDS};

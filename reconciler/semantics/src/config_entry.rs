@@ -41,6 +41,7 @@ pub fn normalize(entry: &mut ConfigEntry) {
                 e.name = "global".to_owned();
             }
         }
+        ConfigEntry::Chain(c) => crate::chain::normalize(c),
         ConfigEntry::Mesh(_) | ConfigEntry::Other(_) => {}
     }
 }
@@ -281,6 +282,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),
+        ConfigEntry::Chain(c) => return crate::chain::validate(c),
         ConfigEntry::Other(e) => out.extend(validate_meta(&e.meta, e.span)),
     }
     out
@@ -366,6 +368,7 @@ pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
             );
         }
     }
+    out.extend(crate::chain::validate_graph(entries));
     out
 }
 
