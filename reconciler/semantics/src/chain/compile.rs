@@ -89,6 +89,8 @@ pub struct Target {
     pub peer: Option<String>,
     /// The resolver subset definition that selects the target's instances.
     pub filter: ResolverSubset,
+    /// The resolver's `ConnectTimeout`, 5s when unset (`getResolverNode`).
+    pub connect_timeout: String,
 }
 
 impl Target {
@@ -112,6 +114,7 @@ impl Target {
             },
             peer: peer.map(str::to_owned),
             filter: ResolverSubset::default(),
+            connect_timeout: "5s".to_owned(),
         }
     }
 }
@@ -439,6 +442,12 @@ impl Compiler<'_, '_> {
                 .and_then(|r| r.subsets.get(subset))
                 .cloned()
                 .unwrap_or_default();
+        }
+        if let Some(ct) = resolver
+            .and_then(|r| r.rest.get("ConnectTimeout"))
+            .and_then(|v| v.as_str())
+        {
+            t.connect_timeout = ct.to_owned();
         }
         let key = format!("resolver:{}", t.id);
         let default = resolver.is_none_or(is_default_resolver);
