@@ -176,7 +176,8 @@ pub fn describe(route: &ServiceRoute) -> String {
 pub fn edges(state: &DesiredState, graph: &PolicyGraph) -> Vec<ChainEdge> {
     let ix = ChainIndex::new(&state.config_entries, &state.settings.datacenter);
     let spans = Spans::of(&state.config_entries);
-    let mut compiled: BTreeMap<&str, Option<CompiledChain>> = BTreeMap::new();
+    // Per upstream name: its chain and the ways through it, computed once.
+    let mut compiled: BTreeMap<&str, Option<(CompiledChain, Vec<Path>)>> = BTreeMap::new();
     let mut out = Vec::new();
     for s in &state.services {
         for u in &s.upstreams {
@@ -184,12 +185,15 @@ pub fn edges(state: &DesiredState, graph: &PolicyGraph) -> Vec<ChainEdge> {
             if name.contains("${") || !ix.has_entries(name) {
                 continue;
             }
-            let chain = compiled
-                .entry(name)
-                .or_insert_with(|| compile(&ix, name).ok());
+            let chain = compiled.entry(name).or_insert_with(|| {
+                compile(&ix, name).ok().map(|c| {
+                    let p = paths(&c, &spans);
+                    (c, p)
+                })
+            });
             // A chain that does not compile is E0420 already.
-            let Some(chain) = chain else { continue };
-            for p in paths(chain, &spans) {
+            let Some((chain, ways)) = chain else { continue };
+            for p in ways.iter() {
                 for (id, failover) in &p.targets {
                     let Some(t) = chain.targets.get(id) else {
                         continue;
