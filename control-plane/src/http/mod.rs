@@ -12,6 +12,7 @@ pub mod auth;
 mod blocking;
 mod catalog;
 mod catalog_read;
+mod chain;
 mod config;
 mod connect;
 mod conventions;
@@ -146,6 +147,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
 fn routes(ctx: Arc<Ctx>) -> Router {
     use crate::store::{AclPolicyStored as P, AclRoleStored as R, AclTokenStored as T};
     Router::new()
+        .route("/v1/discovery-chain/{service}", get(chain::read))
         .route("/v1/config", put(config::put))
         .route("/v1/config/{kind}", get(config::list))
         .route(

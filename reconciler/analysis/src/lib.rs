@@ -4,6 +4,7 @@
 //!
 //! Pure: no IO, no clock.
 
+pub mod chains;
 pub mod findings;
 pub mod graph;
 pub mod guardrail;
@@ -39,6 +40,8 @@ pub struct Analysis {
     pub findings: Vec<Diagnostic>,
     /// Per token and role: the services it can obtain certificates for, and where they reach.
     pub identities: Vec<Identity>,
+    /// Declared upstreams through their discovery chains: every target a request can reach.
+    pub chain_edges: Vec<chains::ChainEdge>,
 }
 
 impl Analysis {
@@ -52,6 +55,8 @@ impl Analysis {
 pub fn analyze(state: &DesiredState, guardrail_files: &[(FileId, Node)]) -> Analysis {
     let graph = PolicyGraph::build(state);
     let (mut findings, identities) = findings::all(state, &graph);
+    let chain_edges = chains::edges(state, &graph);
+    findings.extend(chains::findings(state, &graph, &chain_edges));
     let mut rails = Vec::new();
     for (_, node) in guardrail_files {
         rails.extend(guardrail::parse(node, None, &mut findings));
@@ -70,6 +75,7 @@ pub fn analyze(state: &DesiredState, guardrail_files: &[(FileId, Node)]) -> Anal
         edges,
         findings,
         identities,
+        chain_edges,
     }
 }
 

@@ -113,9 +113,15 @@ pub fn run(
             })
         }
     };
-    let diff = base
-        .as_ref()
-        .map(|b| mesh_analysis::diff(&b.analysis.graph, &analysis.graph));
+    let diff = base.as_ref().map(|b| {
+        let mut d = mesh_analysis::diff(&b.analysis.graph, &analysis.graph);
+        // Edges routing changes open or close (a new split target, a removed failover).
+        let routed =
+            mesh_analysis::chains::routed_diff(&b.analysis.chain_edges, &analysis.chain_edges);
+        d.opened.extend(routed.opened);
+        d.closed.extend(routed.closed);
+        d
+    });
     Ok(Ok(CheckResult {
         head,
         analysis,

@@ -77,6 +77,8 @@ codes! {
     PermissiveMutualTls = ("E0423", Error, "MutualTLSMode permissive while the mesh entry does not allow it"),
     ReadOnlyKind = ("E0424", Error, "a config entry kind only Consul writes"),
     ExportedServices = ("E0425", Error, "an invalid exported-services entry"),
+    ChainInvalid = ("E0426", Error, "a discovery chain Consul cannot compile (a router or splitter without an HTTP protocol, mixed protocols, a missing subset, a cycle)"),
+    RouteRegex = ("W0427", Warning, "a route regular expression Consul accepts and Envoy rejects"),
 
     // ---- E05xx: ACL ----------------------------------------------------------------------
     AclRulesSyntax = ("E0501", Error, "ACL policy rules that do not parse"),
@@ -131,6 +133,9 @@ codes! {
     SecretInEnv = ("W1011", Warning, "a literal secret in a workload's environment"),
     PermissionShadowed = ("W1012", Warning, "an L7 permission that never matches because an earlier one matches every request"),
     SharedDestination = ("W1013", Warning, "a destination shared by owners: sources other repositories declare also decide who reaches it"),
+    ChainTargetDenied = ("E1014", Error, "a declared upstream whose route, split or failover target the intentions deny"),
+    RouteNeverMatches = ("W1015", Warning, "a service-router route that never matches: an earlier route matches every request it would"),
+    ChainTargetUnknown = ("W1016", Warning, "a route, split, redirect or failover target declared nowhere"),
 
     // ---- E11xx: guardrails ------------------------------------------------------------------
     GuardrailFailed = ("E1101", Error, "a guardrail assertion that the mesh does not satisfy"),

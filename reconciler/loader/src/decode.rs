@@ -70,7 +70,8 @@ pub(crate) const fn fa(name: &'static str, alias: &'static [&'static str], ty: T
 pub(crate) enum Ty {
     Str,
     Int,
-    /// A Go `float64` (rates): any number, or a string that parses as one.
+    /// A Go `float32`/`float64` (rates, a split's `Weight`): any number, or a string that parses
+    /// as one; a whole number stays whole, as Go writes it.
     Float,
     Bool,
     /// A Go duration string such as `10s` (also accepted: integer nanoseconds).
@@ -79,6 +80,8 @@ pub(crate) enum Ty {
     Obj(&'static Schema),
     /// `map[string]string`: keys verbatim, values weakly converted to strings.
     StrMap,
+    /// `map[string]T`: keys verbatim, each value decoded as `T` (a resolver's `Subsets`).
+    Map(&'static Ty),
     /// Opaque JSON, keys verbatim.
     Any,
     /// Accepted and dropped (read-only fields such as `CreateIndex`).
@@ -346,6 +349,7 @@ impl<'d> Decoder<'d> {
                 }
                 _ => self.wrong_type(node, "a number", display),
             },
+            Ty::Map(item) => self.map(node, item, pointer, display),
             Ty::Bool => match &node.kind {
                 NodeKind::Bool(b) => Some(Value::Bool(*b)),
                 NodeKind::Int(0) => Some(Value::Bool(false)),
@@ -437,6 +441,31 @@ impl<'d> Decoder<'d> {
             Ty::Ignored => None,
             Ty::Keep(inner) => self.value(node, inner, pointer, display),
         }
+    }
+
+    /// A `map[string]T`: every key kept as written, every value decoded as `item`.
+    fn map(&mut self, node: &Node, item: &Ty, pointer: &str, display: &str) -> Option<Value> {
+        let node = single_object(node)?;
+        let Some(entries) = node.as_object() else {
+            return self.wrong_type(node, "a map", display);
+        };
+        let mut out = Map::new();
+        for e in entries {
+            let p = format!("{pointer}/{}", escape_pointer(&e.key));
+            let d = format!("{display}[{:?}]", e.key);
+            let before = self.diags.len();
+            let v = self.value(&e.value, item, &p, &d);
+            self.at_key(before, e, &p, &d);
+            if out.contains_key(&e.key) {
+                self.diags.push(Diagnostic::new(
+                    Code::DuplicateKey,
+                    e.key_span,
+                    format!("key \"{}\" is given more than once", e.key),
+                ));
+            }
+            out.insert(e.key.clone(), v.unwrap_or(Value::Object(Map::new())));
+        }
+        Some(Value::Object(out))
     }
 
     fn wrong_type(&mut self, node: &Node, expected: &str, display: &str) -> Option<Value> {

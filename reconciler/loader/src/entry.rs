@@ -269,6 +269,12 @@ fn config_entry_in(
             let spans = FieldSpans::of(&d);
             (e, d, spans)
         }
+        EntryKind::Other(kind) if mesh_model::ChainEntry::KINDS.contains(&kind.as_str()) => {
+            let d = decoder(diags, crate::chain::schema_of(&kind), &skip);
+            let spans = FieldSpans::of(&d);
+            let e = crate::chain::typed_chain(&kind, &d, node.span, diags).map(ConfigEntry::Chain);
+            (e, d, spans)
+        }
         EntryKind::Other(kind) if crate::schema_kinds::schema_for(&kind).is_some() => {
             let schema = crate::schema_kinds::schema_for(&kind).expect("checked above");
             let (e, d) = crate::entry_kinds::decode(node, &kind, schema, mode, diags);
@@ -313,7 +319,7 @@ fn mesh_name(node: &Node, diags: &mut Diagnostics) -> Vec<&'static str> {
 
 /// Builds a typed value from canonical JSON. The schema already checked every type, so a
 /// failure here is a mismatch between schema and model, reported rather than panicking.
-fn typed<T: serde::de::DeserializeOwned>(
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     d: &Decoded,
     span: Span,
     diags: &mut Diagnostics,
@@ -707,8 +713,8 @@ mod tests {
 
     #[test]
     fn untyped_kinds_drop_empty_values_and_set_server_fields_apart() {
-        let answer = r#"{"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP":
-            {"PathPrefix": "/api"}}, "Destination": {"Service": "api", "Namespace": ""}}],
+        let answer = r#"{"Kind": "jwt-provider", "Name": "okta", "Issuer": "",
+            "JSONWebKeySet": {"Remote": {"URI": "https://example.com/jwks", "CacheDuration": ""}},
             "Namespace": "default", "Hash": 3, "CreateIndex": 4, "ModifyIndex": 5}"#;
         let read = decode_server_entry(&json_node(answer)).unwrap();
         let ConfigEntry::Other(o) = &read.entry else {
@@ -716,10 +722,57 @@ mod tests {
         };
         assert_eq!(
             serde_json::Value::Object(o.body.clone()),
-            serde_json::json!({"Routes": [{"Match": {"HTTP": {"PathPrefix": "/api"}},
-                "Destination": {"Service": "api"}}]})
+            serde_json::json!({"JSONWebKeySet": {"Remote": {"URI": "https://example.com/jwks"}}})
         );
         assert_eq!(read.unknown["/Namespace"], "default");
         assert_eq!(read.server["Hash"], 3);
+    }
+
+    /// A router as Consul answers it (`ServiceRouterConfigEntry`): typed, Consul's spelling,
+    /// the Enterprise `Namespace` kept aside, the server's fields set apart; the same entry
+    /// written as a file in snake_case reads the same.
+    #[test]
+    fn discovery_chain_kinds_are_typed_in_both_modes() {
+        let answer = r#"{"Kind": "service-router", "Name": "web", "Routes": [{"Match": {"HTTP":
+            {"PathPrefix": "/api"}}, "Destination": {"Service": "api", "Namespace": "",
+            "RequestTimeout": 5000000000}}],
+            "Namespace": "default", "Hash": 3, "CreateIndex": 4, "ModifyIndex": 5}"#;
+        let read = decode_server_entry(&json_node(answer)).unwrap();
+        let ConfigEntry::Chain(mesh_model::ChainEntry::Router(r)) = &read.entry else {
+            panic!("{:?}", read.entry)
+        };
+        assert_eq!(
+            r.routes[0].destination.as_ref().unwrap().service.as_deref(),
+            Some("api")
+        );
+        assert_eq!(read.unknown["/Namespace"], "default");
+        assert_eq!(read.server["Hash"], 3);
+        let written = file(
+            "Kind = \"service-router\"\nName = \"web\"\nroutes = [{ match { http { path_prefix = \"/api\" } } destination { service = \"api\" request_timeout = \"5s\" } }]\n",
+        );
+        assert_eq!(read.entry.to_json(), written.to_json());
+        assert_eq!(
+            written.to_json()["Routes"][0]["Destination"]["RequestTimeout"],
+            "5s"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_chain_entry_is_e0201_at_the_key() {
+        let text = "Kind = \"service-splitter\"\nName = \"api\"\nSplits = [{ Weight = 90 }, { Wieght = 10 }]\n";
+        let node = mesh_syntax::parse_hcl(FileId(0), text).unwrap();
+        let errors = decode_config_entry(&node).unwrap_err();
+        assert_eq!(errors[0].code, Code::UnknownKey);
+        let at = errors[0].span.unwrap();
+        assert_eq!(&text[at.start as usize..at.end as usize], "Wieght = 10");
+        assert_eq!(errors[0].help.as_deref(), Some("did you mean \"Weight\"?"));
+        let text = "Kind = \"service-resolver\"\nName = \"api\"\nSubsets = { v1 = { Filter = \"Service.Meta.version == v1\", OnlyPasing = true } }\n";
+        let node = mesh_syntax::parse_hcl(FileId(0), text).unwrap();
+        let errors = decode_config_entry(&node).unwrap_err();
+        assert_eq!(errors[0].code, Code::UnknownKey);
+        assert_eq!(
+            errors[0].help.as_deref(),
+            Some("did you mean \"OnlyPassing\"?")
+        );
     }
 }

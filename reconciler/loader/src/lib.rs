@@ -8,6 +8,7 @@
 //! act on a load with errors. Only this crate (with `mesh-syntax` and `mesh-nomad`) knows the
 //! file formats.
 
+mod chain;
 mod decode;
 mod entry;
 mod entry_kinds;
@@ -15,6 +16,7 @@ mod k8s;
 mod kinds;
 mod repo;
 mod schema;
+mod schema_chain;
 mod schema_kinds;
 mod service_def;
 

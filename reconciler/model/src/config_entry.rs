@@ -84,6 +84,8 @@ pub enum ConfigEntry {
     ServiceDefaults(ServiceDefaults),
     ProxyDefaults(ProxyDefaults),
     Mesh(MeshEntry),
+    /// `service-router`, `service-splitter`, `service-resolver`.
+    Chain(crate::chain::ChainEntry),
     Other(OtherEntry),
 }
 
@@ -94,6 +96,7 @@ impl ConfigEntry {
             ConfigEntry::ServiceDefaults(_) => EntryKind::ServiceDefaults,
             ConfigEntry::ProxyDefaults(_) => EntryKind::ProxyDefaults,
             ConfigEntry::Mesh(_) => EntryKind::Mesh,
+            ConfigEntry::Chain(c) => EntryKind::Other(c.kind().to_owned()),
             ConfigEntry::Other(o) => EntryKind::Other(o.kind.clone()),
         }
     }
@@ -105,6 +108,7 @@ impl ConfigEntry {
             ConfigEntry::ServiceDefaults(e) => &e.name,
             ConfigEntry::ProxyDefaults(e) => &e.name,
             ConfigEntry::Mesh(_) => "mesh",
+            ConfigEntry::Chain(c) => c.name(),
             ConfigEntry::Other(e) => &e.name,
         }
     }
@@ -116,6 +120,7 @@ impl ConfigEntry {
             ConfigEntry::ServiceDefaults(e) => e.span,
             ConfigEntry::ProxyDefaults(e) => e.span,
             ConfigEntry::Mesh(e) => e.span,
+            ConfigEntry::Chain(c) => c.span(),
             ConfigEntry::Other(e) => e.span,
         }
     }
@@ -126,6 +131,7 @@ impl ConfigEntry {
             ConfigEntry::ServiceDefaults(e) => &e.meta,
             ConfigEntry::ProxyDefaults(e) => &e.meta,
             ConfigEntry::Mesh(e) => &e.meta,
+            ConfigEntry::Chain(c) => c.meta(),
             ConfigEntry::Other(e) => &e.meta,
         }
     }
@@ -136,6 +142,7 @@ impl ConfigEntry {
             ConfigEntry::ServiceDefaults(e) => &mut e.meta,
             ConfigEntry::ProxyDefaults(e) => &mut e.meta,
             ConfigEntry::Mesh(e) => &mut e.meta,
+            ConfigEntry::Chain(c) => c.meta_mut(),
             ConfigEntry::Other(e) => &mut e.meta,
         }
     }
@@ -153,6 +160,7 @@ impl ConfigEntry {
             ConfigEntry::ServiceDefaults(e) => serde_json::to_value(e),
             ConfigEntry::ProxyDefaults(e) => serde_json::to_value(e),
             ConfigEntry::Mesh(e) => serde_json::to_value(e),
+            ConfigEntry::Chain(c) => c.to_value(),
             ConfigEntry::Other(e) => {
                 out.insert("Name".into(), Value::String(e.name.clone()));
                 let mut body = e.body.clone();

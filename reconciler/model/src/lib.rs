@@ -8,6 +8,7 @@
 
 pub mod acl;
 pub mod ca;
+pub mod chain;
 pub mod config_entry;
 pub mod service;
 pub mod settings;
@@ -16,6 +17,7 @@ pub use acl::{
     Acl, AclLink, AclPolicy, AclRole, AclToken, NodeIdentity, SecretSource, ServiceIdentity,
 };
 pub use ca::CaConfig;
+pub use chain::ChainEntry;
 pub use config_entry::{
     ConfigEntry, EntryKind, IntentionAction, IntentionHttpHeaderPermission,
     IntentionHttpPermission, IntentionPermission, MeshEntry, OtherEntry, ProxyDefaults,

@@ -42,6 +42,7 @@ pub fn normalize(entry: &mut ConfigEntry) {
             }
         }
         ConfigEntry::Other(e) => crate::entry_kinds::normalize(e),
+        ConfigEntry::Chain(c) => crate::chain::normalize(c),
         ConfigEntry::Mesh(_) => {}
     }
 }
@@ -301,6 +302,7 @@ pub fn validate(entry: &ConfigEntry) -> Vec<Diagnostic> {
             out.extend(validate_meta(&e.meta, e.span));
         }
         ConfigEntry::Mesh(e) => out.extend(validate_meta(&e.meta, e.span)),
+        ConfigEntry::Chain(c) => return crate::chain::validate(c),
         ConfigEntry::Other(e) => out.extend(crate::entry_kinds::validate(e)),
     }
     out
@@ -387,6 +389,7 @@ pub fn validate_graph(entries: &[ConfigEntry]) -> Vec<Diagnostic> {
             );
         }
     }
+    out.extend(crate::chain::validate_graph(entries));
     out
 }
 

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod ca_config;
 pub mod cas;
+pub mod chain;
 pub mod config_entry;
 pub mod cross_entry;
 mod defaults_rules;

@@ -49,6 +49,7 @@ td.closed { box-shadow: inset 0 0 0 3px #c62828; }
 .badge.warning { background: #fff3e0; color: #e65100; }
 .badge.note { background: #e3f2fd; color: #0d47a1; }
 .badge.new { background: #263238; color: #fff; }
+tr.bad td { color: #b71c1c; font-weight: 600; }
 .help { color: #546e7a; font-size: 0.9em; }
 tr.opened td:first-child { color: #2e7d32; font-weight: 700; }
 tr.closed td:first-child { color: #c62828; font-weight: 700; }
@@ -74,6 +75,7 @@ pub fn render(r: &CheckResult) -> String {
     out.push_str(&crate::graph::svg::render(r));
     out.push_str("</div>\n</section>\n");
     out.push_str(&matrix(r));
+    out.push_str(&super::chains::html(r));
     out.push_str(&findings(r));
     out.push_str(&diff(r));
     out.push_str(&crate::simulation::html::section(r.simulation.as_ref()));

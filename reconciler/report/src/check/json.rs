@@ -41,6 +41,24 @@ pub fn value(r: &CheckResult) -> Value {
         })
         .collect();
     let findings: Vec<Value> = r.analysis.findings.iter().map(|d| finding(d, r)).collect();
+    let chains: Vec<Value> = r
+        .analysis
+        .chain_edges
+        .iter()
+        .map(|c| {
+            json!({
+                "source": c.source,
+                "upstream": c.upstream,
+                "target": c.target,
+                "subset": c.subset,
+                "condition": c.condition,
+                "share": c.share,
+                "failover": c.failover,
+                "decision": decision(c.allowed),
+                "reason": c.reason,
+            })
+        })
+        .collect();
     let identities: Vec<Value> = r
         .analysis
         .identities
@@ -50,6 +68,7 @@ pub fn value(r: &CheckResult) -> Value {
     let mut out = json!({
         "verdict": verdict(r),
         "edges": edges,
+        "chains": chains,
         "findings": findings,
         "identities": identities,
     });

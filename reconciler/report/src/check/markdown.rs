@@ -56,6 +56,7 @@ pub fn render(r: &CheckResult) -> String {
         out.push_str(&crate::graph::mermaid::render(r));
         out.push_str("```\n\n</details>\n\n");
     }
+    out.push_str(&super::chains::markdown(r));
     let declared: Vec<_> = r.analysis.edges.iter().filter(|e| e.declared).collect();
     if !declared.is_empty() {
         out.push_str("<details><summary>Declared upstreams</summary>\n\n| source | destination | decision | reason |\n|---|---|---|---|\n");

@@ -1,6 +1,7 @@
 //! A check result (`check`): the verdict, the findings of the analysis, the declared upstreams
 //! and their decisions, with a base what the change opened and closed, and the simulation.
 
+pub mod chains;
 pub mod github;
 pub mod html;
 pub mod json;

@@ -32,6 +32,21 @@ pub fn render(r: &CheckResult) -> String {
                 if e.l7 { ", per request" } else { "" },
                 e.reason
             );
+            // Where the upstream's discovery chain sends requests, each target decided by its
+            // own intentions.
+            let routed = r.analysis.chain_edges.iter();
+            for c in routed.filter(|c| c.source == e.source && c.upstream == e.destination) {
+                let _ = writeln!(
+                    out,
+                    "    {} {}: {} -> {}: {} ({})",
+                    if c.failover { "fails over" } else { "routes" },
+                    c.condition,
+                    c.source,
+                    c.target,
+                    decision(c.allowed),
+                    c.reason
+                );
+            }
         }
     }
     if let Some(diff) = &r.diff {

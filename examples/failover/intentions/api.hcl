@@ -1,0 +1,5 @@
+Kind = "service-intentions"
+Name = "api"
+Sources = [
+  { Name = "web", Action = "allow" },
+]

@@ -1,0 +1,72 @@
+//! Discovery chains end to end: `check` on the canary example shows where web's upstream sends
+//! requests in every format, and fails once the canary's intention is gone.
+
+mod common;
+
+use common::{copy_dir, example, mesh_gitops};
+
+#[test]
+fn the_canary_chain_is_in_every_output_format() {
+    let dir = example("canary");
+    let json = mesh_gitops(&["check"])
+        .arg(&dir)
+        .args(&["--no-base", "--format", "json"])
+        .run()
+        .assert_success()
+        .json();
+    let chains = json["chains"].as_array().unwrap();
+    let to: Vec<(&str, f64, &str)> = chains
+        .iter()
+        .map(|c| {
+            (
+                c["target"].as_str().unwrap(),
+                c["share"].as_f64().unwrap(),
+                c["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(to, [("api", 90.0, "allow"), ("api-v2", 10.0, "allow")]);
+    let md = mesh_gitops(&["check"])
+        .arg(&dir)
+        .args(&["--no-base", "--format", "markdown"])
+        .run();
+    assert!(md
+        .stdout
+        .contains("<details><summary>Discovery chains</summary>"));
+    assert!(md
+        .stdout
+        .contains("chain_web_api -->|\"10% of requests\"| api_v2_[\"api-v2\"]"));
+    let html = mesh_gitops(&["check"])
+        .arg(&dir)
+        .args(&["--no-base", "--format", "html"])
+        .run();
+    assert!(html.stdout.contains("<section id=\"chains\">"));
+    let text = mesh_gitops(&["check"]).arg(&dir).arg("--no-base").run();
+    assert!(text
+        .stdout
+        .contains("    routes 10% of requests: web -> api-v2: allow"));
+}
+
+#[test]
+fn without_the_canary_s_intention_check_fails_at_the_upstream_and_the_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&example("canary"), tmp.path());
+    std::fs::remove_file(tmp.path().join("intentions/api-v2.hcl")).unwrap();
+    let out = mesh_gitops(&["check"])
+        .arg(tmp.path())
+        .args(&["--no-base", "--format", "json"])
+        .run();
+    out.assert_code(3);
+    let v = out.json();
+    let e1014: Vec<(&str, u64)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "E1014")
+        .map(|f| (f["file"].as_str().unwrap(), f["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        e1014,
+        [("config/api-splitter.hcl", 6), ("services/web.json", 9)]
+    );
+}
