@@ -16,6 +16,7 @@ mod changes;
 mod config;
 mod kv;
 mod persist;
+mod related;
 
 pub use acl::{AclObject, AclWrite, Link, PolicyWrite, RoleWrite, TokenWrite, GLOBAL_MANAGEMENT};
 pub use ca::SetCaConfig;
