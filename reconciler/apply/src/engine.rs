@@ -87,8 +87,14 @@ pub async fn apply(
         }
         let cx = StepContext {
             desired: &desired,
+            entries: desired
+                .entries
+                .iter()
+                .map(|e| ((e.kind(), e.name()), e))
+                .collect(),
             secrets: &secrets,
             client,
+            parallelism: config.parallelism.unwrap_or(crate::DEFAULT_PARALLELISM),
         };
         let result = run_steps(&plan, &cx, &mut ledger, stop, events).await;
         // Whatever happened, what was done is recorded.
@@ -102,9 +108,11 @@ pub async fn apply(
                 report.stopped = true;
                 return Ok(report);
             }
-            Outcome::Conflict(i) => {
-                report.conflicts += 1;
-                events(ApplyEvent::Conflict(&plan.steps[i]));
+            Outcome::Conflict(steps) => {
+                report.conflicts += steps.len();
+                steps
+                    .iter()
+                    .for_each(|&i| events(ApplyEvent::Conflict(&plan.steps[i])));
             }
         }
     }

@@ -21,12 +21,14 @@ mod observe;
 mod secrets;
 mod steps;
 mod target;
+mod waves;
 
 pub use engine::{apply, ApplyEvent, ApplyReport};
 pub use error::{AclListError, ApplyError, StepError};
 pub use journal::{Journal, StepOutcome, StepRecord};
 pub use observe::{make_plan, observe, plan_of, Desired, Observed, PlanStats};
 pub use target::{connect, connect_with_env, Target};
+pub use waves::DEFAULT_PARALLELISM;
 
 use std::path::PathBuf;
 
@@ -44,6 +46,9 @@ pub struct ApplyConfig {
     pub allow_empty: bool,
     /// Refuse a plan that deletes more objects than this (before anything is written).
     pub max_deletes: Option<usize>,
+    /// Steps written at once where the plan allows it; `None`: [`DEFAULT_PARALLELISM`], `1`:
+    /// one after another.
+    pub parallelism: Option<usize>,
 }
 
 pub type Result<T, E = ApplyError> = std::result::Result<T, E>;

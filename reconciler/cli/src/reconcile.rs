@@ -200,6 +200,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             adopt: args.adopt,
             allow_empty: args.allow_empty,
             max_deletes: args.max_deletes,
+            parallelism: None,
         },
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
