@@ -40,6 +40,8 @@ struct Pending {
     index: u64,
     tables: Vec<Table>,
     changes: Vec<Change>,
+    /// It moves the state (an index or an object); `false` for an answer that changes nothing.
+    writes: bool,
     publishes: bool,
 }
 
@@ -139,6 +141,7 @@ impl Store {
         }
         // An answer that changes nothing (a refused check-and-set, an error) still waits for
         // the writes it read, so it is never given on a state that then fails to commit.
+        let writes = result.is_ok() && (tx.reserved || !tx.changes.is_empty());
         let (index, tables, changes) = match &result {
             Ok(_) if tx.changes.is_empty() && !tx.reserved => {
                 (p.working.index, Vec::new(), Vec::new())
@@ -162,6 +165,7 @@ impl Store {
             index,
             tables,
             changes,
+            writes,
             publishes: tx.reserved && result.is_ok(),
         });
         loop {
@@ -231,7 +235,7 @@ impl Store {
             let mut s = self.lock();
             for b in batch {
                 publishes |= b.publishes;
-                if b.changes.is_empty() && b.tables.is_empty() {
+                if !b.writes {
                     continue;
                 }
                 apply(&mut s, b.index, &b.tables, b.changes);
