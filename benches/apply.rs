@@ -3,6 +3,10 @@
 //! planned again with nothing to change (wall time and the number of HTTP requests the plan
 //! made), then 1,000 of them changed and applied. `cargo bench --bench apply`;
 //! `MESH_BENCH_ENTRIES` changes the size.
+//!
+//! Against a plain client: the same entries written one after another over one keep-alive
+//! connection, each into a fresh control plane, beside `apply --parallelism 1` (goal: within
+//! 1.3x of it) and `apply` at its default parallelism (goal: at least 3x faster than it).
 
 use mesh_apply::{ApplyConfig, Target};
 use std::path::Path;
@@ -68,7 +72,29 @@ fn main() {
         let target = mesh_apply::connect_with_env(&config, settings, &|_| None)
             .await
             .expect("the embedded control plane starts");
+        let plain = plain_client(&repo, &cwd.path().join("plain")).await;
+        println!("plain client, {n} sequential writes: {plain:.2} s");
+        let sequential = ApplyConfig {
+            state_dir: cwd.path().join("sequential"),
+            parallelism: Some(1),
+            ..ApplyConfig::default()
+        };
+        let fresh = mesh_apply::connect_with_env(&sequential, settings, &|_| None)
+            .await
+            .expect("the embedded control plane starts");
+        let (_, one) = apply(&repo, &fresh, &sequential).await;
+        println!(
+            "apply --parallelism 1 of {n} creates: {:.2} s, {:.2}x the plain client (goal: at most 1.3x)",
+            one.as_secs_f64(),
+            one.as_secs_f64() / plain
+        );
         let (_, create) = apply(&repo, &target, &config).await;
+        println!(
+            "apply --parallelism {} of {n} creates: {:.2} s, {:.1}x faster than the plain client (goal: at least 3x)",
+            mesh_apply::DEFAULT_PARALLELISM,
+            create.as_secs_f64(),
+            plain / create.as_secs_f64()
+        );
         println!(
             "apply of {n} creates (empty control plane): {:.2} s",
             create.as_secs_f64()
@@ -105,4 +131,27 @@ fn main() {
             change.as_secs_f64()
         );
     });
+}
+
+/// The repository's entries written by a plain client, one request at a time over one
+/// keep-alive connection, into a fresh embedded control plane; the seconds it took.
+async fn plain_client(repo: &Path, state_dir: &Path) -> f64 {
+    let loaded = load(repo);
+    let config = ApplyConfig {
+        state_dir: state_dir.to_owned(),
+        ..ApplyConfig::default()
+    };
+    let target = mesh_apply::connect_with_env(&config, loaded.state.settings.acl, &|_| None)
+        .await
+        .expect("the embedded control plane starts");
+    let started = Instant::now();
+    for entry in &loaded.state.config_entries {
+        let written = target
+            .client
+            .put_config_entry(entry, None)
+            .await
+            .expect("the write succeeds");
+        assert!(written, "the write is applied");
+    }
+    started.elapsed().as_secs_f64()
 }

@@ -1,5 +1,5 @@
 //! Config entries and intentions (`agent/consul/state/config_entry.go`): writes with
-//! check-and-set, validated against Consul's rules and the whole proposed set of entries.
+//! check-and-set, validated against Consul's rules and the proposed entries the write can affect.
 
 use super::{Change, State, StateError, Store, StoredEntry, Tx, Written};
 use mesh_model::{ConfigEntry, ServiceIntentions, SourceIntention};
@@ -37,7 +37,7 @@ pub struct DeleteIntention {
 
 const INTENTIONS: &str = "service-intentions";
 
-/// Validates an entry against Consul's rules and the whole proposed set
+/// Validates an entry against Consul's rules and the proposed entries it can affect
 /// (`agent/consul/state/config_entry.go`, `validateProposedConfigEntryInGraph`).
 fn validate_with(
     proposed: &[ConfigEntry],
@@ -64,13 +64,9 @@ fn validate_with(
     Ok(())
 }
 
-/// Every entry but the one at `key`.
+/// The stored entries a write of `key` can affect, but not `key` itself ([`super::related`]).
 fn others(s: &State, key: &(String, String)) -> Vec<ConfigEntry> {
-    s.config
-        .iter()
-        .filter(|(k, _)| *k != key)
-        .map(|(_, v)| v.entry.clone())
-        .collect()
+    super::related::entries(s, key)
 }
 
 /// The put itself, inside a write (`ensureConfigEntryTxn`).

@@ -14,9 +14,11 @@ mod ca;
 mod catalog;
 mod changes;
 mod config;
+mod group;
 mod health;
 mod kv;
 mod persist;
+mod related;
 mod txn;
 
 pub use acl::{AclObject, AclWrite, Link, PolicyWrite, RoleWrite, TokenWrite, GLOBAL_MANAGEMENT};
@@ -348,8 +350,11 @@ impl std::ops::Deref for ReadGuard<'_> {
 }
 
 pub struct Store {
+    /// The committed state: what readers see.
     state: Mutex<State>,
     storage: Option<Box<dyn Storage>>,
+    /// The writers' pipeline, on a durable store.
+    group: Option<group::Group>,
     changes: Changes,
 }
 
@@ -359,6 +364,7 @@ impl Store {
         Store {
             state: Mutex::new(State::default()),
             storage: None,
+            group: None,
             changes: Changes::default(),
         }
     }
@@ -375,6 +381,7 @@ impl Store {
             persist::load_object(&mut state, &key, &value)?;
         }
         Ok(Store {
+            group: Some(group::Group::new(&state)),
             state: Mutex::new(state),
             storage: Some(storage),
             changes: Changes::default(),
@@ -395,11 +402,15 @@ impl Store {
     /// The one commit path. `op` reads the current state and records its effect in the
     /// transaction; the changes are persisted (when the store is durable), then applied to
     /// memory, the indexes moved and blocking queries woken. If `op` or the commit fails, nothing
-    /// changes. Writers are serialized by the state's lock.
+    /// changes. Writes are decided one at a time, in index order; on a durable store the writes
+    /// waiting for the disk share one commit ([`group`]).
     pub(crate) fn write<R, E: From<StoreError>>(
         &self,
         op: impl FnOnce(&State, &mut Tx) -> Result<R, E>,
     ) -> Result<R, E> {
+        if let Some(group) = &self.group {
+            return self.write_grouped(group, op);
+        }
         let mut s = self.lock();
         let mut tx = Tx {
             current: s.index,
@@ -411,25 +422,8 @@ impl Store {
             return Ok(result);
         }
         let index = if tx.reserved { s.index + 1 } else { s.index };
-        let tables: Vec<Table> = if tx.reserved {
-            let mut t: Vec<Table> = tx.changes.iter().filter_map(Change::table).collect();
-            t.sort();
-            t.dedup();
-            t
-        } else {
-            Vec::new()
-        };
-        if let Some(storage) = &self.storage {
-            storage.commit(&persist::encode(&tx.changes, index, &tables))?;
-        }
-        // Persisted: publish.
-        s.index = index;
-        for t in tables {
-            s.table_index.insert(t, index);
-        }
-        for c in tx.changes {
-            c.apply(&mut s);
-        }
+        let tables = group::tables_of(&tx);
+        group::apply(&mut s, index, &tables, tx.changes);
         if tx.reserved {
             self.changes.publish();
         }

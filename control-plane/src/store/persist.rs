@@ -23,6 +23,9 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("CA: {0}")]
     Ca(#[from] mesh_ca::CaError),
+    /// The commit shared by a group of writes failed: each of them answers with its error.
+    #[error(transparent)]
+    Group(std::sync::Arc<StoreError>),
 }
 
 /// One write as storage sees it: objects to put or delete by key, and the index after it.

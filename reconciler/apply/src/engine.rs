@@ -105,7 +105,8 @@ pub async fn apply_vetted(
                 steps: plan.steps.len(),
             }
         });
-        let (n, outcome) = write_round(&plan, &desired, &mut ledger, client, stop, events).await?;
+        let (n, outcome) =
+            write_round(&plan, &desired, &mut ledger, client, config, stop, events).await?;
         report.writes += n;
         match outcome {
             Outcome::Done => return Ok(report),
@@ -113,9 +114,11 @@ pub async fn apply_vetted(
                 report.stopped = true;
                 return Ok(report);
             }
-            Outcome::Conflict(i) => {
-                report.conflicts += 1;
-                events(ApplyEvent::Conflict(&plan.steps[i]));
+            Outcome::Conflict(steps) => {
+                report.conflicts += steps.len();
+                steps
+                    .iter()
+                    .for_each(|&i| events(ApplyEvent::Conflict(&plan.steps[i])));
             }
         }
     }
@@ -129,6 +132,7 @@ async fn write_round(
     desired: &Desired,
     ledger: &mut Ledger,
     client: &mesh_consul::Client,
+    config: &ApplyConfig,
     stop: &(dyn Fn() -> bool + Sync),
     events: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<(usize, Outcome)> {
@@ -138,9 +142,16 @@ async fn write_round(
     }
     let cx = StepContext {
         desired,
+        entries: desired
+            .entries
+            .iter()
+            .map(|e| ((e.kind(), e.name()), e))
+            .collect(),
         secrets: &secrets,
         client,
+        parallelism: config.parallelism.unwrap_or(crate::DEFAULT_PARALLELISM),
     };
+    // Whatever happened, what was done is recorded.
     let result = run_steps(plan, &cx, ledger, stop, events).await;
     let flushed = ledger.flush(client).await;
     let done = result?;
@@ -196,7 +207,8 @@ pub async fn apply_saved(
     events(ApplyEvent::Planned {
         steps: plan.steps.len(),
     });
-    let (n, outcome) = write_round(&plan, &desired, &mut ledger, client, stop, events).await?;
+    let (n, outcome) =
+        write_round(&plan, &desired, &mut ledger, client, &config, stop, events).await?;
     report.writes = n;
     match outcome {
         Outcome::Done => Ok(report),
@@ -204,9 +216,13 @@ pub async fn apply_saved(
             report.stopped = true;
             Ok(report)
         }
-        Outcome::Conflict(i) => {
-            events(ApplyEvent::Conflict(&plan.steps[i]));
-            let s = &plan.steps[i];
+        Outcome::Conflict(steps) => {
+            steps
+                .iter()
+                .for_each(|&i| events(ApplyEvent::Conflict(&plan.steps[i])));
+            // The first step (in the plan's order) that found its object moved names the stop.
+            let first = steps.iter().copied().min().unwrap_or_default();
+            let s = &plan.steps[first];
             Err(ApplyError::MovedDuringApply {
                 kind: s.kind.clone(),
                 name: s.name.clone(),

@@ -47,7 +47,8 @@ pub struct Journal {
     /// Steps done (applied) and the total: the first plan's, grown by what re-plans added.
     pub done: usize,
     pub total: usize,
-    started: Option<(StepRecord, Instant)>,
+    /// Steps started and not yet finished (several with `--parallelism`).
+    started: Vec<(StepRecord, Instant)>,
 }
 
 impl Journal {
@@ -66,27 +67,38 @@ impl Journal {
                     cas: s.cas,
                     elapsed: Duration::ZERO,
                 };
-                self.started = Some((record, Instant::now()));
+                self.started.push((record, Instant::now()));
             }
-            ApplyEvent::Applied(_) => {
-                self.finish(StepOutcome::Applied);
+            ApplyEvent::Applied(s) => {
+                self.finish(s, StepOutcome::Applied);
                 self.done += 1;
             }
-            ApplyEvent::Conflict(_) => self.finish(StepOutcome::Conflict),
+            ApplyEvent::Conflict(s) => self.finish(s, StepOutcome::Conflict),
         }
     }
 
-    /// The apply ended with an error: a step started and not finished failed.
+    /// The apply ended with an error: every step started and not finished failed.
     pub fn failed(&mut self) {
-        self.finish(StepOutcome::Failed);
-    }
-
-    fn finish(&mut self, outcome: StepOutcome) {
-        if let Some((mut record, at)) = self.started.take() {
-            record.outcome = outcome;
+        for (mut record, at) in std::mem::take(&mut self.started) {
+            record.outcome = StepOutcome::Failed;
             record.elapsed = at.elapsed();
             self.steps.push(record);
         }
+    }
+
+    /// A step in flight ended; steps are kept in the order they ended.
+    fn finish(&mut self, step: &mesh_plan::Step, outcome: StepOutcome) {
+        let Some(at) = self
+            .started
+            .iter()
+            .position(|(r, _)| r.kind == step.kind && r.name == step.name)
+        else {
+            return;
+        };
+        let (mut record, at) = self.started.remove(at);
+        record.outcome = outcome;
+        record.elapsed = at.elapsed();
+        self.steps.push(record);
     }
 }
 
@@ -136,6 +148,33 @@ mod tests {
                 ("b", StepOutcome::Failed, 9),
             ]
         );
+    }
+
+    #[test]
+    fn steps_in_flight_at_once_each_keep_their_outcome() {
+        let (a, b, c) = (step("a", 1), step("b", 2), step("c", 3));
+        let mut j = Journal::default();
+        j.hear(&ApplyEvent::Planned { steps: 3 });
+        for s in [&a, &b, &c] {
+            j.hear(&ApplyEvent::Started(s));
+        }
+        j.hear(&ApplyEvent::Applied(&b));
+        j.hear(&ApplyEvent::Conflict(&c));
+        j.failed();
+        let seen: Vec<_> = j
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.outcome))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("b", StepOutcome::Applied),
+                ("c", StepOutcome::Conflict),
+                ("a", StepOutcome::Failed),
+            ]
+        );
+        assert_eq!(j.done, 1);
     }
 
     #[test]

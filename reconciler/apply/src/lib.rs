@@ -25,6 +25,7 @@ mod saved;
 mod secrets;
 mod steps;
 mod target;
+mod waves;
 
 pub use engine::{apply, apply_saved, apply_vetted, ApplyEvent, ApplyReport, Vet};
 pub use error::{AclListError, ApplyError, StepError};
@@ -36,6 +37,7 @@ pub use saved::{
     SavedPlanError, SavedRepository, Stale,
 };
 pub use target::{connect, connect_with_env, Target};
+pub use waves::DEFAULT_PARALLELISM;
 
 use std::path::PathBuf;
 
@@ -53,6 +55,9 @@ pub struct ApplyConfig {
     pub allow_empty: bool,
     /// Refuse a plan that deletes more objects than this (before anything is written).
     pub max_deletes: Option<usize>,
+    /// Steps written at once where the plan allows it; `None`: [`DEFAULT_PARALLELISM`], `1`:
+    /// one after another.
+    pub parallelism: Option<usize>,
 }
 
 pub type Result<T, E = ApplyError> = std::result::Result<T, E>;

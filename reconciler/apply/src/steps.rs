@@ -1,4 +1,4 @@
-//! Writing one plan's steps, in order. A step returns `false` when Consul moved under it (a
+//! Writing one plan's steps, in order (independent ones concurrently, [`crate::waves`]). A step returns `false` when Consul moved under it (a
 //! CAS write answered `false`, an ACL object or the CA configuration whose index changed since
 //! it was read, a create that found its name taken): nothing is overwritten, the apply re-reads
 //! and re-plans.
@@ -6,17 +6,20 @@
 use crate::ledger::Ledger;
 use crate::observe::acl_type;
 use crate::{ApplyError, ApplyEvent, Desired, Result, StepError};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use mesh_consul::{Client, ConsulError};
+use mesh_model::EntryKind;
 use mesh_plan::acl::{AclKind, Inventory, Record, CA_NAME};
 use mesh_plan::{Action, ObjectKind, Plan, Step};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// How a run of steps ended.
 pub(crate) enum Outcome {
     Done,
-    /// The step at this position in the plan found Consul changed: re-read and re-plan.
-    Conflict(usize),
+    /// These steps (positions in the plan, in order) found Consul changed: re-read and re-plan.
+    Conflict(Vec<usize>),
     /// Asked to stop at a step boundary.
     Stopped,
 }
@@ -24,13 +27,24 @@ pub(crate) enum Outcome {
 /// What the steps need besides the plan.
 pub(crate) struct StepContext<'a> {
     pub desired: &'a Desired,
+    /// Declared entries by (kind, name), for the steps that write them.
+    pub entries: BTreeMap<(EntryKind, &'a str), &'a mesh_model::ConfigEntry>,
     /// Secrets by inventory key, read before the first write.
     pub secrets: &'a BTreeMap<String, String>,
     pub client: &'a Client,
+    /// Steps in flight at once, at least 1.
+    pub parallelism: usize,
 }
 
-/// Runs the plan's steps until one conflicts or `stop` says so. Returns the writes made to
-/// Consul objects (inventory records are not counted).
+/// The inventory as the steps in flight share it: each borrows it only between two awaits.
+type Shared<'l> = RefCell<&'l mut Ledger>;
+
+/// Runs the plan's steps, the steps of one wave ([`crate::waves`]) up to `parallelism` at a
+/// time, until the plan is done, a step conflicts or fails, or `stop` says so. Once any of
+/// these happens no new step starts, and the steps in flight finish and are told. Returns the
+/// writes made to Consul objects (inventory records are not counted); on a failure, the first
+/// error (every step still in flight was told `Started` and not finished: the journal records
+/// it as failed).
 pub(crate) async fn run_steps(
     plan: &Plan,
     cx: &StepContext<'_>,
@@ -38,31 +52,88 @@ pub(crate) async fn run_steps(
     stop: &(dyn Fn() -> bool + Sync),
     events: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<(usize, Outcome)> {
-    let mut writes = 0;
-    for (i, step) in plan.steps.iter().enumerate() {
-        if stop() {
-            return Ok((writes, Outcome::Stopped));
+    let ledger = RefCell::new(ledger);
+    let ledger = &ledger;
+    let (mut writes, mut conflicts, mut failure, mut stopped) = (0, Vec::new(), None, false);
+    for wave in crate::waves::waves(&plan.steps) {
+        let mut next = wave.start;
+        let mut running = FuturesUnordered::new();
+        // Steps are told applied in the plan's order, whatever order they finish in: `told`
+        // is the first not yet told, `finished` holds those that finished after a slower one
+        // before them (`true`: applied).
+        let (mut told, mut finished) = (wave.start, BTreeMap::new());
+        loop {
+            while running.len() < cx.parallelism.max(1)
+                && next < wave.end
+                && failure.is_none()
+                && conflicts.is_empty()
+                && !stopped
+            {
+                if stop() {
+                    stopped = true;
+                    break;
+                }
+                let (i, step) = (next, &plan.steps[next]);
+                events(ApplyEvent::Started(step));
+                running.push(async move { (i, run_step(step, cx, ledger).await) });
+                next += 1;
+            }
+            let Some((i, result)) = running.next().await else {
+                break;
+            };
+            let step = &plan.steps[i];
+            finished.insert(i, matches!(result, Ok(true)));
+            match result {
+                Ok(true) if !matches!(step.action, Action::Record | Action::Forget) => writes += 1,
+                Ok(true) => {}
+                Ok(false) => conflicts.push(i),
+                Err(source) => {
+                    failure.get_or_insert(ApplyError::Step {
+                        kind: step.kind.clone(),
+                        name: step.name.clone(),
+                        source,
+                    });
+                }
+            }
+            while let Some(applied) = finished.remove(&told) {
+                if applied {
+                    events(ApplyEvent::Applied(&plan.steps[told]));
+                }
+                told += 1;
+            }
         }
-        events(ApplyEvent::Started(step));
-        let done = match &step.kind {
-            ObjectKind::Acl(kind) => acl_step(step, *kind, cx, ledger).await,
-            ObjectKind::CaConfig => ca_step(step, cx, ledger).await,
-            ObjectKind::ConfigEntry(_) => entry_step(step, cx, ledger).await,
+        if failure.is_some() || !conflicts.is_empty() || stopped {
+            break;
         }
-        .map_err(|source| ApplyError::Step {
-            kind: step.kind.clone(),
-            name: step.name.clone(),
-            source,
-        })?;
-        if !done {
-            return Ok((writes, Outcome::Conflict(i)));
-        }
-        if !matches!(step.action, Action::Record | Action::Forget) {
-            writes += 1;
-        }
-        events(ApplyEvent::Applied(step));
     }
-    Ok((writes, Outcome::Done))
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if !conflicts.is_empty() {
+        conflicts.sort_unstable();
+        return Ok((writes, Outcome::Conflict(conflicts)));
+    }
+    Ok((
+        writes,
+        if stopped {
+            Outcome::Stopped
+        } else {
+            Outcome::Done
+        },
+    ))
+}
+
+/// One step; `Ok(false)` when Consul moved under it.
+async fn run_step(
+    step: &Step,
+    cx: &StepContext<'_>,
+    ledger: &Shared<'_>,
+) -> Result<bool, StepError> {
+    match &step.kind {
+        ObjectKind::Acl(kind) => acl_step(step, *kind, cx, ledger).await,
+        ObjectKind::CaConfig => ca_step(step, cx, ledger).await,
+        ObjectKind::ConfigEntry(_) => entry_step(step, cx, ledger).await,
+    }
 }
 
 /// A config entry: written or deleted with `?cas=` (Consul's `ensureConfigEntryTxn` and
@@ -72,7 +143,7 @@ pub(crate) async fn run_steps(
 async fn entry_step(
     step: &Step,
     cx: &StepContext<'_>,
-    ledger: &mut Ledger,
+    ledger: &Shared<'_>,
 ) -> Result<bool, StepError> {
     let kind = step.kind.entry().ok_or(StepError::NotDeclared)?;
     let done = match step.action {
@@ -83,10 +154,8 @@ async fn entry_step(
         }
         Action::Create | Action::Update => {
             let entry = cx
-                .desired
                 .entries
-                .iter()
-                .find(|d| &d.kind() == kind && d.name() == step.name)
+                .get(&(kind.clone(), step.name.as_str()))
                 .ok_or(StepError::NotDeclared)?;
             cx.client.put_config_entry(entry, Some(step.cas)).await?
         }
@@ -104,9 +173,11 @@ async fn entry_step(
     });
     if done {
         match step.action {
-            Action::Delete | Action::Forget => ledger.remove(&step.kind, &step.name),
-            _ if let_go => ledger.remove(&step.kind, &step.name),
-            _ => ledger.set(&step.kind, &step.name, Record::default()),
+            Action::Delete | Action::Forget => ledger.borrow_mut().remove(&step.kind, &step.name),
+            _ if let_go => ledger.borrow_mut().remove(&step.kind, &step.name),
+            _ => ledger
+                .borrow_mut()
+                .set(&step.kind, &step.name, Record::default()),
         }
     }
     Ok(done)
@@ -130,7 +201,7 @@ async fn acl_step(
     step: &Step,
     kind: AclKind,
     cx: &StepContext<'_>,
-    ledger: &mut Ledger,
+    ledger: &Shared<'_>,
 ) -> Result<bool, StepError> {
     let (t, client) = (acl_type(kind), cx.client);
     let d = cx
@@ -144,6 +215,7 @@ async fn acl_step(
             let mut body = d.request.clone();
             if kind == AclKind::Token {
                 let id = ledger
+                    .borrow()
                     .record(&step.kind, &step.name)
                     .map(|r| r.id.clone())
                     .filter(|id| !id.is_empty())
@@ -167,7 +239,7 @@ async fn acl_step(
                 modify_index: modify_index(&answer),
                 body: Some(d.body.clone()),
             };
-            ledger.set(&step.kind, &step.name, record);
+            ledger.borrow_mut().set(&step.kind, &step.name, record);
             Ok(true)
         }
         Action::Update => {
@@ -185,7 +257,7 @@ async fn acl_step(
                 modify_index: modify_index(&answer),
                 body: Some(d.body.clone()),
             };
-            ledger.set(&step.kind, &step.name, record);
+            ledger.borrow_mut().set(&step.kind, &step.name, record);
             Ok(true)
         }
         Action::Delete => {
@@ -194,12 +266,12 @@ async fn acl_step(
                 Some(v) if modify_index(&v) == step.cas => {}
                 Some(_) => return Ok(false),
                 None => {
-                    ledger.remove(&step.kind, &step.name);
+                    ledger.borrow_mut().remove(&step.kind, &step.name);
                     return Ok(true);
                 }
             }
             client.acl_delete(t, &id).await?;
-            ledger.remove(&step.kind, &step.name);
+            ledger.borrow_mut().remove(&step.kind, &step.name);
             Ok(true)
         }
         Action::Record => {
@@ -208,11 +280,11 @@ async fn acl_step(
                 modify_index: step.cas,
                 body: step.after.clone(),
             };
-            ledger.set(&step.kind, &step.name, record);
+            ledger.borrow_mut().set(&step.kind, &step.name, record);
             Ok(true)
         }
         Action::Forget => {
-            ledger.remove(&step.kind, &step.name);
+            ledger.borrow_mut().remove(&step.kind, &step.name);
             Ok(true)
         }
     }
@@ -223,7 +295,7 @@ async fn acl_step(
 async fn ca_step(
     step: &Step,
     cx: &StepContext<'_>,
-    ledger: &mut Ledger,
+    ledger: &Shared<'_>,
 ) -> Result<bool, StepError> {
     let c = cx.desired.ca.as_ref().ok_or(StepError::NotDeclared)?;
     let now = cx.client.ca_configuration().await?;
@@ -236,6 +308,8 @@ async fn ca_step(
         body["Config"]["Token"] = Value::String(token.clone());
     }
     cx.client.put_ca_configuration(&body).await?;
-    ledger.set(&ObjectKind::CaConfig, CA_NAME, Record::default());
+    ledger
+        .borrow_mut()
+        .set(&ObjectKind::CaConfig, CA_NAME, Record::default());
     Ok(true)
 }

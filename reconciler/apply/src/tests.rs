@@ -257,3 +257,5 @@ async fn a_missing_secret_stops_the_apply_before_anything_is_written() {
         "nothing was written: {policies:?}"
     );
 }
+
+mod parallel;

@@ -176,6 +176,9 @@ mod tests {
             edges: Vec::new(),
             violations,
             transient: transients,
+            calls: 0,
+            handshakes: 0,
+            handshake_time: std::time::Duration::ZERO,
             replay: String::new(),
             trace: Vec::new(),
         };

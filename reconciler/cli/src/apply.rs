@@ -35,6 +35,17 @@ pub struct TargetArgs {
     /// Refuse a plan that deletes more than N objects (nothing is written).
     #[arg(long, value_name = "N")]
     pub max_deletes: Option<usize>,
+    /// Write up to N independent steps of the plan at once (apply; default 8, 1: one after
+    /// another). Dependencies and the make-before-break order still hold.
+    #[arg(long, value_name = "N", value_parser = parse_parallelism)]
+    pub parallelism: Option<usize>,
+}
+
+fn parse_parallelism(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of steps of at least 1")),
+    }
 }
 
 impl From<&TargetArgs> for ApplyConfig {
@@ -45,6 +56,7 @@ impl From<&TargetArgs> for ApplyConfig {
             adopt: a.adopt,
             allow_empty: a.allow_empty,
             max_deletes: a.max_deletes,
+            parallelism: a.parallelism,
         }
     }
 }

@@ -228,6 +228,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             adopt: args.adopt,
             allow_empty: args.allow_empty,
             max_deletes: args.max_deletes,
+            parallelism: None,
         },
         allow_transient: args.allow_transient,
     });
