@@ -604,7 +604,14 @@ fn a_newer_commit_stops_a_stale_apply_at_a_step_boundary() {
     };
     many("tcp");
     let c1 = repo.commit("1200 services").to_string();
-    let _rec = reconcile(dir.path(), &server, &repo.dir, "busy", &[]);
+    // One step at a time, so the apply outlasts the fetch interval.
+    let _rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "busy",
+        &["--parallelism", "1"],
+    );
     // As soon as the first apply has started writing, a newer commit arrives.
     wait_for("the first writes", Duration::from_secs(60), || {
         get_json(&server, "/v1/config/service-defaults")

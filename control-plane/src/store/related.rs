@@ -1,5 +1,6 @@
 //! The entries a config-entry write is validated with: those its change can make invalid, not
-//! the whole store, so a write costs the same with 100 entries stored as with 50,000.
+//! the whole store, so a write costs the same with 100 entries stored as with 50,000 (of the
+//! kinds written in bulk: service defaults and intentions).
 //!
 //! Consul does the same: `validateProposedConfigEntryInServiceGraph`
 //! (`agent/consul/state/config_entry.go`) collects only the chains and intentions a change can
@@ -19,10 +20,27 @@ const GLOBAL: [&str; 2] = ["proxy-defaults", "mesh"];
 /// failover), so they are kept whichever service is written. There are few of them.
 const CHAIN: [&str; 3] = ["service-router", "service-splitter", "service-resolver"];
 
+/// Kinds that name other services or entries (gateways and their routes list services and
+/// check their protocols, intentions name JWT providers, exports name services): few, kept
+/// whichever entry is written, and a write of one of them is checked with every entry.
+const REFERRING: [&str; 7] = [
+    "jwt-provider",
+    "ingress-gateway",
+    "terminating-gateway",
+    "api-gateway",
+    "http-route",
+    "tcp-route",
+    "exported-services",
+];
+
+fn wide(kind: &str) -> bool {
+    GLOBAL.contains(&kind) || CHAIN.contains(&kind) || REFERRING.contains(&kind)
+}
+
 /// The stored entries a write of `key` (kind, name) is validated with, without `key` itself
 /// (the caller adds the proposed entry, if any).
 pub(crate) fn entries(s: &State, key: &(String, String)) -> Vec<ConfigEntry> {
-    if GLOBAL.contains(&key.0.as_str()) {
+    if wide(&key.0) {
         return s
             .config
             .iter()
@@ -32,7 +50,7 @@ pub(crate) fn entries(s: &State, key: &(String, String)) -> Vec<ConfigEntry> {
     }
     let mut out = Vec::new();
     for kind in kinds(s) {
-        if GLOBAL.contains(&kind) || CHAIN.contains(&kind) {
+        if wide(kind) {
             out.extend(of_kind(s, kind).filter(|(k, _)| *k != key).map(|(_, e)| e));
             continue;
         }
@@ -46,6 +64,23 @@ pub(crate) fn entries(s: &State, key: &(String, String)) -> Vec<ConfigEntry> {
                 out.push(e.entry.clone());
             }
         }
+    }
+    // A chain or an ingress gateway reaches other services, and checking it needs each one's
+    // protocol: with one stored, every service's defaults take part, as Consul's compile reads
+    // them (`discoverychain.Compile` through `readDiscoveryChainConfigEntries`).
+    let reaching = out
+        .iter()
+        .any(|e| CHAIN.contains(&e.kind().as_str()) || e.kind().as_str() == "ingress-gateway");
+    if reaching {
+        let listed: std::collections::BTreeSet<(String, String)> = out
+            .iter()
+            .map(|e| (e.kind().as_str().to_owned(), e.name().to_owned()))
+            .collect();
+        out.extend(
+            of_kind(s, "service-defaults")
+                .filter(|(k, _)| *k != key && !listed.contains(*k))
+                .map(|(_, e)| e),
+        );
     }
     out
 }
@@ -144,6 +179,21 @@ mod tests {
                 key("proxy-defaults", "global"),
                 key("service-defaults", "b"),
                 key("service-intentions", "*"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_chain_write_sees_every_service_s_defaults_for_the_protocols_it_reaches() {
+        // A splitter of api sending part of its traffic to api-v2 compiles with api-v2's protocol.
+        let s = state(vec![sd("api"), sd("api-v2"), ixn("api")]);
+        let got = entries(&s, &key("service-splitter", "api"));
+        assert_eq!(
+            names(&got),
+            [
+                key("service-defaults", "api"),
+                key("service-defaults", "api-v2"),
+                key("service-intentions", "api"),
             ]
         );
     }

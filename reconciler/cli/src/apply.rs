@@ -41,7 +41,7 @@ pub struct TargetArgs {
     pub parallelism: Option<usize>,
 }
 
-fn parse_parallelism(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_parallelism(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("{s:?} is not a number of steps of at least 1")),

@@ -58,6 +58,10 @@ pub struct ReconcileArgs {
     /// Refuse a pass that deletes more than N objects (nothing is written; the status says why).
     #[arg(long, value_name = "N")]
     max_deletes: Option<usize>,
+    /// Write up to N independent steps of a plan at once (default 8, 1: one after another), as
+    /// `apply --parallelism`.
+    #[arg(long, value_name = "N", value_parser = crate::apply::parse_parallelism)]
+    parallelism: Option<usize>,
     /// Apply a commit even when the rollout simulated from the live state breaks, for a while,
     /// an edge allowed now and after it (the breaks are still logged).
     #[arg(long)]
@@ -228,7 +232,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             adopt: args.adopt,
             allow_empty: args.allow_empty,
             max_deletes: args.max_deletes,
-            parallelism: None,
+            parallelism: args.parallelism,
         },
         allow_transient: args.allow_transient,
     });

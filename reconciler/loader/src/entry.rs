@@ -712,9 +712,9 @@ mod tests {
     }
 
     #[test]
-    fn untyped_kinds_drop_empty_values_and_set_server_fields_apart() {
+    fn other_kinds_drop_empty_values_and_set_server_fields_apart() {
         let answer = r#"{"Kind": "jwt-provider", "Name": "okta", "Issuer": "",
-            "JSONWebKeySet": {"Remote": {"URI": "https://example.com/jwks", "CacheDuration": ""}},
+            "JSONWebKeySet": {"Remote": {"URI": "https://example.com/jwks", "JWKSCluster": {}}},
             "Namespace": "default", "Hash": 3, "CreateIndex": 4, "ModifyIndex": 5}"#;
         let read = decode_server_entry(&json_node(answer)).unwrap();
         let ConfigEntry::Other(o) = &read.entry else {
