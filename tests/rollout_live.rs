@@ -248,3 +248,39 @@ fn reconcile_does_not_apply_a_commit_whose_rollout_from_the_live_state_breaks_a_
     assert_eq!(s["applied_revision"], c1.as_str(), "{s:#}");
     assert_eq!(star_sources(&server), "web", "nothing was written");
 }
+
+/// A caller only Consul's catalog knows (registered through the agent, declared nowhere in the
+/// repository) carries traffic in the simulated rollout too: the swap breaks its edge for a
+/// moment, so `plan --simulate` reports it and `apply` refuses.
+#[test]
+fn a_rollout_that_breaks_the_edge_of_a_service_known_only_live_is_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let server = deny_server(state.path());
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("repo");
+    let r = dir.to_str().unwrap();
+    repo(&dir, "*");
+    let first = run(cwd.path(), &server, &["apply", r]);
+    assert_eq!(first.code, Some(0), "{}{}", first.stdout, first.stderr);
+    let registered = server
+        .client()
+        .put(format!("{}/v1/agent/service/register", server.url()))
+        .json(
+            &serde_json::json!({"Name": "web", "Port": 8080, "Connect": {"SidecarService": {
+            "Proxy": {"Upstreams": [{"DestinationName": "api", "LocalBindPort": 10000}]}}}}),
+        )
+        .send()
+        .unwrap();
+    assert!(registered.status().is_success(), "{registered:?}");
+
+    repo(&dir, "api");
+    std::fs::remove_file(dir.join("web.json")).unwrap();
+    let plan = run(cwd.path(), &server, &["plan", r, "--simulate"]);
+    plan.assert_code(3);
+    assert!(plan.stdout.contains(BREAK), "{}", plan.stdout);
+
+    let refused = run(cwd.path(), &server, &["apply", r]);
+    refused.assert_code(1);
+    assert!(refused.stdout.contains(BREAK), "{}", refused.stdout);
+    assert_eq!(star_sources(&server), "web", "nothing was written");
+}

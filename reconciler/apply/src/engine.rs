@@ -90,10 +90,12 @@ pub async fn apply_vetted(
             ledger.flush(client).await?;
             return Ok(report);
         }
+        let catalog = crate::live::read_catalog(client, &plan).await?;
         vet(&Rollout {
             desired: &desired,
             observed: &observed,
             plan: &plan,
+            catalog: &catalog,
         })
         .map_err(ApplyError::Vetoed)?;
         events(if round == 0 {
@@ -198,10 +200,12 @@ pub async fn apply_saved(
         ledger.flush(client).await?;
         return Ok(report);
     }
+    let catalog = crate::live::read_catalog(client, &plan).await?;
     vet(&Rollout {
         desired: &desired,
         observed: &observed,
         plan: &plan,
+        catalog: &catalog,
     })
     .map_err(ApplyError::Vetoed)?;
     events(ApplyEvent::Planned {

@@ -30,7 +30,9 @@ mod waves;
 pub use engine::{apply, apply_saved, apply_vetted, ApplyEvent, ApplyReport, Vet};
 pub use error::{AclListError, ApplyError, StepError};
 pub use journal::{Journal, StepOutcome, StepRecord};
-pub use live::{after_writes, entry_writes, live_base, EntryWrite, Rollout};
+pub use live::{
+    after_writes, catalog_services, entry_writes, live_base, writes_intentions, EntryWrite, Rollout,
+};
 pub use observe::{make_plan, make_plan_and, observe, plan_of, Desired, Observed, PlanStats};
 pub use saved::{
     live_indexes, live_state_hash, repository_digest, SavedConsul, SavedOptions, SavedPlan,

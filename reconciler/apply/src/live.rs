@@ -2,17 +2,21 @@
 //! apply writes (`plan --simulate`, the apply and reconcile gates).
 
 use crate::{Desired, Observed};
-use mesh_model::{ConfigEntry, DesiredState};
+use mesh_model::{ConfigEntry, DesiredState, Service};
 use mesh_plan::{Action, Plan};
 
 /// What Consul holds now, in the model the repository loads into: every config entry read
 /// (every owner's, as Consul stores them), and the services whose traffic the simulation runs.
-/// Services come from the repository (`repo`), with its settings; this is the one place where
-/// the services known only to Consul's catalog join them.
-pub fn live_base(repo: &DesiredState, observed: &Observed) -> DesiredState {
+/// Services come from the repository (`repo`), with its settings, and from Consul's catalog
+/// (`catalog`, [`read_catalog`]): a service only the catalog knows keeps its sidecar's
+/// upstreams, so the rollout carries its traffic too.
+pub fn live_base(repo: &DesiredState, observed: &Observed, catalog: &[Service]) -> DesiredState {
+    let declared = |name: &str| repo.services.iter().any(|s| s.name == name);
+    let mut services = repo.services.clone();
+    services.extend(catalog.iter().filter(|c| !declared(&c.name)).cloned());
     DesiredState {
         settings: repo.settings.clone(),
-        services: repo.services.clone(),
+        services,
         config_entries: observed.entries.iter().map(|o| o.entry.clone()).collect(),
         ..DesiredState::default()
     }
@@ -72,6 +76,43 @@ pub struct Rollout<'a> {
     pub desired: &'a Desired,
     pub observed: &'a Observed,
     pub plan: &'a Plan,
+    /// The catalog's Connect services (read only when the plan writes intentions).
+    pub catalog: &'a [Service],
+}
+
+/// Whether `plan` writes a `service-intentions` entry: the only kind the simulated proxies
+/// enforce, so the only plans whose rollout is simulated.
+pub fn writes_intentions(plan: &Plan) -> bool {
+    plan.steps.iter().any(|s| {
+        !matches!(s.action, Action::Record | Action::Forget)
+            && s.kind.entry() == Some(&mesh_model::EntryKind::ServiceIntentions)
+    })
+}
+
+/// The catalog's Connect services, for a plan whose rollout is simulated; none for a plan that
+/// writes no intentions (the read costs a request per service).
+pub async fn read_catalog(
+    client: &mesh_consul::Client,
+    plan: &Plan,
+) -> crate::Result<Vec<Service>> {
+    if !writes_intentions(plan) {
+        return Ok(Vec::new());
+    }
+    catalog_services(client).await
+}
+
+/// The catalog's Connect services with their sidecars' upstreams, as the model's services.
+pub async fn catalog_services(client: &mesh_consul::Client) -> crate::Result<Vec<Service>> {
+    let live = mesh_consul::read_catalog_services(client)
+        .await
+        .map_err(|e| crate::ApplyError::Read {
+            what: format!(
+                "cannot read the catalog's services from Consul at {}: GET {}",
+                e.address, e.endpoint
+            ),
+            source: e.source,
+        })?;
+    Ok(live.into_iter().map(|l| l.service).collect())
 }
 
 #[cfg(test)]
@@ -108,7 +149,7 @@ mod tests {
             inventory: Inventory::default(),
             inventory_index: 0,
         };
-        let base = live_base(&loaded.state, &observed);
+        let base = live_base(&loaded.state, &observed, &[]);
         assert_eq!(base.config_entries, vec![theirs.clone()]);
         assert_eq!(base.services, loaded.state.services);
         let delete = EntryWrite {

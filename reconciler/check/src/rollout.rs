@@ -129,7 +129,7 @@ pub fn simulate_live_rollout(
     {
         return Ok(None);
     }
-    let base = live_base(repo, rollout.observed);
+    let base = live_base(repo, rollout.observed, rollout.catalog);
     let end = after_writes(&base, &writes);
     let steps: Vec<RolloutStep> = writes
         .into_iter()

@@ -90,6 +90,11 @@ pub async fn plan_for_review(
         max_deletes: args.max_deletes,
     };
     let address = target.client.address().to_owned();
+    // The rollout's traffic includes the services only Consul's catalog knows.
+    let catalog = match simulate {
+        Some(_) => mesh_apply::catalog_services(&target.client).await?,
+        None => Vec::new(),
+    };
     let also = |desired: &Desired, observed: &Observed, plan: &Plan| {
         let saved = SavedPlan::new(desired, observed, plan, options, revision.clone(), &address);
         let rollout = simulate.map(|label| {
@@ -97,6 +102,7 @@ pub async fn plan_for_review(
                 desired,
                 observed,
                 plan,
+                catalog: &catalog,
             };
             mesh_check::simulate_live_rollout(&loaded.state, &r, label, &SimSettings::default())
         });

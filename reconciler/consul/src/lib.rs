@@ -11,7 +11,7 @@
 
 pub mod live;
 
-pub use live::{read_live, LiveEntry, LiveError, LiveService, LiveState};
+pub use live::{read_catalog_services, read_live, LiveEntry, LiveError, LiveService, LiveState};
 
 use mesh_model::ConfigEntry;
 use serde_json::Value;

@@ -98,8 +98,25 @@ pub async fn read_live(client: &Client) -> Result<LiveState, LiveError> {
         };
         key(a).cmp(&key(b))
     });
+    let services = read_catalog_services(client).await?;
+    Ok(LiveState {
+        address: client.address().to_owned(),
+        entries,
+        services,
+        requests: client.requests() - before,
+    })
+}
+
+/// The catalog's Connect services with their sidecars' upstreams (the second half of
+/// [`read_live`]), sorted by name: what a rollout simulated from the live state adds to the
+/// services a repository declares.
+pub async fn read_catalog_services(client: &Client) -> Result<Vec<LiveService>, LiveError> {
     let path = "/v1/catalog/services";
-    let names: Vec<String> = match client.get_json(path).await.map_err(fail(path))? {
+    let names: Vec<String> = match client.get_json(path).await.map_err(|source| LiveError {
+        address: client.address().to_owned(),
+        endpoint: path.to_owned(),
+        source,
+    })? {
         Some(v) => v
             .value
             .as_object()
@@ -108,12 +125,7 @@ pub async fn read_live(client: &Client) -> Result<LiveState, LiveError> {
         None => Vec::new(),
     };
     let answers = read_catalog(client, &names).await?;
-    Ok(LiveState {
-        address: client.address().to_owned(),
-        entries,
-        services: services(answers),
-        requests: client.requests() - before,
-    })
+    Ok(services(answers))
 }
 
 fn entry(path: &str, item: &Value) -> Result<LiveEntry, ConsulError> {
