@@ -534,7 +534,7 @@ fn notifications(d: &Decoded, span: Span, diags: &mut Diagnostics) -> Notificati
     let Some(block) = d.json.get("notifications").and_then(Value::as_object) else {
         return n;
     };
-    let mut secret = |channel: &str, field: &str, diags: &mut Diagnostics| {
+    let secret = |channel: &str, field: &str, diags: &mut Diagnostics| {
         let pointer = format!("/notifications/{channel}/{field}");
         let text = block.get(channel)?.get(field)?.as_str()?;
         match secret_source(text) {
