@@ -69,7 +69,7 @@ pub struct Effects<S, A, K, C> {
     pub applier: Arc<A>,
     pub sink: K,
     pub clock: Arc<C>,
-    /// Told of applied, refused, healed, blocked and failed passes; it must not block.
+    /// Told of applied, in-sync, refused, healed, blocked and failed results; it must not block.
     pub notify: Arc<dyn Notify>,
 }
 

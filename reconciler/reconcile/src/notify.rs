@@ -1,5 +1,6 @@
 //! Notifications of what the loop did: a generic JSON webhook, a Slack-compatible message and
-//! a GitHub commit status, for applied, refused, healed, blocked and failed passes.
+//! a GitHub commit status, for applied, refused, healed, blocked and failed passes, and for
+//! `in-sync` (a new commit that needed no change, or Consul matching git again after a failure).
 //!
 //! The loop only queues a [`Notice`] ([`Notify::send`] never waits); a task delivers them. The
 //! queue is bounded: when it is full the oldest notice is dropped and counted. Each delivery is
@@ -14,8 +15,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The results that are notified.
-pub const NOTIFIED: [&str; 5] = ["applied", "refused", "healed", "blocked", "failed"];
+/// The results that are notified (the loop records each once, when it changes).
+pub const NOTIFIED: [&str; 6] = [
+    "applied", "in-sync", "refused", "healed", "blocked", "failed",
+];
 
 /// One event of the loop, as notified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,7 +341,7 @@ pub fn webhook_body(n: &Notice) -> serde_json::Value {
 /// A Slack incoming-webhook message (Mattermost and Rocket.Chat read the same `text`).
 pub fn slack_body(n: &Notice) -> serde_json::Value {
     let icon = match n.result.as_str() {
-        "applied" | "healed" => ":white_check_mark:",
+        "applied" | "in-sync" | "healed" => ":white_check_mark:",
         "blocked" => ":warning:",
         _ => ":x:",
     };
@@ -354,11 +357,11 @@ pub fn slack_body(n: &Notice) -> serde_json::Value {
     })
 }
 
-/// A commit status: success for applied and healed, failure for refused and blocked, error
+/// A commit status: success for applied, in-sync and healed, failure for refused and blocked, error
 /// for failed. GitHub keeps at most 140 characters of the description.
 pub fn github_body(n: &Notice, context: Option<&str>) -> serde_json::Value {
     let state = match n.result.as_str() {
-        "applied" | "healed" => "success",
+        "applied" | "in-sync" | "healed" => "success",
         "refused" | "blocked" => "failure",
         _ => "error",
     };
