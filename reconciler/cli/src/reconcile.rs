@@ -314,8 +314,18 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
         let result =
             mesh_reconcile::run(config, source, applier, client, shared, notify, stop_rx).await;
         // The last notices (the final pass's) get a moment to go out.
-        delivery.abort();
-        notifier.flush(Duration::from_secs(5)).await;
+        notifier.close();
+        let abort = delivery.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), delivery)
+            .await
+            .is_err()
+        {
+            abort.abort();
+            tracing::warn!(
+                queued = notifier.queued(),
+                "stopping with notifications undelivered"
+            );
+        }
         let _ = http.await;
         tracing::info!("stopped");
         Ok(result?)

@@ -12,6 +12,7 @@ use crate::status::Shared;
 use mesh_model::{Notifications, SecretSource};
 use serde_json::json;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -159,6 +160,8 @@ pub struct Notifier {
     queue: Mutex<VecDeque<Notice>>,
     capacity: usize,
     wake: tokio::sync::Notify,
+    /// No more notices will come: the delivery task ends once the queue is empty.
+    closed: AtomicBool,
     /// From the command line: fixed.
     fixed: Vec<Channel>,
     /// From the last gated commit's settings, for the kinds the command line does not set.
@@ -174,6 +177,7 @@ impl Notifier {
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             wake: tokio::sync::Notify::new(),
+            closed: AtomicBool::new(false),
             fixed,
             configured: Mutex::new((Notifications::default(), Vec::new())),
             retry,
@@ -208,27 +212,23 @@ impl Notifier {
         out
     }
 
-    /// Delivers queued notices, in order, until the task is aborted.
+    /// Delivers queued notices, in order, until [`Notifier::close`] and an empty queue.
     pub async fn deliver_forever(self: Arc<Self>) {
         loop {
             let next = self.lock_queue().pop_front();
             match next {
                 Some(notice) => self.deliver_all(&notice).await,
+                None if self.closed.load(Ordering::SeqCst) => return,
                 None => self.wake.notified().await,
             }
         }
     }
 
-    /// Delivers what is queued now, for at most `limit` (on shutdown).
-    pub async fn flush(&self, limit: Duration) {
-        let _ = tokio::time::timeout(limit, async {
-            loop {
-                let next = self.lock_queue().pop_front();
-                let Some(notice) = next else { break };
-                self.deliver_all(&notice).await;
-            }
-        })
-        .await;
+    /// The loop has stopped: the delivery task delivers what is queued, then ends.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // A stored permit: the task wakes even if it is not waiting yet.
+        self.wake.notify_one();
     }
 
     async fn deliver_all(&self, notice: &Notice) {

@@ -221,9 +221,13 @@ async fn an_unreachable_receiver_is_given_up_after_the_retries_without_showing_t
     assert_eq!(format!("{channel:?}"), "slack");
 
     let shared = shared();
-    let notifier = Notifier::new(vec![channel], 4, fast(), shared.clone());
+    let notifier = Arc::new(Notifier::new(vec![channel], 4, fast(), shared.clone()));
     notifier.send(notice("failed", "x"));
-    notifier.flush(Duration::from_secs(10)).await;
+    notifier.close();
+    // Closed: the task delivers (here: gives up on) what is queued, then ends.
+    tokio::time::timeout(Duration::from_secs(10), notifier.clone().deliver_forever())
+        .await
+        .expect("the delivery task ends once the queue is empty");
     assert_eq!(notifier.queued(), 0);
     assert_eq!(
         metric(
