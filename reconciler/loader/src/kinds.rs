@@ -545,7 +545,10 @@ fn notifications(d: &Decoded, span: Span, diags: &mut Diagnostics) -> Notificati
                         Diagnostic::new(Code::Settings, d.at(&pointer).unwrap_or(span), why),
                         &pointer,
                     )
-                    .with_help("the URL or token is read when the reconciler starts"),
+                    .with_help(
+                        "the reconciler reads the URL or token from the environment variable or \
+                         the file when a commit declaring it passes the gate",
+                    ),
                 );
                 None
             }
@@ -583,7 +586,8 @@ fn notifications(d: &Decoded, span: Span, diags: &mut Diagnostics) -> Notificati
                         .unwrap_or(span),
                     "github notifications need `repository = \"owner/name\"`",
                 )
-                .with_field("notifications.github.repository"),
+                .with_field("notifications.github.repository")
+                .with_help("the repository whose commits get the status, e.g. \"platform/mesh\""),
             );
         }
         let token = secret("github", "token_from", diags);
