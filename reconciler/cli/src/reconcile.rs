@@ -73,6 +73,24 @@ pub struct ReconcileArgs {
     /// authenticate with the shared secret in this file; a push to the branch fetches at once.
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
+    /// Notify a generic JSON webhook of applied, refused, healed, blocked and failed passes;
+    /// its URL (which may carry a token) from `env:VAR` or `file:PATH`. Overrides
+    /// `notifications { webhook }` in mesh-gitops.hcl.
+    #[arg(long, value_name = "env:VAR|file:PATH", value_parser = parse_secret_source)]
+    notify_webhook: Option<mesh_model::SecretSource>,
+    /// Post those events to a Slack-compatible incoming webhook, its URL from `env:VAR` or
+    /// `file:PATH`.
+    #[arg(long, value_name = "env:VAR|file:PATH", value_parser = parse_secret_source)]
+    notify_slack: Option<mesh_model::SecretSource>,
+    /// Set a GitHub commit status on each revision in this repository (`owner/name`).
+    #[arg(long, value_name = "OWNER/NAME", requires = "notify_github_token")]
+    notify_github_repo: Option<String>,
+    /// The GitHub token for commit statuses, from `env:VAR` or `file:PATH`.
+    #[arg(long, value_name = "env:VAR|file:PATH", value_parser = parse_secret_source, requires = "notify_github_repo")]
+    notify_github_token: Option<mesh_model::SecretSource>,
+    /// The GitHub REST API's root (GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[arg(long, value_name = "URL", default_value = "https://api.github.com")]
+    notify_github_api: String,
     /// Log format (to stderr; the level from RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -103,6 +121,10 @@ pub struct ReconcileArgs {
     /// The SSH private key for ssh sources (else MESH_GITOPS_GIT_SSH_KEY, else the agent).
     #[arg(long, value_name = "FILE")]
     git_ssh_key: Option<PathBuf>,
+}
+
+fn parse_secret_source(s: &str) -> Result<mesh_model::SecretSource, String> {
+    mesh_loader::secret_source(s)
 }
 
 /// Go-style durations: `1m`, `1s`, `500ms`, `1h30m`.
@@ -178,6 +200,30 @@ impl ReconcileArgs {
         ))
     }
 
+    /// The notification channels of the command line, their secrets read now (a missing
+    /// secret is an error at start, not a silent loop).
+    fn notify_channels(&self) -> Result<Vec<mesh_reconcile::notify::Channel>> {
+        let github = match (&self.notify_github_repo, &self.notify_github_token) {
+            (Some(repository), Some(token)) => Some(mesh_model::GithubStatus {
+                repository: repository.clone(),
+                token: token.clone(),
+                api_url: Some(self.notify_github_api.clone()),
+                context: None,
+            }),
+            _ => None,
+        };
+        let wanted = mesh_model::Notifications {
+            webhook: self.notify_webhook.clone(),
+            slack: self.notify_slack.clone(),
+            github,
+        };
+        let (channels, problems) = mesh_reconcile::notify::channels(&wanted);
+        if let Some(p) = problems.first() {
+            anyhow::bail!("--notify-{p}");
+        }
+        Ok(channels)
+    }
+
     fn config(&self, trusted: Option<Vec<signing::Signer>>) -> mesh_reconcile::Config {
         mesh_reconcile::Config {
             id: self.id.clone().unwrap_or_else(default_id),
@@ -206,6 +252,7 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
     consul.user_agent = Some(format!("mesh-gitops reconcile {}", config.id));
     let client = Arc::new(mesh_consul::Client::new(consul)?);
     let source = Arc::new(args.source(&env)?);
+    let channels = args.notify_channels()?;
     let webhook = match &args.webhook_secret_file {
         Some(file) => {
             let secret =
@@ -261,17 +308,42 @@ pub fn run(args: ReconcileArgs) -> Result<()> {
             shared = shared.with_webhook(receiver);
         }
         let shared = Arc::new(shared);
+        let notifier = Arc::new(mesh_reconcile::notify::Notifier::new(
+            channels,
+            NOTIFY_QUEUE,
+            mesh_reconcile::notify::Retry::default(),
+            shared.clone(),
+        ));
+        let delivery = tokio::spawn(notifier.clone().deliver_forever());
         let http = tokio::spawn(status::serve(
             listener,
             shared.clone(),
             until(stop_rx.clone()),
         ));
-        let result = mesh_reconcile::run(config, source, applier, client, shared, stop_rx).await;
+        let notify: Arc<dyn mesh_reconcile::notify::Notify> = notifier.clone();
+        let result =
+            mesh_reconcile::run(config, source, applier, client, shared, notify, stop_rx).await;
+        // The last notices (the final pass's) get a moment to go out.
+        notifier.close();
+        let abort = delivery.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), delivery)
+            .await
+            .is_err()
+        {
+            abort.abort();
+            tracing::warn!(
+                queued = notifier.queued(),
+                "stopping with notifications undelivered"
+            );
+        }
         let _ = http.await;
         tracing::info!("stopped");
         Ok(result?)
     })
 }
+
+/// Notices waiting for delivery; beyond it the oldest is dropped (and counted).
+const NOTIFY_QUEUE: usize = 256;
 
 /// Resolves when `rx` turns true (or its sender is gone).
 async fn until(mut rx: channel::Receiver<bool>) {

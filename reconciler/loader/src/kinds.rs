@@ -6,8 +6,8 @@ use crate::entry::{decode_with, FieldSpans};
 use crate::schema;
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, FileId, Span};
 use mesh_model::{
-    AclLink, AclPolicy, AclRole, AclToken, CaConfig, DefaultPolicy, NodeIdentity, SecretSource,
-    ServiceIdentity, Settings,
+    AclLink, AclPolicy, AclRole, AclToken, CaConfig, DefaultPolicy, GithubStatus, NodeIdentity,
+    Notifications, SecretSource, ServiceIdentity, Settings,
 };
 use mesh_syntax::Node;
 use serde_json::Value;
@@ -524,7 +524,101 @@ pub(crate) fn settings(node: &Node, diags: &mut Diagnostics) -> Settings {
         }
     }
     s.guardrails = strings(d.json.get("guardrails"));
+    s.notifications = notifications(&d, node.span, diags);
     s
+}
+
+/// `notifications { webhook {...} slack {...} github {...} }`: secret references only.
+fn notifications(d: &Decoded, span: Span, diags: &mut Diagnostics) -> Notifications {
+    let mut n = Notifications::default();
+    let Some(block) = d.json.get("notifications").and_then(Value::as_object) else {
+        return n;
+    };
+    let secret = |channel: &str, field: &str, diags: &mut Diagnostics| {
+        let pointer = format!("/notifications/{channel}/{field}");
+        let text = block.get(channel)?.get(field)?.as_str()?;
+        match secret_source(text) {
+            Ok(source) => Some(source),
+            Err(why) => {
+                diags.push(
+                    d.locate(
+                        Diagnostic::new(Code::Settings, d.at(&pointer).unwrap_or(span), why),
+                        &pointer,
+                    )
+                    .with_help(
+                        "the reconciler reads the URL or token from the environment variable or \
+                         the file when a commit declaring it passes the gate",
+                    ),
+                );
+                None
+            }
+        }
+    };
+    for (channel, literal, from) in [
+        ("webhook", "url", "url_from"),
+        ("slack", "url", "url_from"),
+        ("github", "token", "token_from"),
+    ] {
+        if block.get(channel).and_then(|c| c.get(literal)).is_some() {
+            let pointer = format!("/notifications/{channel}/{literal}");
+            literal_secret(
+                diags,
+                d.at(&pointer).unwrap_or(span),
+                &format!("notifications.{channel}.{literal}"),
+                &format!("write `{from} = \"env:VAR\"` or `{from} = \"file:path\"` instead"),
+            );
+        }
+    }
+    n.webhook = secret("webhook", "url_from", diags);
+    n.slack = secret("slack", "url_from", diags);
+    if let Some(github) = block.get("github").and_then(Value::as_object) {
+        let repository = github.get("repository").and_then(Value::as_str);
+        let valid = repository.is_some_and(|r| {
+            r.split_once('/')
+                .is_some_and(|(o, name)| valid_id(o) && valid_id(name))
+        });
+        if !valid {
+            diags.push(
+                Diagnostic::new(
+                    Code::Settings,
+                    d.at("/notifications/github/repository")
+                        .or(d.at("/notifications/github"))
+                        .unwrap_or(span),
+                    "github notifications need `repository = \"owner/name\"`",
+                )
+                .with_field("notifications.github.repository")
+                .with_help("the repository whose commits get the status, e.g. \"platform/mesh\""),
+            );
+        }
+        let token = secret("github", "token_from", diags);
+        if github.get("token_from").is_none() && github.get("token").is_none() {
+            diags.push(
+                Diagnostic::new(
+                    Code::Settings,
+                    d.at("/notifications/github").unwrap_or(span),
+                    "github notifications need `token_from`",
+                )
+                .with_help(
+                    "a token that may write commit statuses: `token_from = \"env:GITHUB_TOKEN\"`",
+                ),
+            );
+        }
+        if let (Some(repository), Some(token), true) = (repository, token, valid) {
+            n.github = Some(GithubStatus {
+                repository: repository.to_owned(),
+                token,
+                api_url: github
+                    .get("api_url")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                context: github
+                    .get("context")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            });
+        }
+    }
+    n
 }
 
 fn valid_id(s: &str) -> bool {

@@ -467,6 +467,33 @@ static SETTINGS_ACL: Schema = loose(
     &[f("enabled", Ty::Bool), f("default_policy", Ty::Str)],
 );
 
+// A webhook URL carries its token: only `url_from` is read; `url` is accepted to be rejected
+// precisely.
+static NOTIFY_HOOK: Schema = loose(
+    "notification webhook",
+    &[f("url_from", Ty::Str), f("url", Ty::Str)],
+);
+
+static NOTIFY_GITHUB: Schema = loose(
+    "github notifications",
+    &[
+        f("repository", Ty::Str),
+        f("token_from", Ty::Str),
+        f("token", Ty::Str),
+        f("api_url", Ty::Str),
+        f("context", Ty::Str),
+    ],
+);
+
+static SETTINGS_NOTIFICATIONS: Schema = loose(
+    "notifications",
+    &[
+        f("webhook", Ty::Obj(&NOTIFY_HOOK)),
+        f("slack", Ty::Obj(&NOTIFY_HOOK)),
+        f("github", Ty::Obj(&NOTIFY_GITHUB)),
+    ],
+);
+
 pub(crate) static SETTINGS: Schema = loose(
     "mesh-gitops.hcl",
     &[
@@ -474,6 +501,7 @@ pub(crate) static SETTINGS: Schema = loose(
         f("acl", Ty::Obj(&SETTINGS_ACL)),
         f("owner", Ty::Str),
         f("guardrails", Ty::List(&Ty::Str)),
+        f("notifications", Ty::Obj(&SETTINGS_NOTIFICATIONS)),
     ],
 );
 

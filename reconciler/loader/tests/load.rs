@@ -286,3 +286,44 @@ fn a_nested_field_problem_points_at_the_fields_key_and_names_it() {
         );
     }
 }
+
+#[test]
+fn notifications_take_secret_references_and_refuse_literal_urls() {
+    let l = load(&[(
+        "mesh-gitops.hcl",
+        "notifications {\n  slack { url_from = \"env:SLACK_URL\" }\n  github {\n    repository = \"acme/mesh\"\n    token_from = \"file:/run/gh\"\n  }\n}\n",
+    )]);
+    assert!(!l.has_errors(), "{:?}", codes(&l));
+    let n = &l.state.settings.notifications;
+    assert_eq!(
+        n.slack,
+        Some(mesh_model::SecretSource::Env("SLACK_URL".into()))
+    );
+    assert_eq!(n.webhook, None);
+    let gh = n.github.as_ref().expect("github");
+    assert_eq!(gh.repository, "acme/mesh");
+    assert_eq!(gh.token, mesh_model::SecretSource::File("/run/gh".into()));
+
+    let l = load(&[(
+        "mesh-gitops.hcl",
+        "notifications {\n  webhook {\n    url = \"https://hooks.example/T0K3N\"\n  }\n  github { repository = \"acme\" }\n}\n",
+    )]);
+    assert_eq!(l.state.settings.notifications.webhook, None);
+    assert_eq!(
+        location(&l, Code::LiteralSecret),
+        ("mesh-gitops.hcl".to_owned(), 3, 5)
+    );
+    let settings: Vec<String> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::Settings)
+        .map(|d| d.message.clone())
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            "github notifications need `token_from`",
+            "github notifications need `repository = \"owner/name\"`",
+        ]
+    );
+}

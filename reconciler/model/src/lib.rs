@@ -24,7 +24,7 @@ pub use config_entry::{
     ServiceDefaults, ServiceIntentions, SourceIntention,
 };
 pub use service::{Service, ServiceOrigin, Upstream};
-pub use settings::{AclSettings, DefaultPolicy, Settings};
+pub use settings::{AclSettings, DefaultPolicy, GithubStatus, Notifications, Settings};
 
 /// Everything a repository declares, normalized and sorted (services by name, config entries by
 /// kind then name, ACL objects by name), so two loads of the same content compare equal whatever

@@ -7,6 +7,7 @@ use crate::backoff::Backoff;
 use crate::clock::{Clock, SystemClock};
 use crate::leader;
 use crate::machine::{Config, Effects, Inputs, Next, Reconciler};
+use crate::notify::Notify;
 use crate::source::Source;
 use crate::status::{self, KvStatus, Shared, StatusSink};
 use crate::watch::{Watchers, Watches};
@@ -19,13 +20,15 @@ use tokio::sync::{mpsc, watch};
 
 /// Runs the loop against Consul until `stop` turns true: fetches `source` every interval,
 /// learns the owner (from the first commit unless configured), takes part in the election,
-/// and applies as leader. On return the status is final and the lock released.
+/// and applies as leader, telling `notify` what it did. On return the status is final and the
+/// lock released.
 pub async fn run<S: Source, A: Applier>(
     config: Config,
     source: Arc<S>,
     applier: Arc<A>,
     client: Arc<Client>,
     shared: Arc<Shared>,
+    notify: Arc<dyn Notify>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), ReconcileError> {
     let (head_tx, head_rx) = watch::channel(None);
@@ -36,21 +39,41 @@ pub async fn run<S: Source, A: Applier>(
         stop.clone(),
         shared.clone(),
     ));
-    let result = start(config, source, applier, client, shared, head_rx, stop).await;
+    let world = World {
+        source,
+        applier,
+        client,
+        shared,
+        notify,
+    };
+    let result = start(config, world, head_rx, stop).await;
     fetcher.abort();
     result
+}
+
+/// What the loop acts on.
+struct World<S, A> {
+    source: Arc<S>,
+    applier: Arc<A>,
+    client: Arc<Client>,
+    shared: Arc<Shared>,
+    notify: Arc<dyn Notify>,
 }
 
 /// Waits for the first head (to learn the owner), starts the election, and runs the loop.
 async fn start<S: Source, A: Applier>(
     config: Config,
-    source: Arc<S>,
-    applier: Arc<A>,
-    client: Arc<Client>,
-    shared: Arc<Shared>,
+    world: World<S, A>,
     mut head: watch::Receiver<Option<String>>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ReconcileError> {
+    let World {
+        source,
+        applier,
+        client,
+        shared,
+        notify,
+    } = world;
     let owner = match &config.owner {
         Some(o) => o.clone(),
         None => {
@@ -107,6 +130,7 @@ async fn start<S: Source, A: Applier>(
         applier,
         sink,
         clock: Arc::new(SystemClock),
+        notify,
     };
     let mut r = Reconciler::new(&config, owner, effects, shared, inputs);
     let mut watchers = Watchers::new(client, drift_tx);

@@ -20,6 +20,7 @@ mod clock;
 mod driver;
 mod leader;
 mod machine;
+pub mod notify;
 pub mod signing;
 pub mod source;
 pub mod status;

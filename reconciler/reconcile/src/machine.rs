@@ -6,6 +6,7 @@
 use crate::applier::Applier;
 use crate::backoff::Backoff;
 use crate::clock::Clock;
+use crate::notify::{Notice, Notify, NOTIFIED};
 use crate::signing::{self, Signer};
 use crate::source::Source;
 use crate::status::{self, Event, Shared, Status, StatusSink};
@@ -71,6 +72,8 @@ pub struct Effects<S, A, K, C> {
     pub applier: Arc<A>,
     pub sink: K,
     pub clock: Arc<C>,
+    /// Told of applied, in-sync, refused, healed, blocked and failed results; it must not block.
+    pub notify: Arc<dyn Notify>,
 }
 
 /// A commit that passed the gate.
@@ -146,6 +149,7 @@ pub struct Reconciler<S, A, K, C> {
     applier: Arc<A>,
     sink: K,
     clock: Arc<C>,
+    notify: Arc<dyn Notify>,
     shared: Arc<Shared>,
     inputs: Inputs,
     was_leading: bool,
@@ -190,6 +194,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             applier: effects.applier,
             sink: effects.sink,
             clock: effects.clock,
+            notify: effects.notify,
             shared,
             inputs,
             was_leading: false,
@@ -300,11 +305,24 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
         }
         // Known once the first fetch has followed the source's default branch.
         self.status.branch = self.source.branch().to_owned();
+        let time = status::rfc3339(self.clock.wall());
+        if NOTIFIED.contains(&result) {
+            self.notify.send(Notice {
+                result: result.to_owned(),
+                revision: revision.to_owned(),
+                reason: reason.clone(),
+                time: time.clone(),
+                owner: self.owner.clone(),
+                branch: self.status.branch.clone(),
+                source: self.status.source.clone(),
+                replica: self.id.clone(),
+            });
+        }
         self.status.record(Event {
             revision: revision.to_owned(),
             result: result.to_owned(),
             reason,
-            time: status::rfc3339(self.clock.wall()),
+            time,
         });
     }
 
@@ -403,7 +421,11 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                     tracing::info!(revision = %h, "a newer commit arrived; dropping the stale one");
                     return PassResult::Interrupted;
                 }
-                Ok(Ok(commit)) => self.pending = Some(commit),
+                Ok(Ok(commit)) => {
+                    self.notify
+                        .configure(&commit.loaded.state.settings.notifications);
+                    self.pending = Some(commit);
+                }
                 Ok(Err(reason)) => {
                     self.shared.metrics.gate_failure();
                     let kept = self
@@ -587,7 +609,11 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
                 return Some(PassResult::Idle);
             }
             match self.consider(&rev).await {
-                Ok(Ok(commit)) => self.applied = Some(commit),
+                Ok(Ok(commit)) => {
+                    self.notify
+                        .configure(&commit.loaded.state.settings.notifications);
+                    self.applied = Some(commit);
+                }
                 Ok(Err(reason)) => {
                     self.event(
                         &rev,

@@ -251,6 +251,9 @@ struct Inner {
     gate_failures: u64,
     fetch_failures: u64,
     writes: u64,
+    /// Per channel: delivered, given up.
+    notifications: BTreeMap<&'static str, (u64, u64)>,
+    notifications_dropped: u64,
 }
 
 impl Metrics {
@@ -290,6 +293,20 @@ impl Metrics {
     }
     pub fn writes(&self, n: usize) {
         self.lock().writes += n as u64;
+    }
+    /// A notification was delivered on `channel` (or given up after its retries).
+    pub fn notification(&self, channel: &'static str, delivered: bool) {
+        let mut m = self.lock();
+        let counts = m.notifications.entry(channel).or_default();
+        if delivered {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    /// The notification queue was full: its oldest notice was dropped.
+    pub fn notification_dropped(&self) {
+        self.lock().notifications_dropped += 1;
     }
 
     /// The Prometheus text exposition.
@@ -371,11 +388,28 @@ impl Metrics {
                 "HTTP requests sent to Consul, retries included.",
                 requests,
             ),
+            (
+                "mesh_gitops_notifications_dropped_total",
+                "Notifications dropped, oldest first, because the delivery queue was full.",
+                m.notifications_dropped,
+            ),
         ] {
             let _ = writeln!(
                 lines,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
             );
+        }
+        let _ = writeln!(
+            lines,
+            "# HELP mesh_gitops_notifications_total Notifications by channel and outcome (delivered, or failed after every retry).\n# TYPE mesh_gitops_notifications_total counter"
+        );
+        for (channel, (delivered, failed)) in &m.notifications {
+            for (outcome, n) in [("delivered", delivered), ("failed", failed)] {
+                let _ = writeln!(
+                    lines,
+                    "mesh_gitops_notifications_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
         }
         let _ = writeln!(
             lines,

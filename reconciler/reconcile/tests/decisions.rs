@@ -4,6 +4,7 @@
 
 use mesh_loader::{Loaded, RepoFile};
 use mesh_plan::{Action, Plan, Step};
+use mesh_reconcile::notify::{Notice, Notify};
 use mesh_reconcile::signing::{self, Signer};
 use mesh_reconcile::suspend::Suspension;
 use mesh_reconcile::{
@@ -302,6 +303,35 @@ struct Rig {
     consul: Arc<Consul>,
     record: Arc<Record>,
     shared: Arc<Shared>,
+    notices: Arc<Notices>,
+}
+
+/// The notices the loop sends, and how often a gated commit configured the channels.
+#[derive(Default)]
+struct Notices {
+    sent: Mutex<Vec<Notice>>,
+    configured: AtomicUsize,
+}
+
+impl Notify for Notices {
+    fn configure(&self, _: &mesh_model::Notifications) {
+        self.configured.fetch_add(1, Ordering::SeqCst);
+    }
+    fn send(&self, notice: Notice) {
+        self.sent.lock().unwrap().push(notice);
+    }
+}
+
+impl Notices {
+    /// `(result, revision)` of every notice so far, oldest first.
+    fn results(&self) -> Vec<(String, String)> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| (n.result.clone(), n.revision.clone()))
+            .collect()
+    }
 }
 
 type Loop = Reconciler<Commits, Consul, Sink, TestClock>;
@@ -348,12 +378,14 @@ fn rig_with(self_heal: bool, trusted: Option<Vec<Signer>>, heal_only: bool) -> (
         consul,
         record,
         shared: shared.clone(),
+        notices: Arc::default(),
     };
     let effects = Effects {
         source: rig.commits.clone(),
         applier: rig.consul.clone(),
         sink: Sink(rig.record.clone()),
         clock,
+        notify: rig.notices.clone(),
     };
     let inputs = Inputs {
         head: head_rx,
@@ -971,4 +1003,47 @@ async fn heal_only_with_nothing_applied_holds_and_writes_nothing() {
     );
     assert_eq!(s.reason, "heal-only: no revision has been applied to keep");
     assert_eq!((rig.plans(), rig.applies()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn applied_refused_healed_and_failed_passes_are_notified_once_each() {
+    let (rig, mut r, c1) = applied_once(true).await;
+    assert_eq!(rig.notices.configured.load(Ordering::SeqCst), 1);
+    let n = rig.notices.sent.lock().unwrap()[0].clone();
+    assert_eq!(
+        (n.owner.as_str(), n.replica.as_str(), n.reason.as_str()),
+        (
+            "team",
+            "alpha",
+            "2 write(s): 2 change(s): + service-defaults \"api\", + service-defaults \"web\""
+        )
+    );
+    // In sync: nothing to tell.
+    r.turn().await;
+    let c2 = rig.commit(2, &[("forbidden", "tcp")]);
+    r.turn().await;
+    r.turn().await;
+    rig.consul.tamper("api", "grpc");
+    r.turn().await;
+    rig.consul.down.store(true, Ordering::SeqCst);
+    rig.consul.tamper("api", "tcp");
+    for _ in 0..3 {
+        let d = delay(r.turn().await.next);
+        tokio::time::advance(d).await;
+    }
+    let s = |a: &str, b: &String| (a.to_owned(), b.clone());
+    assert_eq!(
+        rig.notices.results(),
+        [
+            s("applied", &c1),
+            s("refused", &c2),
+            s("healed", &c1),
+            s("failed", &c1)
+        ]
+    );
+    let refused = rig.notices.sent.lock().unwrap()[1].reason.clone();
+    assert!(
+        refused.starts_with("check fails: \"forbidden\" is declared"),
+        "{refused}"
+    );
 }
