@@ -81,12 +81,17 @@ impl<'a> Merged<'a> {
         })
     }
 
-    /// Where a finding about a setting the directory lacks points: the start of its first file.
+    /// Where a finding about a setting the directory lacks points: the start of the file that
+    /// says whether the agent is a server, else of the directory's first file.
     fn start(&self) -> Span {
-        let s = self.files[0].span;
+        let main = self
+            .files
+            .iter()
+            .find(|f| f.get("server").is_some())
+            .unwrap_or(&self.files[0]);
         Span {
-            end: s.start + 1,
-            ..s
+            end: main.span.start + 1,
+            ..main.span
         }
     }
 
@@ -534,8 +539,8 @@ mod tests {
 
     #[test]
     fn a_hardened_server_is_clean_but_for_its_gossip_key() {
-        // The key is written at deploy time into the same directory; an empty value stands
-        // for it here, as a template leaves it.
+        // The key is written at deploy time into the same directory; an empty value is no
+        // key, as a template that found none leaves it.
         let got = found(&[
             SETTINGS,
             WEB,
@@ -546,7 +551,7 @@ mod tests {
             got,
             [(
                 Code::GossipUnencrypted.as_str(),
-                "consul/gossip.json".into(),
+                "consul/server.hcl".into(),
                 1
             )]
         );

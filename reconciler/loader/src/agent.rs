@@ -123,6 +123,7 @@ pub(crate) fn agent_config(
     path: &str,
     node: &Node,
     diags: &mut Diagnostics,
+    redact: &mut Vec<Span>,
 ) -> (AgentConfig, Vec<Service>) {
     let mut config = AgentConfig {
         path: path.to_owned(),
@@ -136,7 +137,12 @@ pub(crate) fn agent_config(
         if key == "service" || key == "services" {
             services.extend(service_def::service_entry(e, diags));
         } else if !NOT_SETTINGS.contains(&key.as_str()) {
-            flatten(&key, e, true, &mut config.settings);
+            let mut f = Flat {
+                agent: true,
+                out: &mut config.settings,
+                redact,
+            };
+            flatten(&key, e, &mut f);
         }
     }
     validate(&config, diags);
@@ -147,7 +153,7 @@ pub(crate) fn agent_config(
 /// Reads Helm values. Keys are kept as written (Helm's are case-sensitive); a server's or
 /// client's `extraConfig` (agent configuration as a JSON string) is searched for literal
 /// secrets, which are kept as `server.extraConfig.<path>` at the string.
-pub(crate) fn helm_values(path: &str, node: &Node) -> AgentConfig {
+pub(crate) fn helm_values(path: &str, node: &Node, redact: &mut Vec<Span>) -> AgentConfig {
     let mut config = AgentConfig {
         path: path.to_owned(),
         origin: AgentOrigin::HelmValues,
@@ -155,7 +161,12 @@ pub(crate) fn helm_values(path: &str, node: &Node) -> AgentConfig {
         span: node.span,
     };
     for e in node.as_object().unwrap_or(&[]) {
-        flatten(&e.key, e, false, &mut config.settings);
+        let mut f = Flat {
+            agent: false,
+            out: &mut config.settings,
+            redact: &mut *redact,
+        };
+        flatten(&e.key, e, &mut f);
     }
     let extra: Vec<(String, String, Span)> = config
         .settings
@@ -167,8 +178,17 @@ pub(crate) fn helm_values(path: &str, node: &Node) -> AgentConfig {
         })
         .collect();
     for (key, text, span) in extra {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            json_secrets(&key, &v, "", span, &mut config.settings);
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let before = config.settings.len();
+        json_secrets(&key, &v, "", span, &mut config.settings);
+        if config.settings.len() > before {
+            // The whole string holds a secret somewhere: mask its value.
+            let value = key
+                .split('.')
+                .try_fold(node, |n, k| n.get_ci(k).map(|e| &e.value));
+            redact.extend(value.map(|v| v.span));
         }
     }
     config
@@ -208,17 +228,20 @@ fn is_helm_secret_path(path: &str) -> bool {
     )
 }
 
-fn flatten(path: &str, e: &Entry, agent: bool, out: &mut BTreeMap<String, AgentSetting>) {
-    flatten_value(path, &e.value, entry_span(e), agent, out);
+/// Where flattened settings go: the settings, and the spans of literal secrets' values, which
+/// the loader masks in the source map so that no excerpt prints them.
+struct Flat<'a> {
+    agent: bool,
+    out: &'a mut BTreeMap<String, AgentSetting>,
+    redact: &'a mut Vec<Span>,
 }
 
-fn flatten_value(
-    path: &str,
-    value: &Node,
-    span: Span,
-    agent: bool,
-    out: &mut BTreeMap<String, AgentSetting>,
-) {
+fn flatten(path: &str, e: &Entry, f: &mut Flat) {
+    flatten_value(path, &e.value, entry_span(e), f);
+}
+
+fn flatten_value(path: &str, value: &Node, span: Span, f: &mut Flat) {
+    let agent = f.agent;
     let secret = if agent {
         is_secret_path(path)
     } else {
@@ -243,7 +266,7 @@ fn flatten_value(
                 } else {
                     e.key.clone()
                 };
-                flatten(&format!("{path}.{key}"), e, agent, out);
+                flatten(&format!("{path}.{key}"), e, f);
             }
             return;
         }
@@ -252,7 +275,7 @@ fn flatten_value(
             if !items.is_empty() && items.iter().all(|i| i.as_object().is_some()) =>
         {
             for item in items {
-                flatten_value(path, item, span, agent, out);
+                flatten_value(path, item, span, f);
             }
             return;
         }
@@ -262,7 +285,10 @@ fn flatten_value(
             None => return,
         },
     };
-    out.insert(
+    if value_of == AgentValue::Secret {
+        f.redact.push(value.span);
+    }
+    f.out.insert(
         path.to_owned(),
         AgentSetting {
             value: value_of,

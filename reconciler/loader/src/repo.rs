@@ -169,6 +169,9 @@ pub fn load_files(mut files: Vec<RepoFile>, options: &LoadOptions) -> Loaded {
     }
     let mut state = b.assemble(&mut diags);
     state.sort();
+    for span in std::mem::take(&mut b.redact) {
+        sources.redact(span);
+    }
     Loaded {
         state,
         diagnostics: diags.into_sorted(&sources),
@@ -216,6 +219,8 @@ struct Builder {
     guardrails: Vec<(FileId, Node)>,
     env: Vec<mesh_model::WorkloadEnv>,
     agents: Vec<mesh_model::AgentConfig>,
+    /// Literal secrets of agent files, masked in the source map once every file is read.
+    redact: Vec<Span>,
 }
 
 impl Builder {
@@ -301,7 +306,8 @@ impl Builder {
             return match parsed {
                 // Consul reads agent configuration in HCL or JSON only.
                 Ok(node) if agent::is_agent_config(&node) => {
-                    let (config, services) = agent::agent_config(path, &node, diags);
+                    let (config, services) =
+                        agent::agent_config(path, &node, diags, &mut self.redact);
                     self.agents.push(config);
                     self.services.extend(services);
                     FileFormat::AgentConfig
@@ -316,7 +322,8 @@ impl Builder {
                 let mut format = FileFormat::Invalid;
                 for doc in &docs {
                     let f = if agent::is_helm_values(doc) {
-                        self.agents.push(agent::helm_values(path, doc));
+                        self.agents
+                            .push(agent::helm_values(path, doc, &mut self.redact));
                         FileFormat::HelmValues
                     } else {
                         self.object(doc, id, text, diags)

@@ -144,6 +144,12 @@ fn helm_values_are_recognised_with_their_keys_as_written() {
         .sources
         .location(h.get("global.acls.bootstrapToken").unwrap().span);
     assert_eq!((loc.line, loc.column), (9, 5));
+    let text = l.sources.text(h.span.file);
+    assert!(
+        !text.contains("0e7f0b2c") && !text.contains("9d1e2f4b"),
+        "{text}"
+    );
+    assert!(text.contains("replicas: 3"));
 }
 
 #[test]
