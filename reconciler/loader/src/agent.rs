@@ -252,7 +252,9 @@ fn flatten_value(path: &str, value: &Node, span: Span, f: &mut Flat) {
             NodeKind::Bool(b) => Some(AgentValue::Bool(*b)),
             NodeKind::Int(i) => Some(AgentValue::Int(*i)),
             NodeKind::Float(f) => Some(AgentValue::Str(f.to_string())),
-            NodeKind::String(s) if secret && !s.is_empty() => Some(AgentValue::Secret),
+            NodeKind::String(s) if secret && !s.is_empty() && !is_template(s) => {
+                Some(AgentValue::Secret)
+            }
             NodeKind::String(s) => Some(AgentValue::Str(s.clone())),
             _ => None,
         }
@@ -320,7 +322,9 @@ fn json_secrets(
                 json_secrets(key, item, path, span, out);
             }
         }
-        serde_json::Value::String(s) if !s.is_empty() && is_secret_path(path) => {
+        serde_json::Value::String(s)
+            if !s.is_empty() && !is_template(s) && is_secret_path(path) =>
+        {
             out.insert(
                 format!("{key}.{path}"),
                 AgentSetting {
@@ -410,7 +414,7 @@ fn gossip_key(node: &Node, diags: &mut Diagnostics) {
         );
         return;
     };
-    if !key.is_empty() && !is_gossip_key(key) {
+    if !key.is_empty() && !is_template(key) && !is_gossip_key(key) {
         diags.push(
             Diagnostic::new(
                 Code::AgentConfigInvalid,
@@ -421,6 +425,12 @@ fn gossip_key(node: &Node, diags: &mut Diagnostics) {
             .with_help("generate one with `consul keygen` (and keep it out of the repository)"),
         );
     }
+}
+
+/// A value a template fills in at deploy time (consul-template, Nomad's `template`, Helm,
+/// Terraform: `{{ ... }}` or `${...}`), so the file in git holds a reference, not the secret.
+fn is_template(value: &str) -> bool {
+    value.contains("{{") || value.contains("${")
 }
 
 /// Whether `key` decodes as a gossip key (standard base64 of 16, 24 or 32 bytes).

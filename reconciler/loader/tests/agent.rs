@@ -207,3 +207,18 @@ fn values_consul_refuses_are_errors_and_the_gossip_key_is_never_printed() {
     let ok = load(&[("a.hcl", "encrypt = \"i0P+gFTkLPg0h53eNYjydg==\"\n")]);
     assert!(!ok.has_errors(), "{:?}", ok.diagnostics);
 }
+
+#[test]
+fn a_secret_a_template_fills_in_at_deploy_time_is_a_reference_not_a_literal() {
+    let l = load(&[(
+        "consul/gossip.hcl",
+        "encrypt = \"{{ with secret \\\"kv/data/consul/gossip\\\" }}{{ .Data.data.key }}{{ end }}\"\nacl {\n  tokens {\n    agent = \"${CONSUL_AGENT_TOKEN}\"\n  }\n}\n",
+    )]);
+    assert!(!l.has_errors(), "{:?}", l.diagnostics);
+    let a = &l.state.agents[0];
+    assert_eq!(a.secrets().count(), 0);
+    assert!(matches!(
+        a.get("encrypt").unwrap().value,
+        AgentValue::Str(_)
+    ));
+}

@@ -36,7 +36,9 @@ fn redacted<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// A setting: its value and where it is written (the key through the end of the value).
+/// Serialized as the value alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct AgentSetting {
     pub value: AgentValue,
     #[serde(skip)]
@@ -142,8 +144,8 @@ mod tests {
             },
         );
         let json = serde_json::to_value(&c).unwrap();
-        assert_eq!(json["settings"]["acl.tokens.agent"]["value"], "<secret>");
-        assert_eq!(json["settings"]["acl.enabled"]["value"], true);
+        assert_eq!(json["settings"]["acl.tokens.agent"], "<secret>");
+        assert_eq!(json["settings"]["acl.enabled"], true);
         assert!(c.has_under("acl.tokens"));
         assert!(!c.has_under("acl.token"));
         assert_eq!(c.secrets().count(), 1);
