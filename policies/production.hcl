@@ -25,3 +25,23 @@ forbid "no-literal-secrets" {
   description = "no secret is committed in a job's environment"
   findings    = ["W1011"]
 }
+
+forbid "agent-tls-verified" {
+  description = "agents talk over TLS and verify incoming, outgoing and server certificates"
+  findings    = ["W1201", "W1202"]
+}
+
+forbid "gossip-encrypted" {
+  description = "agents encrypt gossip with a key and accept no unencrypted gossip"
+  findings    = ["W1203"]
+}
+
+forbid "no-literal-agent-secrets" {
+  description = "no gossip key, ACL token or other secret is committed in agent configuration or Helm values"
+  findings    = ["W1204", "W1205"]
+}
+
+forbid "agent-acl-default-deny" {
+  description = "the agents enable ACLs and deny by default"
+  findings    = ["W1206"]
+}

@@ -128,6 +128,91 @@ fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
     );
 }
 
+/// The production example's servers misconfigured: unverified TLS, a literal gossip key and
+/// token, ACLs that allow. Each finding points at its key; the production pack makes the
+/// serious ones guardrail failures; no secret reaches any output.
+#[test]
+fn a_bad_agent_file_is_located_and_the_production_pack_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example("production", dir.path());
+    let gossip = "i0P+gFTkLPg0h53eNYjydg==";
+    let token = "3f1c9a62-8e6b-4a8f-9d1e-2f4b8c7a6d5e";
+    std::fs::write(
+        dir.path().join("consul/server/agent.hcl"),
+        format!(
+            "server = true\nencrypt = \"{gossip}\"\ntls {{\n  defaults {{\n    ca_file = \"/ca.pem\"\n    cert_file = \"/server.pem\"\n    key_file = \"/server-key.pem\"\n    verify_incoming = false\n    verify_outgoing = true\n  }}\n}}\nacl {{\n  enabled = true\n  default_policy = \"allow\"\n  tokens {{\n    agent = \"{token}\"\n  }}\n}}\nports {{\n  https = 8501\n}}\n"
+        ),
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let located = |v: &serde_json::Value| -> Vec<(String, String, u64)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["file"] == "consul/server/agent.hcl")
+            .map(|f| {
+                let m = f["message"].as_str().unwrap();
+                let code = match m.rsplit_once(" [") {
+                    Some((_, c)) if f["code"] == "E1101" => c.trim_end_matches(']').to_owned(),
+                    _ => f["code"].as_str().unwrap().to_owned(),
+                };
+                (
+                    f["code"].as_str().unwrap().to_owned(),
+                    code,
+                    f["line"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected = |pack: bool| -> Vec<(String, String, u64)> {
+        [
+            ("W1202", 1),
+            ("W1204", 2),
+            ("W1202", 8),
+            ("W1206", 14),
+            ("W1205", 16),
+        ]
+        .iter()
+        .map(|(c, l)| {
+            let shown = if pack { "E1101" } else { c };
+            (shown.to_owned(), (*c).to_owned(), *l)
+        })
+        .collect()
+    };
+    let out = run(&["check", d, "--no-base", "--no-sim", "--format", "json"]);
+    assert_eq!(out.code, Some(3), "{}", out.stdout);
+    assert_eq!(located(&out.json()), expected(true));
+    let text = run(&["check", d, "--no-base", "--no-sim"]).stdout;
+    assert!(text.contains("production/agent-tls-verified"), "{text}");
+    assert!(
+        text.contains("production/no-literal-agent-secrets"),
+        "{text}"
+    );
+    // Without the pack they are warnings, and the check passes.
+    let settings = std::fs::read_to_string(dir.path().join("mesh-gitops.hcl")).unwrap();
+    std::fs::write(
+        dir.path().join("mesh-gitops.hcl"),
+        settings.replace("guardrails = [\"production\"]", ""),
+    )
+    .unwrap();
+    let out = run(&["check", d, "--no-base", "--no-sim", "--format", "json"]);
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    assert_eq!(located(&out.json()), expected(false));
+    for format in [
+        "text", "json", "sarif", "markdown", "html", "github", "junit",
+    ] {
+        let out = run(&["check", d, "--no-base", "--no-sim", "--format", format]);
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            !all.contains(gossip) && !all.contains(token),
+            "{format} prints a secret"
+        );
+    }
+    let shown = run(&["show", d, "--format", "json"]).stdout;
+    assert!(!shown.contains(gossip) && !shown.contains(token));
+}
+
 /// A repository with a base commit and a head commit that removes an intention and adds a
 /// wildcard; `check --base HEAD~1` reads the base from the object database.
 #[test]

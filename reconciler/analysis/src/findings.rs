@@ -29,6 +29,7 @@ pub(crate) fn all(state: &DesiredState, g: &PolicyGraph) -> (Vec<Diagnostic>, Ve
     listeners(state, &mut out);
     secrets(state, &mut out);
     shared(state, &mut out);
+    crate::agent::findings(state, &mut out);
     (out, identities)
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Pure: no IO, no clock.
 
+mod agent;
 pub mod chains;
 pub mod findings;
 pub mod graph;

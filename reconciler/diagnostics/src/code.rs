@@ -141,6 +141,18 @@ codes! {
     GuardrailFailed = ("E1101", Error, "a guardrail assertion that the mesh does not satisfy"),
     GuardrailInvalid = ("E1102", Error, "a guardrail file that does not parse or has an invalid rule"),
     UnknownGuardrailPack = ("E1103", Error, "a built-in guardrail pack that does not exist"),
+
+    // ---- E12xx / W12xx: Consul agent configuration and consul-k8s Helm values (`check`) -------
+    AgentConfigInvalid = ("E1201", Error, "an agent configuration Consul refuses to load: a setting of the wrong type or an invalid gossip key"),
+    AgentTlsOff = ("W1201", Warning, "agents without TLS: RPC between agents and servers travels in clear text"),
+    AgentTlsVerify = ("W1202", Warning, "agent TLS verification off or missing (verify_incoming, verify_outgoing, verify_server_hostname)"),
+    GossipUnencrypted = ("W1203", Warning, "gossip not encrypted: no gossip key, or unencrypted gossip still accepted"),
+    LiteralGossipKey = ("W1204", Warning, "a literal gossip encryption key in the repository"),
+    LiteralAgentSecret = ("W1205", Warning, "a literal ACL token or other secret in an agent configuration or Helm values"),
+    AgentAclPosture = ("W1206", Warning, "ACLs disabled or defaulting to allow on the agents"),
+    ConnectDisabled = ("W1207", Warning, "Connect disabled on a server agent, or connect-inject off, while the repository declares sidecars"),
+    TlsPortsMissing = ("W1208", Warning, "TLS configured but no HTTPS or gRPC TLS port, so the HTTP API or the proxies' xDS stream stays in clear text"),
+    DeprecatedAgentKey = ("W1209", Warning, "a deprecated top-level TLS or ACL key, which Consul 1.12+ reads from the tls or acl block"),
 }
 
 impl std::fmt::Display for Code {

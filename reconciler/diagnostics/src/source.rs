@@ -142,6 +142,30 @@ impl SourceMap {
         }
     }
 
+    /// Masks a secret written at `span` (its value, quotes included): every character but line
+    /// ends becomes `*`, byte for byte, so offsets and lines stay where they were and no excerpt
+    /// of a diagnostic, nor anything else read from this map, shows it. Call after parsing.
+    pub fn redact(&mut self, span: Span) {
+        let Some(f) = self.files.get_mut(span.file.0 as usize) else {
+            return;
+        };
+        let (start, end) = (span.start as usize, (span.end as usize).min(f.text.len()));
+        if start >= end {
+            return;
+        }
+        let mut bytes = f.text.as_bytes().to_vec();
+        for b in &mut bytes[start..end] {
+            if *b != b'\n' && *b != b'\r' {
+                *b = b'*';
+            }
+        }
+        // Only whole characters were replaced by ASCII, so the bytes stay UTF-8 unless the span
+        // cut a character; then the text is kept as it was.
+        if let Ok(text) = String::from_utf8(bytes) {
+            f.text = text.into();
+        }
+    }
+
     /// The text of 1-based `line`, without its line terminator.
     pub fn line_text(&self, file: FileId, line: u32) -> &str {
         let Some(f) = self.files.get(file.0 as usize) else {
@@ -177,6 +201,16 @@ mod tests {
             map.location(Span::new(f, 5, 6)).to_string_parts(),
             ("a.hcl", 2, 2)
         );
+    }
+
+    #[test]
+    fn a_redacted_secret_is_masked_in_place() {
+        let mut map = SourceMap::new();
+        let f = map.add("a.hcl", "a = 1\nencrypt = \"s3cr3t\"\nb = 2\n");
+        map.redact(Span::new(f, 16, 24));
+        assert_eq!(map.line_text(f, 2), "encrypt = ********");
+        assert_eq!(map.line_text(f, 3), "b = 2");
+        assert_eq!(map.line_col(f, 25), (3, 1));
     }
 
     impl Location {

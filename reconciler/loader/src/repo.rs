@@ -3,7 +3,7 @@
 
 use crate::entry::{config_entry, config_entry_located, kind_of, FieldSpans, MESH_GITOPS_KINDS};
 use crate::kinds::{own_kind, settings, OwnKind};
-use crate::{k8s, service_def};
+use crate::{agent, k8s, service_def};
 use mesh_diagnostics::{Code, Diagnostic, Diagnostics, FileId, SourceMap, Span};
 use mesh_model::{ConfigEntry, DesiredState, Service, Settings};
 use mesh_syntax::Node;
@@ -28,6 +28,10 @@ pub enum FileFormat {
     ServiceDefinition,
     NomadJob,
     Guardrails,
+    /// A Consul agent configuration file (linted by `check`, not written to Consul).
+    AgentConfig,
+    /// consul-k8s Helm chart values (linted by `check`).
+    HelmValues,
     /// Did not parse or matched no format (reported).
     Invalid,
 }
@@ -165,6 +169,9 @@ pub fn load_files(mut files: Vec<RepoFile>, options: &LoadOptions) -> Loaded {
     }
     let mut state = b.assemble(&mut diags);
     state.sort();
+    for span in std::mem::take(&mut b.redact) {
+        sources.redact(span);
+    }
     Loaded {
         state,
         diagnostics: diags.into_sorted(&sources),
@@ -211,6 +218,9 @@ struct Builder {
     own: Vec<OwnKind>,
     guardrails: Vec<(FileId, Node)>,
     env: Vec<mesh_model::WorkloadEnv>,
+    agents: Vec<mesh_model::AgentConfig>,
+    /// Literal secrets of agent files, masked in the source map once every file is read.
+    redact: Vec<Span>,
 }
 
 impl Builder {
@@ -287,14 +297,21 @@ impl Builder {
                 }));
             return FileFormat::NomadJob;
         }
-        if path.ends_with(".hcl") {
-            return match mesh_syntax::parse_hcl(id, text) {
-                Ok(node) => self.object(&node, id, text, diags),
-                Err(e) => invalid(diags, e),
+        if path.ends_with(".hcl") || path.ends_with(".json") {
+            let parsed = if path.ends_with(".hcl") {
+                mesh_syntax::parse_hcl(id, text)
+            } else {
+                mesh_syntax::parse_json(id, text)
             };
-        }
-        if path.ends_with(".json") {
-            return match mesh_syntax::parse_json(id, text) {
+            return match parsed {
+                // Consul reads agent configuration in HCL or JSON only.
+                Ok(node) if agent::is_agent_config(&node) => {
+                    let (config, services) =
+                        agent::agent_config(path, &node, diags, &mut self.redact);
+                    self.agents.push(config);
+                    self.services.extend(services);
+                    FileFormat::AgentConfig
+                }
                 Ok(node) => self.object(&node, id, text, diags),
                 Err(e) => invalid(diags, e),
             };
@@ -304,7 +321,14 @@ impl Builder {
             Ok(docs) => {
                 let mut format = FileFormat::Invalid;
                 for doc in &docs {
-                    format = self.object(doc, id, text, diags).min(format);
+                    let f = if agent::is_helm_values(doc) {
+                        self.agents
+                            .push(agent::helm_values(path, doc, &mut self.redact));
+                        FileFormat::HelmValues
+                    } else {
+                        self.object(doc, id, text, diags)
+                    };
+                    format = f.min(format);
                 }
                 if docs.is_empty() {
                     diags.push(
@@ -387,6 +411,7 @@ impl Builder {
         let mut state = DesiredState {
             settings: self.settings.take().unwrap_or_default(),
             workload_env: std::mem::take(&mut self.env),
+            agents: std::mem::take(&mut self.agents),
             ..DesiredState::default()
         };
         // Config entries: normalized as Consul does on write, then validated.
@@ -523,6 +548,7 @@ impl Builder {
             && state.acl.roles.is_empty()
             && state.acl.tokens.is_empty()
             && state.ca_config.is_none()
+            && state.agents.is_empty()
         {
             diags.push(
                 Diagnostic::global(Code::EmptyRepository, "the repository declares nothing")

@@ -35,17 +35,22 @@ pub(crate) fn service_definitions(node: &Node, diags: &mut Diagnostics) -> Vec<S
             );
             continue;
         }
-        let items: Vec<&Node> = match &e.value.kind {
-            NodeKind::List(items) => items.iter().collect(),
-            _ => vec![&e.value],
-        };
-        for item in items {
-            if let Some(s) = definition(item, diags) {
-                out.push(s);
-            }
-        }
+        out.extend(service_entry(e, diags));
     }
     out
+}
+
+/// The services of one `service { ... }` or `services [ ... ]` entry (of a service definition
+/// file, or of an agent configuration file, which may hold them too).
+pub(crate) fn service_entry(e: &mesh_syntax::Entry, diags: &mut Diagnostics) -> Vec<Service> {
+    let items: Vec<&Node> = match &e.value.kind {
+        NodeKind::List(items) => items.iter().collect(),
+        _ => vec![&e.value],
+    };
+    items
+        .into_iter()
+        .filter_map(|item| definition(item, diags))
+        .collect()
 }
 
 fn definition(node: &Node, diags: &mut Diagnostics) -> Option<Service> {

@@ -7,6 +7,7 @@
 //! finding can point at `path:line:col`.
 
 pub mod acl;
+pub mod agent;
 pub mod ca;
 pub mod chain;
 pub mod config_entry;
@@ -16,6 +17,7 @@ pub mod settings;
 pub use acl::{
     Acl, AclLink, AclPolicy, AclRole, AclToken, NodeIdentity, SecretSource, ServiceIdentity,
 };
+pub use agent::{AgentConfig, AgentOrigin, AgentSetting, AgentValue};
 pub use ca::CaConfig;
 pub use chain::ChainEntry;
 pub use config_entry::{
@@ -36,6 +38,9 @@ pub struct DesiredState {
     pub config_entries: Vec<ConfigEntry>,
     pub acl: Acl,
     pub ca_config: Option<CaConfig>,
+    /// Consul agent configuration and consul-k8s Helm values files, in path order: the posture
+    /// of the agents, which `check` lints. Nothing here is written to Consul.
+    pub agents: Vec<AgentConfig>,
     /// Literal environment values of workloads (Nomad task `env`), for the secrets check.
     /// Never printed: values may be secrets.
     pub workload_env: Vec<WorkloadEnv>,

@@ -1,5 +1,7 @@
 //! `show --format json`: `settings`, `services` (each with its `source` location),
-//! `config_entries` (each the exact body `PUT /v1/config` receives), `acl`, `ca_config`.
+//! `config_entries` (each the exact body `PUT /v1/config` receives), `acl`, `ca_config`, and
+//! `agents` when the repository has Consul agent configuration or Helm values (each setting by
+//! its key path, a literal secret as `<secret>`).
 
 use crate::Error;
 use mesh_diagnostics::{SourceMap, Span};
@@ -60,6 +62,14 @@ pub fn value(loaded: &Loaded) -> Result<Value, Error> {
         json!({ "policies": policies?, "roles": roles?, "tokens": tokens? }),
     );
     out.insert("ca_config".into(), ca);
+    if !state.agents.is_empty() {
+        let agents: Result<Vec<Value>, Error> = state
+            .agents
+            .iter()
+            .map(|a| Ok(serde_json::to_value(a)?))
+            .collect();
+        out.insert("agents".into(), Value::Array(agents?));
+    }
     Ok(Value::Object(out))
 }
 

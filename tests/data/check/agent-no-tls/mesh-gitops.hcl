@@ -1,0 +1,4 @@
+acl {
+  enabled        = true
+  default_policy = "deny"
+}
