@@ -122,10 +122,18 @@ fn a_guardrail_assertion_fails_at_its_block_and_a_pack_forbids_findings() {
         .as_str()
         .unwrap()
         .contains("production/no-literal-secrets"));
-    assert!(
-        !run(&["check", d]).stdout.contains("super-duper-password"),
-        "a secret is never printed"
-    );
+    // Neither the finding's excerpt nor any report prints the password, with or without the pack.
+    for format in [
+        "text", "json", "sarif", "markdown", "html", "github", "junit",
+    ] {
+        let out = run(&["check", d, "--no-base", "--no-sim", "--format", format]);
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(all.contains("MYSQL_ROOT_PASSWORD"), "{format}: {all}");
+        assert!(
+            !all.contains("super-duper-password"),
+            "{format} prints a secret"
+        );
+    }
 }
 
 /// The production example's servers misconfigured: unverified TLS, a literal gossip key and

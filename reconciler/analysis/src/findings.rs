@@ -514,29 +514,9 @@ fn listeners(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn looks_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "private_key",
-        "credential",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
-}
-
 fn secrets(state: &DesiredState, out: &mut Vec<Diagnostic>) {
     for e in &state.workload_env {
-        if looks_secret(&e.key)
-            && !e.value.is_empty()
-            && !e.value.contains("${")
-            && !e.value.contains("{{")
-        {
+        if e.is_literal_secret() {
             // Never print the value.
             out.push(
                 Diagnostic::new(

@@ -166,6 +166,28 @@ impl SourceMap {
         }
     }
 
+    /// Masks the value of a `key = value` (HCL), `"key": value` (JSON) or `key: value` (YAML)
+    /// written at `span`, the key left readable so an excerpt still shows which setting holds a
+    /// secret: everything after the first `=` or `:` of the span, leading blanks kept. A span
+    /// with neither (a value alone) is masked whole.
+    pub fn redact_value(&mut self, span: Span) {
+        let Some(f) = self.files.get(span.file.0 as usize) else {
+            return;
+        };
+        let (start, end) = (span.start as usize, (span.end as usize).min(f.text.len()));
+        let Some(written) = f.text.get(start..end) else {
+            return;
+        };
+        let value_at = match written.find(['=', ':']) {
+            Some(i) => {
+                let after = &written[i + 1..];
+                start + i + 1 + (after.len() - after.trim_start().len())
+            }
+            None => start,
+        };
+        self.redact(Span::new(span.file, value_at, end));
+    }
+
     /// The text of 1-based `line`, without its line terminator.
     pub fn line_text(&self, file: FileId, line: u32) -> &str {
         let Some(f) = self.files.get(file.0 as usize) else {
@@ -211,6 +233,27 @@ mod tests {
         assert_eq!(map.line_text(f, 2), "encrypt = ********");
         assert_eq!(map.line_text(f, 3), "b = 2");
         assert_eq!(map.line_col(f, 25), (3, 1));
+    }
+
+    #[test]
+    fn a_redacted_value_keeps_its_key_in_every_syntax() {
+        let mut map = SourceMap::new();
+        let hcl = "SecretID = \"4a1f\"\n";
+        let f = map.add("a.hcl", hcl);
+        map.redact_value(Span::new(f, 0, hcl.len() - 1));
+        assert_eq!(map.line_text(f, 1), "SecretID = ******");
+        let json = "{\"token\": \"8f3c\"}";
+        let g = map.add("a.json", json);
+        map.redact_value(Span::new(g, 1, json.len() - 1));
+        assert_eq!(map.line_text(g, 1), "{\"token\": ******}");
+        let yaml = "DB_PASSWORD: hunter2";
+        let h = map.add("a.yaml", yaml);
+        map.redact_value(Span::new(h, 0, yaml.len()));
+        assert_eq!(map.line_text(h, 1), "DB_PASSWORD: *******");
+        let value = "\"s3cr3t\"";
+        let v = map.add("v.hcl", value);
+        map.redact_value(Span::new(v, 0, value.len()));
+        assert_eq!(map.line_text(v, 1), "********");
     }
 
     impl Location {

@@ -172,6 +172,16 @@ pub fn load_files(mut files: Vec<RepoFile>, options: &LoadOptions) -> Loaded {
     for span in std::mem::take(&mut b.redact) {
         sources.redact(span);
     }
+    // A literal secret is reported where it is written (E0504 here, W1011 by the analysis); its
+    // value must not reach an excerpt.
+    for e in state.workload_env.iter().filter(|e| e.is_literal_secret()) {
+        sources.redact_value(e.span);
+    }
+    for d in diags.iter().filter(|d| d.code == Code::LiteralSecret) {
+        if let Some(span) = d.span {
+            sources.redact_value(span);
+        }
+    }
     Loaded {
         state,
         diagnostics: diags.into_sorted(&sources),

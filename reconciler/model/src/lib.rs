@@ -56,6 +56,30 @@ pub struct WorkloadEnv {
     pub span: mesh_diagnostics::Span,
 }
 
+impl WorkloadEnv {
+    /// A value written literally (not a `${...}` interpolation or a `{{...}}` template) under a
+    /// name that says it is a secret: the check warns about it, and its text is masked.
+    pub fn is_literal_secret(&self) -> bool {
+        let k = self.key.to_ascii_lowercase();
+        let secret_name = [
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "private_key",
+            "credential",
+        ]
+        .iter()
+        .any(|w| k.contains(w));
+        secret_name
+            && !self.value.is_empty()
+            && !self.value.contains("${")
+            && !self.value.contains("{{")
+    }
+}
+
 impl DesiredState {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
