@@ -1,0 +1,323 @@
+//! OpenPGP commit signatures (`git commit -S` with gpg, and GitHub's web-flow key): the
+//! `gpgsig` header is an armored detached signature over the commit without that header.
+//! Verified with rPGP (the `pgp` crate); the rules are RFC 9580's.
+//!
+//! A signature is trusted when it verifies with a trusted key's primary key or one of its
+//! subkeys, and that key was valid at the signature's creation time: created before it, not
+//! expired then (the key expiration time of the self-signature, or subkey binding, in force
+//! then), and not revoked. Judging at the signature's own time, not the reconciler's clock,
+//! keeps a commit's verdict the same on every replica and after a restart, and a commit signed
+//! while a key was valid stays applicable after it expires (GitHub's web-flow keys expire and
+//! are replaced). A revocation (RFC 9580 §5.2.3.31) that says the key was superseded or
+//! retired counts only from its own creation time; any other (compromised, or no reason)
+//! counts for every signature, past ones too. Only self-made revocations in the trusted file
+//! count (designated revokers are not followed). A subkey signs only with a binding that
+//! grants signing and carries a valid back-signature (§5.2.1, primary key binding).
+
+use super::Untrusted;
+use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey, SignedPublicSubKey};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::{
+    PublicKey, PublicSubkey, RevocationCode, Signature, SignatureType, SubpacketData,
+};
+use pgp::types::{KeyDetails, Tag};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub(super) const BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+pub(super) const END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
+
+/// One trusted OpenPGP key (a certificate: the primary key, its user IDs and subkeys).
+#[derive(Debug, Clone)]
+pub struct PgpKey {
+    key: SignedPublicKey,
+    /// The primary user ID, for logs.
+    name: String,
+}
+
+impl PgpKey {
+    /// The primary key's fingerprint, upper-case hex.
+    pub fn fingerprint(&self) -> String {
+        format!("{:X}", self.key.primary_key.fingerprint())
+    }
+
+    /// The primary user ID (empty if none).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The keys of one armored public key block (it may hold several). A key without a valid
+/// self-signature is an error: it could never be checked for expiry or revocation.
+pub(super) fn parse_block(armored: &str) -> Result<Vec<PgpKey>, String> {
+    let (keys, _) =
+        SignedPublicKey::from_armor_many(armored.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for key in keys {
+        let key = key.map_err(|e| e.to_string())?;
+        let selfsigs = self_signatures(&key);
+        if selfsigs.is_empty() {
+            return Err(format!(
+                "the key {:X} has no valid self-signature",
+                key.primary_key.fingerprint()
+            ));
+        }
+        let name = selfsigs
+            .iter()
+            .find(|(s, n)| s.is_primary() && !n.is_empty())
+            .or_else(|| selfsigs.iter().find(|(_, n)| !n.is_empty()))
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        out.push(PgpKey { key, name });
+    }
+    if out.is_empty() {
+        return Err("no public key in the block".into());
+    }
+    Ok(out)
+}
+
+/// The primary key's self-signatures that verify (direct-key signatures and user ID
+/// certifications by the key itself), each with its user ID (empty for a direct-key one).
+fn self_signatures(key: &SignedPublicKey) -> Vec<(&Signature, String)> {
+    let primary = &key.primary_key;
+    let direct = key
+        .details
+        .direct_signatures
+        .iter()
+        .filter(|s| s.typ() == Some(SignatureType::Key) && s.verify_key(primary).is_ok())
+        .map(|s| (s, String::new()));
+    let users = key.details.users.iter().flat_map(|u| {
+        let name = String::from_utf8_lossy(u.id.id()).into_owned();
+        u.signatures
+            .iter()
+            .filter(|s| s.verify_certification(primary, Tag::UserId, &u.id).is_ok())
+            .map(move |s| (s, name.clone()))
+    });
+    direct.chain(users).collect()
+}
+
+/// The key that made a signature: the primary key or one subkey of a trusted key.
+enum Signer<'a> {
+    Primary(&'a PgpKey),
+    Subkey(&'a PgpKey, &'a SignedPublicSubKey),
+}
+
+/// Verifies an armored detached signature over `data` against `trusted`.
+pub(super) fn verify(armored: &str, data: &[u8], trusted: &[PgpKey]) -> Result<String, Untrusted> {
+    let (sig, _) = DetachedSignature::from_string(armored)
+        .map_err(|e| Untrusted::PgpUnreadable(e.to_string()))?;
+    let sig = sig.signature;
+    if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
+        return Err(Untrusted::PgpUnreadable(format!(
+            "a {:?} signature, not one over data",
+            sig.typ()
+        )));
+    }
+    let Some(at) = sig.created().map(|t| t.as_secs()) else {
+        return Err(Untrusted::PgpUnreadable("no creation time".into()));
+    };
+    // SHA-1 and older are collision-prone (RFC 9580 §9.5: MUST NOT be used to make data
+    // signatures); a commit signed with them could have a twin.
+    if let Some(h @ (HashAlgorithm::Md5 | HashAlgorithm::Sha1 | HashAlgorithm::Ripemd160)) =
+        sig.hash_alg()
+    {
+        return Err(Untrusted::WeakHash(h.to_string()));
+    }
+    let candidates = candidates(&sig, trusted);
+    if candidates.is_empty() {
+        return Err(Untrusted::PgpUnknownKey(issuer(&sig)));
+    }
+    let signer = candidates
+        .into_iter()
+        .find(|s| match s {
+            Signer::Primary(k) => sig.verify(&k.key.primary_key, data).is_ok(),
+            Signer::Subkey(_, sub) => sig.verify(&sub.key, data).is_ok(),
+        })
+        .ok_or(Untrusted::Forged)?;
+    let key = match signer {
+        Signer::Primary(k) => {
+            valid_primary(k, at, true)?;
+            k
+        }
+        Signer::Subkey(k, sub) => {
+            valid_primary(k, at, false)?;
+            valid_subkey(&k.key.primary_key, sub, at)?;
+            k
+        }
+    };
+    Ok(format!("{} ({})", key.name, key.fingerprint()))
+}
+
+/// The trusted keys whose fingerprint or key ID the signature names as its issuer; all of
+/// them when it names none (then the one that verifies is the signer).
+fn candidates<'a>(sig: &Signature, trusted: &'a [PgpKey]) -> Vec<Signer<'a>> {
+    let fprs = sig.issuer_fingerprint();
+    let ids = sig.issuer_key_id();
+    let named = |k: &dyn KeyDetails| {
+        (fprs.is_empty() && ids.is_empty())
+            || fprs.iter().any(|f| **f == k.fingerprint())
+            || ids.iter().any(|i| **i == k.legacy_key_id())
+    };
+    let mut out = Vec::new();
+    for k in trusted {
+        if named(&k.key.primary_key) {
+            out.push(Signer::Primary(k));
+        }
+        for sub in &k.key.public_subkeys {
+            if named(&sub.key) {
+                out.push(Signer::Subkey(k, sub));
+            }
+        }
+    }
+    out
+}
+
+/// How a refusal names the signature's issuer: its fingerprint, else its key ID.
+fn issuer(sig: &Signature) -> String {
+    if let Some(f) = sig.issuer_fingerprint().first() {
+        format!("{f:X}")
+    } else if let Some(id) = sig.issuer_key_id().first() {
+        id.to_string().to_uppercase()
+    } else {
+        "(no issuer named)".into()
+    }
+}
+
+/// The signature among `sigs` in force at `at`: the newest made no later than it, else (a
+/// component signed before its first binding) the oldest.
+fn in_force<'a>(sigs: impl Iterator<Item = &'a Signature>, at: u32) -> Option<&'a Signature> {
+    let mut sigs: Vec<&Signature> = sigs.collect();
+    sigs.sort_by_key(|s| s.created().map(|t| t.as_secs()));
+    sigs.iter()
+        .rev()
+        .find(|s| s.created().is_some_and(|t| t.as_secs() <= at))
+        .or(sigs.first())
+        .copied()
+}
+
+/// The primary key was valid at `at`; `signs`: it made the signature itself, so its key
+/// flags (when its self-signature has any) must allow signing.
+fn valid_primary(k: &PgpKey, at: u32, signs: bool) -> Result<(), Untrusted> {
+    let primary = &k.key.primary_key;
+    let fpr = k.fingerprint();
+    let revocations = k
+        .key
+        .details
+        .revocation_signatures
+        .iter()
+        .filter(|s| s.verify_key(primary).is_ok());
+    revoked(revocations, at, &fpr)?;
+    let selfsigs = self_signatures(&k.key);
+    let binding = in_force(selfsigs.iter().map(|(s, _)| *s), at);
+    lifetime(primary.created_at().as_secs(), binding, at, &fpr)?;
+    if signs && binding.is_some_and(|b| has_key_flags(b) && !b.key_flags().sign()) {
+        return Err(Untrusted::NotForSigning(fpr));
+    }
+    Ok(())
+}
+
+/// The subkey was bound to `primary` for signing, and valid, at `at`.
+fn valid_subkey(primary: &PublicKey, sub: &SignedPublicSubKey, at: u32) -> Result<(), Untrusted> {
+    let fpr = format!("{:X}", sub.key.fingerprint());
+    let revocations = sub.signatures.iter().filter(|s| {
+        s.typ() == Some(SignatureType::SubkeyRevocation)
+            && s.verify_subkey_binding(primary, &sub.key).is_ok()
+    });
+    revoked(revocations, at, &fpr)?;
+    let bindings = sub
+        .signatures
+        .iter()
+        .filter(|s| bound_for_signing(primary, &sub.key, s));
+    let Some(binding) = in_force(bindings, at) else {
+        return Err(Untrusted::NotForSigning(fpr));
+    };
+    lifetime(sub.key.created_at().as_secs(), Some(binding), at, &fpr)
+}
+
+/// A subkey binding signature that verifies, grants signing, and carries a valid primary key
+/// binding (back-signature) made by the subkey.
+fn bound_for_signing(primary: &PublicKey, sub: &PublicSubkey, s: &Signature) -> bool {
+    s.typ() == Some(SignatureType::SubkeyBinding)
+        && s.key_flags().sign()
+        && s.verify_subkey_binding(primary, sub).is_ok()
+        && s.embedded_signature()
+            .is_some_and(|back| back.verify_primary_key_binding(sub, primary).is_ok())
+}
+
+fn has_key_flags(s: &Signature) -> bool {
+    s.config().is_some_and(|c| {
+        c.hashed_subpackets()
+            .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)))
+    })
+}
+
+/// A key created at `created`, whose binding in force is `binding`, was valid at `at`.
+fn lifetime(
+    created: u32,
+    binding: Option<&Signature>,
+    at: u32,
+    fpr: &str,
+) -> Result<(), Untrusted> {
+    if at < created {
+        return Err(Untrusted::KeyNotYetValid {
+            key: fpr.to_owned(),
+            created: time(u64::from(created)),
+            signed: time(u64::from(at)),
+        });
+    }
+    // A key expiration time is seconds after the key's creation; zero means never.
+    let expires = binding
+        .and_then(Signature::key_expiration_time)
+        .map(|d| d.as_secs())
+        .filter(|d| *d > 0)
+        .map(|d| u64::from(created) + u64::from(d));
+    match expires {
+        Some(end) if u64::from(at) >= end => Err(Untrusted::KeyExpired {
+            key: fpr.to_owned(),
+            expired: time(end),
+            signed: time(u64::from(at)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses if one of the (verified) revocations applies at `at`: a soft one (superseded,
+/// retired) from its creation on, any other always.
+fn revoked<'a>(
+    revocations: impl Iterator<Item = &'a Signature>,
+    at: u32,
+    fpr: &str,
+) -> Result<(), Untrusted> {
+    for r in revocations {
+        let code = r.revocation_reason_code();
+        let soft = matches!(
+            code,
+            Some(RevocationCode::KeySuperseded | RevocationCode::KeyRetired)
+        );
+        let since = r.created().map(|t| t.as_secs());
+        if soft && since.is_some_and(|t| at < t) {
+            continue;
+        }
+        let mut reason = match code {
+            Some(RevocationCode::KeySuperseded) => "superseded",
+            Some(RevocationCode::KeyCompromised) => "compromised",
+            Some(RevocationCode::KeyRetired) => "retired",
+            _ => "no reason given",
+        }
+        .to_owned();
+        if let Some(t) = since {
+            reason.push_str(&format!(", on {}", time(u64::from(t))));
+        }
+        return Err(Untrusted::KeyRevoked {
+            key: fpr.to_owned(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+fn time(secs: u64) -> String {
+    crate::status::rfc3339(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests;
