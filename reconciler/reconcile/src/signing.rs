@@ -70,18 +70,21 @@ impl TrustedKeys {
                         line: n + 1,
                     });
                 }
-                let keys = pgp::parse_block(&armored).map_err(|error| SignersError::Pgp {
-                    block: blocks,
-                    line: n + 1,
-                    error,
+                let keys = pgp::parse_block(&armored, blocks, n + 1).map_err(|error| {
+                    SignersError::Pgp {
+                        block: blocks,
+                        line: n + 1,
+                        error,
+                    }
                 })?;
-                out.pgp.extend(keys);
+                pgp::merge(&mut out.pgp, keys);
             } else if line.starts_with("-----BEGIN PGP PRIVATE KEY BLOCK") {
                 return Err(SignersError::PrivateKey(n + 1));
             } else if let Some(signer) = allowed_signer(n + 1, line)? {
                 out.ssh.push(signer);
             }
         }
+        pgp::finish(&mut out.pgp)?;
         Ok(out)
     }
 

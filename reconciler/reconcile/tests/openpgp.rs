@@ -147,3 +147,50 @@ fn openpgp_signed_git_commits_are_verified_from_the_fetched_objects() {
     );
     assert_eq!(verdict(&source, &trusted), Err(Untrusted::Forged));
 }
+
+/// GitHub's web-flow keys as GitHub publishes them (one block, the key of 2017 with the
+/// self-signature that ends it in January 2024, and the key of 2024), and two merge commits
+/// GitHub made and signed, one with each (from a public repository, byte for byte).
+#[test]
+fn commits_signed_by_github_verify_with_its_published_web_flow_keys() {
+    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let keys = std::fs::read_to_string(format!("{DATA}/web-flow.asc")).unwrap();
+    let trusted = TrustedKeys::parse(&keys).unwrap();
+    let fingerprints: Vec<String> = trusted.pgp.iter().map(|k| k.fingerprint()).collect();
+    assert_eq!(
+        fingerprints,
+        [
+            "5DE3E0509C47EA3CF04A42D34AEE18F83AFDEB23",
+            "968479A1AFF927E37D1A566BB5690EEEBB952194"
+        ]
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init_bare(tmp.path()).unwrap();
+    let odb = repo.odb().unwrap();
+    let judge = |commit: &[u8]| {
+        let oid = odb.write(git2::ObjectType::Commit, commit).unwrap();
+        let (sig, data) = repo.extract_signature(&oid, None).unwrap();
+        (oid.to_string(), signing::verify(&sig, &data, &trusted))
+    };
+    for (file, id, signer) in [
+        (
+            "web-flow-2023.commit",
+            "04774c089409597e4859ed256ef68eeb60ba81a7",
+            "GitHub (web-flow commit signing) <noreply@github.com> (5DE3E0509C47EA3CF04A42D34AEE18F83AFDEB23)",
+        ),
+        (
+            "web-flow-2026.commit",
+            "e621bd35ddddcd8b2f39d80b9f5938583571a87d",
+            "GitHub <noreply@github.com> (968479A1AFF927E37D1A566BB5690EEEBB952194)",
+        ),
+    ] {
+        let commit = std::fs::read(format!("{DATA}/{file}")).unwrap();
+        let (oid, verdict) = judge(&commit);
+        assert_eq!(oid, id, "the commit's bytes are intact");
+        assert_eq!(verdict.as_deref(), Ok(signer));
+        // The same signature over a commit whose message was changed.
+        let text = String::from_utf8(commit).unwrap();
+        let altered = text.replace("Merge pull request", "Merge pull request (edited)");
+        assert_eq!(judge(altered.as_bytes()).1, Err(Untrusted::Forged));
+    }
+}

@@ -14,7 +14,7 @@
 //! count (designated revokers are not followed). A subkey signs only with a binding that
 //! grants signing and carries a valid back-signature (§5.2.1, primary key binding).
 
-use super::Untrusted;
+use super::{SignersError, Untrusted};
 use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey, SignedPublicSubKey};
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{
@@ -32,6 +32,9 @@ pub struct PgpKey {
     key: SignedPublicKey,
     /// The primary user ID, for logs.
     name: String,
+    /// Where it first appears in the file: the block's number and first line.
+    block: usize,
+    line: usize,
 }
 
 impl PgpKey {
@@ -46,33 +49,68 @@ impl PgpKey {
     }
 }
 
-/// The keys of one armored public key block (it may hold several). A key without a valid
-/// self-signature is an error: it could never be checked for expiry or revocation.
-pub(super) fn parse_block(armored: &str) -> Result<Vec<PgpKey>, String> {
+/// The keys of one armored public key block (it may hold several), found in block `block`
+/// starting on line `line`.
+pub(super) fn parse_block(armored: &str, block: usize, line: usize) -> Result<Vec<PgpKey>, String> {
     let (keys, _) =
         SignedPublicKey::from_armor_many(armored.as_bytes()).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for key in keys {
-        let key = key.map_err(|e| e.to_string())?;
-        let selfsigs = self_signatures(&key);
-        if selfsigs.is_empty() {
-            return Err(format!(
-                "the key {:X} has no valid self-signature",
-                key.primary_key.fingerprint()
-            ));
-        }
-        let name = selfsigs
-            .iter()
-            .find(|(s, n)| s.is_primary() && !n.is_empty())
-            .or_else(|| selfsigs.iter().find(|(_, n)| !n.is_empty()))
-            .map(|(_, n)| n.clone())
-            .unwrap_or_default();
-        out.push(PgpKey { key, name });
+        out.push(PgpKey {
+            key: key.map_err(|e| e.to_string())?,
+            name: String::new(),
+            block,
+            line,
+        });
     }
     if out.is_empty() {
         return Err("no public key in the block".into());
     }
     Ok(out)
+}
+
+/// Adds `keys` to `into`, merging a key already there (the same primary fingerprint, say an
+/// updated export appended to the file) so that its revocations and new bindings all count.
+pub(super) fn merge(into: &mut Vec<PgpKey>, keys: Vec<PgpKey>) {
+    for k in keys {
+        let fpr = k.key.primary_key.fingerprint();
+        match into
+            .iter_mut()
+            .find(|o| o.key.primary_key.fingerprint() == fpr)
+        {
+            Some(o) => {
+                let (old, new) = (&mut o.key.details, k.key.details);
+                old.revocation_signatures.extend(new.revocation_signatures);
+                old.direct_signatures.extend(new.direct_signatures);
+                old.users.extend(new.users);
+                o.key.public_subkeys.extend(k.key.public_subkeys);
+            }
+            None => into.push(k),
+        }
+    }
+}
+
+/// Once every block is merged: each key needs a valid self-signature (else it could never be
+/// checked for expiry or revocation), and gets its name, the primary user ID. Errors name the
+/// block where the key first appears.
+pub(super) fn finish(keys: &mut [PgpKey]) -> Result<(), SignersError> {
+    for k in keys {
+        let selfsigs = self_signatures(&k.key);
+        if selfsigs.is_empty() {
+            return Err(SignersError::Pgp {
+                block: k.block,
+                line: k.line,
+                error: format!("the key {} has no valid self-signature", k.fingerprint()),
+            });
+        }
+        k.name = selfsigs
+            .iter()
+            .find(|(s, n)| s.is_primary() && !n.is_empty())
+            .or_else(|| selfsigs.iter().find(|(_, n)| !n.is_empty()))
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// The primary key's self-signatures that verify (direct-key signatures and user ID
@@ -89,6 +127,7 @@ fn self_signatures(key: &SignedPublicKey) -> Vec<(&Signature, String)> {
         let name = String::from_utf8_lossy(u.id.id()).into_owned();
         u.signatures
             .iter()
+            .filter(|s| s.typ() != Some(SignatureType::CertRevocation))
             .filter(|s| s.verify_certification(primary, Tag::UserId, &u.id).is_ok())
             .map(move |s| (s, name.clone()))
     });
@@ -183,10 +222,15 @@ fn issuer(sig: &Signature) -> String {
 }
 
 /// The signature among `sigs` in force at `at`: the newest made no later than it, else (a
-/// component signed before its first binding) the oldest.
+/// component signed before its first binding) the oldest. Of two made at the same second, the
+/// one that sets an expiration wins (GitHub re-issued its 2017 web-flow key's self-signature
+/// with an expiration and the original's creation time).
 fn in_force<'a>(sigs: impl Iterator<Item = &'a Signature>, at: u32) -> Option<&'a Signature> {
     let mut sigs: Vec<&Signature> = sigs.collect();
-    sigs.sort_by_key(|s| s.created().map(|t| t.as_secs()));
+    sigs.sort_by_key(|s| {
+        let expires = s.key_expiration_time().is_some_and(|d| d.as_secs() > 0);
+        (s.created().map(|t| t.as_secs()), expires)
+    });
     sigs.iter()
         .rev()
         .find(|s| s.created().is_some_and(|t| t.as_secs() <= at))
@@ -215,31 +259,28 @@ fn valid_primary(k: &PgpKey, at: u32, signs: bool) -> Result<(), Untrusted> {
     Ok(())
 }
 
-/// The subkey was bound to `primary` for signing, and valid, at `at`.
+/// The subkey was bound to `primary` for signing, and valid, at `at`: the binding in force
+/// then grants signing and carries a valid primary key binding (back-signature) made by the
+/// subkey.
 fn valid_subkey(primary: &PublicKey, sub: &SignedPublicSubKey, at: u32) -> Result<(), Untrusted> {
     let fpr = format!("{:X}", sub.key.fingerprint());
-    let revocations = sub.signatures.iter().filter(|s| {
-        s.typ() == Some(SignatureType::SubkeyRevocation)
-            && s.verify_subkey_binding(primary, &sub.key).is_ok()
-    });
-    revoked(revocations, at, &fpr)?;
-    let bindings = sub
-        .signatures
-        .iter()
-        .filter(|s| bound_for_signing(primary, &sub.key, s));
-    let Some(binding) = in_force(bindings, at) else {
-        return Err(Untrusted::NotForSigning(fpr));
+    let verified = |typ: SignatureType| {
+        sub.signatures.iter().filter(move |s| {
+            s.typ() == Some(typ) && s.verify_subkey_binding(primary, &sub.key).is_ok()
+        })
     };
+    revoked(verified(SignatureType::SubkeyRevocation), at, &fpr)?;
+    let binding = in_force(verified(SignatureType::SubkeyBinding), at)
+        .filter(|b| signs(primary, &sub.key, b))
+        .ok_or_else(|| Untrusted::NotForSigning(fpr.clone()))?;
     lifetime(sub.key.created_at().as_secs(), Some(binding), at, &fpr)
 }
 
-/// A subkey binding signature that verifies, grants signing, and carries a valid primary key
-/// binding (back-signature) made by the subkey.
-fn bound_for_signing(primary: &PublicKey, sub: &PublicSubkey, s: &Signature) -> bool {
-    s.typ() == Some(SignatureType::SubkeyBinding)
-        && s.key_flags().sign()
-        && s.verify_subkey_binding(primary, sub).is_ok()
-        && s.embedded_signature()
+/// A subkey binding grants signing, with the back-signature RFC 9580 §5.2.1 requires.
+fn signs(primary: &PublicKey, sub: &PublicSubkey, binding: &Signature) -> bool {
+    binding.key_flags().sign()
+        && binding
+            .embedded_signature()
             .is_some_and(|back| back.verify_primary_key_binding(sub, primary).is_ok())
 }
 

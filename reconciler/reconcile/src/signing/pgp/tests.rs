@@ -216,6 +216,10 @@ fn a_revoked_key_signs_nothing_and_a_retired_one_only_before_it_retired() {
             .ends_with("is revoked (compromised, on 2023-11-24T22:13:20Z)"),
         "{refused}"
     );
+    // The revoked export appended after the old one: the two are one key, and it is revoked.
+    let updated = trusting(&[&alice.to_public_key(), &compromised]);
+    assert_eq!(updated.pgp.len(), 1);
+    assert_eq!(check(&early, COMMIT, &updated), Err(refused));
 
     let mut retired = alice.to_public_key();
     retired.details.revocation_signatures.push(key_signature(
@@ -333,4 +337,40 @@ fn key_file_errors_name_the_block_and_its_line() {
         .starts_with("line 2: a private key block"));
     // Only comments: no key at all, which the command refuses at start.
     assert!(TrustedKeys::parse("# nobody yet\n").unwrap().is_empty());
+}
+
+/// GitHub's 2017 web-flow key as an older copy has it (one self-signature, no expiration) and as
+/// published since 2024 (a self-signature of the same time with an expiration on
+/// 2024-01-16T20:00:00Z): read together they are one key, and it expired then.
+#[test]
+fn the_web_flow_key_of_2017_expired_in_january_2024_whichever_export_comes_first() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let before = std::fs::read_to_string(format!("{data}/web-flow-2017.asc")).unwrap();
+    let now = std::fs::read_to_string(format!("{data}/web-flow.asc")).unwrap();
+    let expires = 1_705_435_200;
+    for text in [format!("{before}{now}"), format!("{now}{before}")] {
+        let trusted = TrustedKeys::parse(&text).unwrap();
+        let old = &trusted.pgp[0];
+        assert_eq!(
+            old.fingerprint(),
+            "5DE3E0509C47EA3CF04A42D34AEE18F83AFDEB23"
+        );
+        assert_eq!(super::valid_primary(old, expires - 1, true), Ok(()));
+        assert_eq!(
+            super::valid_primary(old, expires, true),
+            Err(Untrusted::KeyExpired {
+                key: old.fingerprint(),
+                expired: "2024-01-16T20:00:00Z".into(),
+                signed: "2024-01-16T20:00:00Z".into(),
+            })
+        );
+    }
+    // Alone, the old export is refused at load: its only self-signature does not verify (its
+    // signed-hash prefix is not the hash's), so nothing could tell when the key expires.
+    assert_eq!(
+        TrustedKeys::parse(&format!("# GitHub\n{before}"))
+            .unwrap_err()
+            .to_string(),
+        "OpenPGP key block 1 (line 2): the key 5DE3E0509C47EA3CF04A42D34AEE18F83AFDEB23 has no valid self-signature"
+    );
 }
