@@ -1,7 +1,7 @@
 //! `--require-signed`: the head commit must carry a signature by a trusted key, either SSH
 //! (git's `gpg.format = ssh`) or OpenPGP (git's default `gpg.format = openpgp`, and what GitHub
 //! puts on the commits its web interface makes). Both are verified in-process: SSH with the
-//! `ssh-key` crate, OpenPGP with rPGP (the `pgp` crate, see [`pgp`](self::pgp)); gpg is never run.
+//! `ssh-key` crate, OpenPGP with rPGP (the `pgp` crate, in `signing/pgp.rs`); gpg is never run.
 //!
 //! The trusted-keys file holds either kind, or both: ASCII-armored OpenPGP public key blocks
 //! (`-----BEGIN PGP PUBLIC KEY BLOCK-----` to its END line, as `gpg --export --armor` writes
@@ -247,7 +247,9 @@ fn is_key_type(t: &str) -> bool {
 pub fn verify(signature: &[u8], signed: &[u8], trusted: &TrustedKeys) -> Result<String, Untrusted> {
     let text = std::str::from_utf8(signature).map_err(|_| Untrusted::NotText)?;
     let head = text.trim_start();
-    if head.starts_with("-----BEGIN PGP SIGNATURE-----") {
+    if head.starts_with("-----BEGIN PGP SIGNATURE-----")
+        || head.starts_with("-----BEGIN PGP MESSAGE-----")
+    {
         return pgp::verify(head, signed, &trusted.pgp);
     }
     if !head.starts_with("-----BEGIN SSH SIGNATURE-----") {

@@ -168,6 +168,21 @@ fn an_rsa_key_as_github_signs_web_commits_verifies() {
     let sig = sign(&github.primary_key, CREATED + DAY, COMMIT);
     assert!(check(&sig, COMMIT, &trusted).is_ok());
     assert_eq!(check(&sig, b"tree 0\n", &trusted), Err(Untrusted::Forged));
+    // Over SHA-1 (RSA can still make one): refused whoever signed.
+    let sha1 = DetachedSignature::sign_binary_data(
+        rng(9),
+        &github.primary_key,
+        &Password::empty(),
+        HashAlgorithm::Sha1,
+        COMMIT,
+    )
+    .unwrap()
+    .to_armored_string(ArmorOptions::default())
+    .unwrap();
+    assert_eq!(
+        check(&sha1, COMMIT, &trusted),
+        Err(Untrusted::WeakHash("SHA1".into()))
+    );
 }
 
 #[test]
