@@ -135,7 +135,7 @@ fn self_signatures(key: &SignedPublicKey) -> Vec<(&Signature, String)> {
 }
 
 /// The key that made a signature: the primary key or one subkey of a trusted key.
-enum Signer<'a> {
+enum Component<'a> {
     Primary(&'a PgpKey),
     Subkey(&'a PgpKey, &'a SignedPublicSubKey),
 }
@@ -168,16 +168,16 @@ pub(super) fn verify(armored: &str, data: &[u8], trusted: &[PgpKey]) -> Result<S
     let signer = candidates
         .into_iter()
         .find(|s| match s {
-            Signer::Primary(k) => sig.verify(&k.key.primary_key, data).is_ok(),
-            Signer::Subkey(_, sub) => sig.verify(&sub.key, data).is_ok(),
+            Component::Primary(k) => sig.verify(&k.key.primary_key, data).is_ok(),
+            Component::Subkey(_, sub) => sig.verify(&sub.key, data).is_ok(),
         })
         .ok_or(Untrusted::Forged)?;
     let key = match signer {
-        Signer::Primary(k) => {
+        Component::Primary(k) => {
             valid_primary(k, at, true)?;
             k
         }
-        Signer::Subkey(k, sub) => {
+        Component::Subkey(k, sub) => {
             valid_primary(k, at, false)?;
             valid_subkey(&k.key.primary_key, sub, at)?;
             k
@@ -188,7 +188,7 @@ pub(super) fn verify(armored: &str, data: &[u8], trusted: &[PgpKey]) -> Result<S
 
 /// The trusted keys whose fingerprint or key ID the signature names as its issuer; all of
 /// them when it names none (then the one that verifies is the signer).
-fn candidates<'a>(sig: &Signature, trusted: &'a [PgpKey]) -> Vec<Signer<'a>> {
+fn candidates<'a>(sig: &Signature, trusted: &'a [PgpKey]) -> Vec<Component<'a>> {
     let fprs = sig.issuer_fingerprint();
     let ids = sig.issuer_key_id();
     let named = |k: &dyn KeyDetails| {
@@ -199,11 +199,11 @@ fn candidates<'a>(sig: &Signature, trusted: &'a [PgpKey]) -> Vec<Signer<'a>> {
     let mut out = Vec::new();
     for k in trusted {
         if named(&k.key.primary_key) {
-            out.push(Signer::Primary(k));
+            out.push(Component::Primary(k));
         }
         for sub in &k.key.public_subkeys {
             if named(&sub.key) {
-                out.push(Signer::Subkey(k, sub));
+                out.push(Component::Subkey(k, sub));
             }
         }
     }
