@@ -2,9 +2,11 @@
 //! keeps a running `mesh-gitops serve` at its head: commits are applied, drift made through
 //! the API is healed, a commit failing the gate is refused while the last good state is kept,
 //! only the leader writes and a standby takes over when the leader dies, and with
-//! `--require-signed` only commits signed by a trusted SSH key are applied.
+//! `--require-signed` only commits signed by a trusted SSH or OpenPGP key are applied.
 
 mod common;
+#[path = "../reconciler/reconcile/tests/pgp_keys/mod.rs"]
+mod pgp_keys;
 
 use common::git::Repo;
 use common::serve::{Proc, Serve, ServeOpts};
@@ -483,6 +485,114 @@ fn require_signed_applies_only_commits_signed_by_a_trusted_key() {
         applied(&server, &c3)
     });
     assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+}
+
+/// A key file with an SSH line and an OpenPGP key (RSA, as GitHub signs the commits made on
+/// github.com): a commit OpenPGP-signed by a stranger is refused, one by the trusted key applied.
+#[test]
+fn require_signed_applies_commits_signed_by_a_trusted_openpgp_key() {
+    use pgp_keys::{armored, fingerprint, key, sign, Kind, CREATED, DAY};
+    use ssh_key::private::{Ed25519Keypair, PrivateKey};
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let ssh = PrivateKey::from(Ed25519Keypair::from_seed(&[7; 32]));
+    let github = key(31, Kind::Rsa(2048));
+    let stranger = key(32, Kind::Ed25519Legacy);
+    let keys = dir.path().join("trusted_keys");
+    std::fs::write(
+        &keys,
+        format!(
+            "release@example.com {}\n{}",
+            ssh.public_key().to_openssh().unwrap(),
+            armored(&github.to_public_key())
+        ),
+    )
+    .unwrap();
+    let repo = Repo::init(&dir.path().join("repo"));
+    countdash(&repo);
+    // A file whose block is broken, or that trusts no key, stops the command at start.
+    let start = |file: &Path| {
+        mesh_gitops(&[
+            "reconcile",
+            "--source",
+            repo.dir.to_str().unwrap(),
+            "--consul",
+            "http://127.0.0.1:9",
+            "--require-signed",
+            "--trusted-keys",
+            file.to_str().unwrap(),
+        ])
+        .run()
+    };
+    let broken = dir.path().join("broken_keys");
+    std::fs::write(
+        &broken,
+        "# release keys\n-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!!!\n-----END PGP PUBLIC KEY BLOCK-----\n",
+    )
+    .unwrap();
+    let run = start(&broken);
+    assert_ne!(run.code, Some(0));
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: OpenPGP key block 1 (line 2): ",
+            broken.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(&broken, "# nobody yet\n").unwrap();
+    let run = start(&broken);
+    assert!(
+        run.stderr.contains("has no key trusted for git"),
+        "{}",
+        run.stderr
+    );
+    let c1 = repo
+        .commit_signed_by("signed by a stranger", |c| {
+            sign(&stranger, CREATED + DAY, c)
+        })
+        .to_string();
+    let rec = reconcile(
+        dir.path(),
+        &server,
+        &repo.dir,
+        "pgp",
+        &[
+            "--owner",
+            "team",
+            "--require-signed",
+            "--trusted-keys",
+            keys.to_str().unwrap(),
+        ],
+    );
+    let s = wait_for("the stranger's commit", Duration::from_secs(20), || {
+        status(&server, "team").filter(|s| s["revision"] == c1.as_str())
+    });
+    assert_eq!(s["result"], "refused");
+    assert_eq!(
+        s["reason"].as_str().unwrap(),
+        format!(
+            "signature: signed by the OpenPGP key {}, which is not trusted",
+            fingerprint(&stranger)
+        ),
+        "{s:#}"
+    );
+    assert!(intention_action(&server).is_none());
+
+    repo.write("README.md", "merged on github.com\n");
+    let c2 = repo
+        .commit_signed_by("Merge pull request #1 (#1)", |c| {
+            sign(&github, CREATED + DAY, c)
+        })
+        .to_string();
+    wait_for("the signed commit", Duration::from_secs(20), || {
+        applied(&server, &c2)
+    });
+    assert_eq!(intention_action(&server).as_deref(), Some("allow"));
+    assert!(
+        rec.log().contains(&fingerprint(&github)),
+        "the start logs the trusted keys"
+    );
 }
 
 /// With a ten-minute interval, only the blocking query on the entries can notice an outside

@@ -1,5 +1,5 @@
 //! Real git repositories, written with git2: files written into the work tree, then committed
-//! (plain or SSH-signed) on branch `main`.
+//! (plain, SSH- or OpenPGP-signed) on branch `main`.
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,17 @@ impl Repo {
     /// Commits the whole work tree with an SSH signature made by `key`, as `git commit -S`
     /// with `gpg.format=ssh` does; returns the commit ID.
     pub fn commit_signed(&self, message: &str, key: &ssh_key::PrivateKey) -> git2::Oid {
+        self.commit_signed_by(message, |content| {
+            key.sign("git", ssh_key::HashAlg::Sha512, content)
+                .unwrap()
+                .to_pem(ssh_key::LineEnding::LF)
+                .unwrap()
+        })
+    }
+
+    /// Commits the whole work tree with the armored signature `sign` makes over the commit
+    /// object (as `git commit -S` puts it in the `gpgsig` header); returns the commit ID.
+    pub fn commit_signed_by(&self, message: &str, sign: impl FnOnce(&[u8]) -> String) -> git2::Oid {
         let tree = self.repo.find_tree(self.tree()).unwrap();
         let sig = signature();
         let parents = self.parents();
@@ -62,17 +73,14 @@ impl Repo {
             .commit_create_buffer(&sig, &sig, message, &tree, &parents)
             .unwrap();
         let content = std::str::from_utf8(&buffer).unwrap().to_owned();
-        let signature = key
-            .sign("git", ssh_key::HashAlg::Sha512, content.as_bytes())
-            .unwrap()
-            .to_pem(ssh_key::LineEnding::LF)
-            .unwrap();
+        let signature = sign(content.as_bytes());
         let oid = self
             .repo
             .commit_signed(&content, &signature, Some("gpgsig"))
             .unwrap();
-        let head = self.repo.head().unwrap();
-        let name = head.name().unwrap().to_owned();
+        // HEAD's branch, which may not exist yet (the first commit).
+        let head = self.repo.find_reference("HEAD").unwrap();
+        let name = head.symbolic_target().unwrap().unwrap().to_owned();
         self.repo
             .reference(&name, oid, true, "signed commit")
             .unwrap();

@@ -103,10 +103,11 @@ pub struct ReconcileArgs {
     /// Where fetched repositories are cached.
     #[arg(long, default_value = ".mesh-gitops/reconcile")]
     cache_dir: PathBuf,
-    /// Apply only head commits with an SSH signature by a key in --trusted-keys.
+    /// Apply only head commits signed (SSH or OpenPGP) by a key in --trusted-keys.
     #[arg(long, requires = "trusted_keys")]
     require_signed: bool,
-    /// The trusted keys, in git's allowed-signers format.
+    /// The trusted keys: git allowed-signers lines (SSH) and/or armored OpenPGP public key
+    /// blocks (`gpg --export --armor`; GitHub's web-flow key for commits made on github.com).
     #[arg(long, value_name = "FILE")]
     trusted_keys: Option<PathBuf>,
     /// The longest a pass may take; an apply stops at the next step boundary after it.
@@ -165,16 +166,18 @@ impl ReconcileArgs {
     }
 
     /// The keys of `--trusted-keys`, with `--require-signed`.
-    fn trusted(&self) -> Result<Option<Vec<signing::Signer>>> {
+    fn trusted(&self) -> Result<Option<signing::TrustedKeys>> {
         match (&self.trusted_keys, self.require_signed) {
             (Some(file), true) => {
                 let text = std::fs::read_to_string(file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let keys = signing::parse_allowed_signers(&text)
+                let keys = signing::TrustedKeys::parse(&text)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                 if keys.is_empty() {
                     anyhow::bail!("{} has no key trusted for git", file.display());
                 }
+                let pgp: Vec<String> = keys.pgp.iter().map(|k| k.fingerprint()).collect();
+                tracing::info!(ssh = keys.ssh.len(), openpgp = %pgp.join(","), "trusted keys loaded");
                 Ok(Some(keys))
             }
             (_, false) => Ok(None),
@@ -224,7 +227,7 @@ impl ReconcileArgs {
         Ok(channels)
     }
 
-    fn config(&self, trusted: Option<Vec<signing::Signer>>) -> mesh_reconcile::Config {
+    fn config(&self, trusted: Option<signing::TrustedKeys>) -> mesh_reconcile::Config {
         mesh_reconcile::Config {
             id: self.id.clone().unwrap_or_else(default_id),
             owner: self.owner.clone(),

@@ -7,7 +7,7 @@ use crate::applier::Applier;
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::notify::{Notice, Notify, NOTIFIED};
-use crate::signing::{self, Signer};
+use crate::signing::{self, TrustedKeys};
 use crate::source::Source;
 use crate::status::{self, Event, Shared, Status, StatusSink};
 use crate::{chain, ReconcileError};
@@ -61,7 +61,7 @@ pub struct Config {
     pub lock_ttl: Duration,
     pub load: mesh_loader::LoadOptions,
     /// With `Some`, only commits signed by one of these keys are applied.
-    pub trusted: Option<Vec<Signer>>,
+    pub trusted: Option<TrustedKeys>,
     /// Keep Consul at the applied revision (healing drift) and promote no new commit.
     pub heal_only: bool,
 }
@@ -143,7 +143,7 @@ pub struct Reconciler<S, A, K, C> {
     interval: Duration,
     pass_timeout: Duration,
     load: mesh_loader::LoadOptions,
-    trusted: Option<Vec<Signer>>,
+    trusted: Option<Arc<TrustedKeys>>,
     heal_only: bool,
     source: Arc<S>,
     applier: Arc<A>,
@@ -188,7 +188,7 @@ impl<S: Source, A: Applier, K: StatusSink, C: Clock> Reconciler<S, A, K, C> {
             interval: config.interval,
             pass_timeout: config.pass_timeout,
             load: config.load.clone(),
-            trusted: config.trusted.clone(),
+            trusted: config.trusted.clone().map(Arc::new),
             heal_only: config.heal_only,
             source: effects.source,
             applier: effects.applier,

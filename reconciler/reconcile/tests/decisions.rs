@@ -2,10 +2,12 @@
 //! of config entries (planned and written one step at a time, and able to be down), a status
 //! record kept in memory, and tokio's paused clock, so backoff and timers are exact.
 
+mod pgp_keys;
+
 use mesh_loader::{Loaded, RepoFile};
 use mesh_plan::{Action, Plan, Step};
 use mesh_reconcile::notify::{Notice, Notify};
-use mesh_reconcile::signing::{self, Signer};
+use mesh_reconcile::signing::TrustedKeys;
 use mesh_reconcile::suspend::Suspension;
 use mesh_reconcile::{
     drive, Applied, Applier, Clock, CommitFiles, Config, Effects, Inputs, Next, Reconciler, Shared,
@@ -340,11 +342,11 @@ fn rig(self_heal: bool) -> (Rig, Loop) {
     rig_trusting(self_heal, None)
 }
 
-fn rig_trusting(self_heal: bool, trusted: Option<Vec<Signer>>) -> (Rig, Loop) {
+fn rig_trusting(self_heal: bool, trusted: Option<TrustedKeys>) -> (Rig, Loop) {
     rig_with(self_heal, trusted, false)
 }
 
-fn rig_with(self_heal: bool, trusted: Option<Vec<Signer>>, heal_only: bool) -> (Rig, Loop) {
+fn rig_with(self_heal: bool, trusted: Option<TrustedKeys>, heal_only: bool) -> (Rig, Loop) {
     let (head, head_rx) = watch::channel(None);
     let (leader, leader_rx) = watch::channel(false);
     let (stop, stop_rx) = watch::channel(false);
@@ -855,7 +857,7 @@ async fn with_trusted_keys_only_commits_signed_by_one_are_applied() {
         "alice@example.com {}\n",
         alice.public_key().to_openssh().unwrap()
     );
-    let (rig, mut r) = rig_trusting(true, Some(signing::parse_allowed_signers(&line).unwrap()));
+    let (rig, mut r) = rig_trusting(true, Some(TrustedKeys::parse(&line).unwrap()));
     rig.leader.send_replace(true);
     let sign = |key: &PrivateKey, rev: &str| {
         let data = format!("tree of {rev}").into_bytes();
@@ -896,6 +898,108 @@ async fn with_trusted_keys_only_commits_signed_by_one_are_applied() {
     assert_eq!(r.status().result, "applied");
     assert_eq!(r.status().applied_revision, c3);
     assert_eq!(rig.metric("mesh_gitops_gate_failures_total"), 2.0);
+}
+
+/// A key file with an SSH line and OpenPGP blocks (a maintainer's gpg key, and an RSA key as
+/// GitHub signs its web commits with): each kind's commits are applied, the others refused
+/// with the reason.
+#[tokio::test(start_paused = true)]
+async fn with_ssh_and_openpgp_keys_trusted_each_kind_is_verified() {
+    use pgp_keys::{armored, expiring, fingerprint, key, sign, Kind, CREATED, DAY};
+    use ssh_key::private::{Ed25519Keypair, PrivateKey};
+    let alice = PrivateKey::from(Ed25519Keypair::from_seed(&[1; 32]));
+    let maintainer = key(1, Kind::Ed25519Legacy);
+    let github = key(2, Kind::Rsa(2048));
+    let stranger = key(3, Kind::Ed25519Legacy);
+    let retired = key(4, Kind::Ed25519Legacy);
+    let file = format!(
+        "alice@example.com {}\n{}{}{}",
+        alice.public_key().to_openssh().unwrap(),
+        armored(&maintainer.to_public_key()),
+        armored(&github.to_public_key()),
+        armored(&expiring(&retired, 30)),
+    );
+    let (rig, mut r) = rig_trusting(true, Some(TrustedKeys::parse(&file).unwrap()));
+    rig.leader.send_replace(true);
+    let put = |rev: &str, signature: String, data: &[u8]| {
+        rig.commits.signed.lock().unwrap().insert(
+            rev.to_owned(),
+            Signed {
+                signature: signature.into_bytes(),
+                data: data.to_vec(),
+            },
+        );
+    };
+    let data = |n: u8| format!("tree of {}", rev(n)).into_bytes();
+    let at = CREATED + DAY;
+    let refused = |r: &Loop| {
+        assert_eq!(r.status().result, "refused");
+        r.status().reason.clone()
+    };
+
+    put(&rev(1), sign(&stranger, at, &data(1)), &data(1));
+    rig.commit(1, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(
+        refused(&r),
+        format!(
+            "signature: signed by the OpenPGP key {}, which is not trusted",
+            fingerprint(&stranger)
+        )
+    );
+
+    // The maintainer signed other bytes than the commit's.
+    put(&rev(2), sign(&maintainer, at, b"another tree"), &data(2));
+    rig.commit(2, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(
+        refused(&r),
+        "signature: the signature does not verify: the commit was altered or the signature forged"
+    );
+
+    put(
+        &rev(3),
+        sign(&retired, CREATED + 31 * DAY, &data(3)),
+        &data(3),
+    );
+    rig.commit(3, &[("api", "http")]);
+    r.turn().await;
+    assert!(
+        refused(&r).starts_with(&format!(
+            "signature: the OpenPGP key {} had expired when the commit was signed",
+            fingerprint(&retired)
+        )),
+        "{}",
+        r.status().reason
+    );
+    assert_eq!(rig.applies(), 0);
+
+    put(&rev(4), sign(&github, at, &data(4)), &data(4));
+    let c4 = rig.commit(4, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().result, "applied", "{}", r.status().reason);
+    assert_eq!(r.status().applied_revision, c4);
+
+    // The key that expired still vouches for what it signed while it was valid.
+    put(
+        &rev(5),
+        sign(&retired, CREATED + 29 * DAY, &data(5)),
+        &data(5),
+    );
+    let c5 = rig.commit(5, &[("api", "http"), ("web", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().applied_revision, c5, "{}", r.status().reason);
+
+    let ssh = alice
+        .sign("git", ssh_key::HashAlg::Sha512, &data(6))
+        .unwrap()
+        .to_pem(ssh_key::LineEnding::LF)
+        .unwrap();
+    put(&rev(6), ssh, &data(6));
+    let c6 = rig.commit(6, &[("api", "http")]);
+    r.turn().await;
+    assert_eq!(r.status().applied_revision, c6, "{}", r.status().reason);
+    assert_eq!(rig.metric("mesh_gitops_gate_failures_total"), 3.0);
 }
 
 #[tokio::test(start_paused = true)]
