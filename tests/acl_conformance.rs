@@ -379,6 +379,12 @@ fn probe(check: &str, seg: &str) -> Option<(Method, String, Option<Value>)> {
             e["Sources"] = json!([{"Name": "web", "Action": "allow"}]);
             (Method::PUT, "/v1/config".into(), Some(e))
         }
+        // A node-only registration at a new address: it changes the node.
+        "NodeWrite" if plain => (
+            Method::PUT,
+            "/v1/catalog/register".into(),
+            Some(json!({"Node": seg, "Address": format!("10.1.{}.1", seg.len())})),
+        ),
         "MeshWrite" => (
             Method::PUT,
             "/v1/config".into(),
