@@ -313,6 +313,42 @@ fn ca_vectors_through_the_loader_as_a_file() {
     report(failed);
 }
 
+#[test]
+fn rules_vectors_through_the_loader_as_a_file() {
+    let mut failed = Vec::new();
+    for v in corpus("acl_rules.json")
+        .into_iter()
+        .filter(|v| v.through_loader)
+    {
+        let policy = json!({"Kind": "acl-policy", "Name": "p", "Rules": v.input["rules"]});
+        let files = vec![
+            mesh_loader::RepoFile {
+                path: "mesh-gitops.hcl".into(),
+                contents: b"datacenter = \"dc1\"\nowner = \"conformance\"\n".to_vec(),
+            },
+            mesh_loader::RepoFile {
+                path: "acl/p.json".into(),
+                contents: policy.to_string().into_bytes(),
+            },
+        ];
+        let loaded = mesh_loader::load_files(files, &mesh_loader::LoadOptions::default());
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect();
+        match v.expect["error"].as_str() {
+            Some(want) if !errors.first().is_some_and(|e| e.starts_with(want)) => {
+                failed.push(format!("{}: want {want:?}, got {errors:?}", v.id))
+            }
+            None if !errors.is_empty() => failed.push(format!("{}: refused: {errors:?}", v.id)),
+            _ => {}
+        }
+    }
+    report(failed);
+}
+
 /// A server with ACLs on (`default` the default policy) and its management client.
 fn acl_server(dir: &std::path::Path, default: &str) -> (Serve, Client, String) {
     let server = Serve::start(
