@@ -3,7 +3,8 @@
 //! `tests/data/conformance/acl/`, each naming the Consul test file, test and case it comes
 //! from). Each runs through `mesh-semantics` directly and through the embedded control plane
 //! over HTTP (`PUT /v1/acl/policy`, a token asking the endpoints the control plane enforces,
-//! `PUT /v1/connect/ca/configuration`); the CA vectors also as a repository's `ca-config` file.
+//! `PUT /v1/connect/ca/configuration`); the rules and CA vectors also as a repository's
+//! `acl-policy` and `ca-config` files.
 
 mod common;
 
