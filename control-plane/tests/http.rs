@@ -900,10 +900,7 @@ async fn acl_enforcement_follows_consul() {
         )
         .await;
     assert_eq!(st, 500);
-    assert!(
-        body.starts_with("Invalid Policy: Invalid service"),
-        "{body}"
-    );
+    assert!(body.starts_with("Invalid service policy"), "{body}");
 }
 
 #[tokio::test]

@@ -226,6 +226,17 @@ pub(super) async fn catalog_register(
     if node.is_empty() {
         return Err(ApiError::bad_request("Must provide node"));
     }
+    // `vetRegisterWithACL` (`agent/consul/catalog_endpoint.go`): a registration that adds the
+    // node or changes its address needs node:write on it; re-posting the node as the catalog
+    // knows it, to register a service, does not.
+    let address = str_field(&v, &["Address"]);
+    let changes_node = super::render::nodes(&ctx, &ctx.store.read())
+        .into_iter()
+        .find(|n| n.name == node)
+        .is_none_or(|n| n.address != address);
+    if changes_node && !caller.authz.node_write(&node) {
+        return Err(super::auth::denied(&caller, "node:write", &node));
+    }
     let Some(svc) = field(&v, &["Service"]) else {
         // A node with checks only: the node's checks.
         super::agent_local::register_catalog_checks(&ctx, &v, &node, None)?;

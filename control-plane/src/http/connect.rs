@@ -70,21 +70,37 @@ pub(super) async fn config_get(
 /// (`agent/connect/ca/provider_consul_config.go`, `ParseConsulCAConfig`).
 fn parse_ca_config(body: &[u8]) -> Result<SetCaConfig, ApiError> {
     let v = json_body(body)?;
-    let provider = v
-        .get("Provider")
+    // The body decodes into `structs.CAConfiguration` with Go's encoding/json, which matches
+    // field names in any case (`ConnectCAConfigurationSet` in `agent/connect_ca_endpoint.go`).
+    let field = |name: &str| {
+        v.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, x)| x)
+        })
+    };
+    let provider = field("Provider")
         .and_then(Value::as_str)
         .unwrap_or("consul")
         .to_owned();
-    let config = v
-        .get("Config")
+    let config = field("Config")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let force = v
-        .get("ForceWithoutCrossSigning")
-        .or_else(|| v.get("force_without_cross_signing"))
+    let force = field("ForceWithoutCrossSigning")
+        .or_else(|| field("force_without_cross_signing"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // The provider's state is the server's: a write may only leave it out (`ErrStateReadOnly`,
+    // answered by the HTTP handler as a bad request).
+    if field("State")
+        .and_then(Value::as_object)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "Provider State is read-only. It must be omitted or identical to the current value",
+        ));
+    }
     let model = mesh_model::CaConfig {
         provider: provider.clone(),
         config: config.clone(),

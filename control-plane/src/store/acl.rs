@@ -174,8 +174,9 @@ impl AclWrite for PolicyWrite {
             return Err(StateError::Rejected(msg));
         }
         if let Err(d) = acl::parse_rules(&self.rules, mesh_diagnostics::FileId(0), 0) {
+            // `ACL.PolicySet` (`agent/consul/acl_endpoint.go`) answers the parser's error as is.
             let msg = d.first().map(|d| d.message.clone()).unwrap_or_default();
-            return Err(StateError::Rejected(format!("Invalid Policy: {msg}")));
+            return Err(StateError::Rejected(msg));
         }
         let name = self.name;
         if s.acl

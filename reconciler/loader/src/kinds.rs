@@ -102,7 +102,7 @@ fn policy(d: &Decoded, span: Span, source: &str, diags: &mut Diagnostics) -> Opt
     };
     let rules_span = d.span("/Rules").unwrap_or(span);
     // Parse the rules now, so a bad rule is reported at its own line inside the file.
-    if let Err(errors) = mesh_semantics::acl::parse_rules(rules, RULES_FILE, 0) {
+    if let Err(errors) = mesh_semantics::acl::parse_rules_strict(rules, RULES_FILE, 0) {
         let map = EmbeddedText::new(source, rules_span, rules);
         for mut e in errors {
             e.span = e.span.map(|s| map.map(s));

@@ -421,9 +421,11 @@ pub(crate) static ACL_TOKEN: Schema = loose(
 pub(crate) static CA_PROVIDER_CONFIG: Schema = loose(
     "ca-config Config",
     &[
-        f("LeafCertTTL", Ty::Str),
-        f("IntermediateCertTTL", Ty::Str),
-        f("RootCertTTL", Ty::Str),
+        // A Go duration string, or a number of nanoseconds: `ParseConsulCAConfig` decodes with
+        // `ParseDurationFunc` and weakly typed input (`provider_consul_config.go`).
+        f("LeafCertTTL", Ty::Any),
+        f("IntermediateCertTTL", Ty::Any),
+        f("RootCertTTL", Ty::Any),
         f("PrivateKeyType", Ty::Str),
         f("PrivateKeyBits", Ty::Int),
         f("CSRMaxPerSecond", Ty::Any),

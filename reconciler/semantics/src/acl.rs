@@ -3,7 +3,7 @@
 //! (consul-semantics section 3, `acl/policy.go`, `acl/policy_authorizer.go`).
 
 use mesh_diagnostics::{Code, Diagnostic, FileId, Span};
-use mesh_syntax::{EntryStyle, Node, NodeKind};
+use mesh_syntax::{EntryStyle, Node};
 use std::collections::BTreeMap;
 
 /// An access level. The derived order `Read < List < Write < Deny` is the merge precedence:
@@ -17,8 +17,10 @@ pub enum AccessLevel {
 }
 
 impl AccessLevel {
+    /// A level as Consul spells it: lower case only (`isPolicyValid` in `acl/policy.go`
+    /// compares exactly; `Write` is not a level).
     pub fn parse(s: &str) -> Option<AccessLevel> {
-        match s.to_ascii_lowercase().as_str() {
+        match s {
             "read" => Some(AccessLevel::Read),
             "list" => Some(AccessLevel::List),
             "write" => Some(AccessLevel::Write),
@@ -107,7 +109,8 @@ impl Singleton {
     }
 }
 
-/// One policy's rules.
+/// One policy's rules. A service rule's `intentions` level is kept as an `Intention` rule only
+/// when written: the authorizer derives the others after merging, as Consul does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyRules {
     /// (resource, segment) -> level, for exact rules.
@@ -141,7 +144,41 @@ impl PolicyRules {
         *e = (*e).max(level);
     }
 
-    /// Merges `other` in (deny > write > list > read for the same rule).
+    /// Several policies merged (`MergePolicies` in `acl/policy_merger.go`): for each rule the
+    /// level that takes precedence, a service rule's `policy` and `intentions` each on their own.
+    pub fn merged<'a>(policies: impl IntoIterator<Item = &'a PolicyRules>) -> PolicyRules {
+        let mut rules = PolicyRules::default();
+        for p in policies {
+            rules.merge(p);
+        }
+        rules
+    }
+
+    /// The rules with every service rule's intentions level: written, or derived from its
+    /// policy (read or write give read, deny gives deny; `loadRules` in
+    /// `acl/policy_authorizer.go`).
+    pub fn with_derived_intentions(&self) -> PolicyRules {
+        let mut out = self.clone();
+        let derive = |map: &BTreeMap<(Resource, String), AccessLevel>,
+                      into: &mut BTreeMap<(Resource, String), AccessLevel>| {
+            for ((r, s), l) in map {
+                if *r == Resource::Service {
+                    let derived = if *l == AccessLevel::Deny {
+                        AccessLevel::Deny
+                    } else {
+                        AccessLevel::Read
+                    };
+                    into.entry((Resource::Intention, s.clone()))
+                        .or_insert(derived);
+                }
+            }
+        };
+        derive(&self.exact, &mut out.exact);
+        derive(&self.prefix, &mut out.prefix);
+        out
+    }
+
+    /// Merges `other` in (deny > write > list > read for the same rule: `takesPrecedenceOver`).
     pub fn merge(&mut self, other: &PolicyRules) {
         for ((r, s), l) in &other.exact {
             self.add_exact(*r, s, *l);
@@ -173,58 +210,119 @@ const SINGLETONS: &[(&str, Singleton)] = &[
     ("peering", Singleton::Peering),
 ];
 
-/// Parses policy rules (HCL, or JSON when the text starts with `{`). Spans of the returned
-/// diagnostics are offsets into `text` shifted by `base`, in `file`.
+/// Parses policy rules (HCL, or JSON when the text starts with `{`) as Consul CE does
+/// (`NewPolicyFromSource` in `acl/policy.go`, decoded by HCL 1 in `acl/policy_ce.go`): a key
+/// HCL 1 does not map to a field (an unknown resource or field, Enterprise's `namespace` and
+/// `partition` blocks, `intentions` outside a service rule) is ignored, and keys match in any
+/// case, as HCL 1's `ObjectList.Filter` matches them. Spans of the returned diagnostics are
+/// offsets into `text` shifted by `base`, in `file`.
 pub fn parse_rules(text: &str, file: FileId, base: u32) -> Result<PolicyRules, Vec<Diagnostic>> {
-    let parsed = if text.trim_start().starts_with('{') {
-        mesh_syntax::parse_json(file, text)
-    } else {
-        mesh_syntax::parse_hcl(file, text)
-    };
-    let shift = |s: Span| Span {
-        file,
-        start: s.start + base,
-        end: s.end + base,
-    };
-    let node = parsed.map_err(|errs| {
-        errs.into_iter()
-            .map(|mut d| {
-                d.code = Code::AclRulesSyntax;
-                d.span = d.span.map(shift);
-                d.message = format!("policy rules: {}", d.message);
-                d
-            })
-            .collect::<Vec<_>>()
-    })?;
-    let mut rules = PolicyRules::default();
-    let mut errors = Vec::new();
-    let err = |span: Span, msg: String, help: &str| {
-        Diagnostic::new(Code::AclRule, shift(span), msg).with_help(help.to_owned())
-    };
-    for entry in node.as_object().unwrap_or(&[]) {
-        let key = entry.key.as_str();
+    RulesParser::new(file, base, false).parse(text)
+}
+
+/// As [`parse_rules`], and a key Consul would ignore is an error: in a repository it is a typo
+/// that grants nothing.
+pub fn parse_rules_strict(
+    text: &str,
+    file: FileId,
+    base: u32,
+) -> Result<PolicyRules, Vec<Diagnostic>> {
+    RulesParser::new(file, base, true).parse(text)
+}
+
+struct RulesParser {
+    file: FileId,
+    base: u32,
+    strict: bool,
+    errors: Vec<Diagnostic>,
+}
+
+impl RulesParser {
+    fn new(file: FileId, base: u32, strict: bool) -> Self {
+        RulesParser {
+            file,
+            base,
+            strict,
+            errors: Vec::new(),
+        }
+    }
+
+    fn shift(&self, s: Span) -> Span {
+        Span {
+            file: self.file,
+            start: s.start + self.base,
+            end: s.end + self.base,
+        }
+    }
+
+    fn err(&mut self, span: Span, msg: String, help: &str) {
+        let d = Diagnostic::new(Code::AclRule, self.shift(span), msg).with_help(help.to_owned());
+        self.errors.push(d);
+    }
+
+    /// A key Consul ignores: an error only when strict.
+    fn ignored(&mut self, span: Span, msg: String, help: &str) {
+        if self.strict {
+            self.err(span, msg, help);
+        }
+    }
+
+    fn parse(mut self, text: &str) -> Result<PolicyRules, Vec<Diagnostic>> {
+        // Empty rules are an empty policy (`NewPolicyFromSource`'s hot path).
+        if text.trim().is_empty() {
+            return Ok(PolicyRules::default());
+        }
+        let parsed = if text.trim_start().starts_with('{') {
+            mesh_syntax::parse_json(self.file, text)
+        } else {
+            mesh_syntax::parse_hcl(self.file, text)
+        };
+        let node = parsed.map_err(|errs| {
+            errs.into_iter()
+                .map(|mut d| {
+                    d.code = Code::AclRulesSyntax;
+                    d.span = d.span.map(|s| self.shift(s));
+                    d.message = format!("Failed to parse ACL rules: {}", d.message);
+                    d
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let mut rules = PolicyRules::default();
+        for entry in node.as_object().unwrap_or(&[]) {
+            self.entry(entry, &mut rules);
+        }
+        if self.errors.is_empty() {
+            Ok(rules)
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    fn entry(&mut self, entry: &mesh_syntax::Entry, rules: &mut PolicyRules) {
+        let key = entry.key.to_ascii_lowercase();
         if let Some(&(_, s)) = SINGLETONS.iter().find(|(n, _)| *n == key) {
-            match entry.value.as_str().map(|v| (v, AccessLevel::parse(v))) {
-                Some((_, Some(AccessLevel::List))) | Some((_, None)) => errors.push(err(
-                    entry.value.span,
-                    format!(
-                        "Invalid {key} policy: {:?}",
-                        entry.value.as_str().unwrap_or("")
+            // `parseCurrent`: these may be empty (no rule); otherwise read, write or deny.
+            match entry.value.as_str() {
+                Some("") => {}
+                Some(v) => match AccessLevel::parse(v) {
+                    Some(level) if level != AccessLevel::List => rules.add_singleton(s, level),
+                    _ => self.err(
+                        entry.value.span,
+                        format!("Invalid {key} policy: {v:?}"),
+                        "the access level is \"read\", \"write\" or \"deny\"",
                     ),
-                    "the access level is \"read\", \"write\" or \"deny\"",
-                )),
-                Some((_, Some(level))) => rules.add_singleton(s, level),
-                None => errors.push(err(
+                },
+                None => self.err(
                     entry.value.span,
                     format!("Invalid {key} policy: expected a string"),
                     "write `operator = \"read\"`",
-                )),
+                ),
             }
-            continue;
+            return;
         }
         let (base_name, is_prefix) = match key.strip_suffix("_prefix") {
             Some(b) => (b, true),
-            None => (key, false),
+            None => (key.as_str(), false),
         };
         let Some(&(_, resource)) = SEGMENTED.iter().find(|(n, _)| *n == base_name) else {
             let known: Vec<String> = SEGMENTED
@@ -232,197 +330,176 @@ pub fn parse_rules(text: &str, file: FileId, base: u32) -> Result<PolicyRules, V
                 .flat_map(|(n, _)| [n.to_string(), format!("{n}_prefix")])
                 .chain(SINGLETONS.iter().map(|(n, _)| n.to_string()))
                 .collect();
-            errors.push(err(
+            self.ignored(
                 entry.key_span,
-                format!("Invalid ACL rule resource {key:?}"),
+                format!("Invalid ACL rule resource {:?}", entry.key),
                 &format!("resources are: {}", known.join(", ")),
-            ));
-            continue;
+            );
+            return;
         };
         // Rules are blocks with a segment label (`service "web" {}`) or, in JSON, an object of
         // segment -> body (`"service": {"web": {...}}`).
-        let mut items: Vec<(String, Span, &Node)> = Vec::new();
+        let mut items: Vec<(String, &Node)> = Vec::new();
         if entry.style == EntryStyle::Block {
             if entry.labels.len() != 1 {
-                errors.push(err(
+                self.err(
                     entry.key_span,
                     format!("{key} rule needs exactly one name label"),
                     &format!("write `{key} \"name\" {{ policy = \"read\" }}`"),
-                ));
-                continue;
+                );
+                return;
             }
-            items.push((
-                entry.labels[0].value.clone(),
-                entry.labels[0].span,
-                &entry.value,
-            ));
+            items.push((entry.labels[0].value.clone(), &entry.value));
         } else if let Some(segments) = entry.value.as_object() {
-            for s in segments {
-                items.push((s.key.clone(), s.key_span, &s.value));
-            }
+            items.extend(segments.iter().map(|s| (s.key.clone(), &s.value)));
         } else {
-            errors.push(err(
+            self.err(
                 entry.value.span,
                 format!("{key} rule must be a block"),
                 &format!("write `{key} \"name\" {{ policy = \"read\" }}`"),
-            ));
-            continue;
+            );
+            return;
         }
-        for (segment, _seg_span, body) in items {
-            let Some(fields) = body.as_object() else {
-                errors.push(err(
-                    body.span,
-                    format!("{key} {segment:?}: expected a block"),
-                    "write `{ policy = \"read\" }`",
-                ));
-                continue;
-            };
-            let errors_before = errors.len();
-            let (policy, intentions) = SegmentRule {
-                key,
-                base_name,
+        for (segment, body) in items {
+            let rule = SegmentRule {
+                key: &key,
                 segment: &segment,
                 resource,
-            }
-            .levels(body, fields, &err, &mut errors);
-            let Some(level) = policy.or(intentions.map(|_| AccessLevel::Read)) else {
-                if intentions.is_none() && errors.len() == errors_before {
-                    errors.push(err(
-                        body.span,
-                        format!("{key} {segment:?}: missing policy"),
-                        "add `policy = \"read\"`",
-                    ));
-                }
+            };
+            let Some((policy, intentions)) = self.levels(&rule, body) else {
                 continue;
             };
-            let add = |rules: &mut PolicyRules, r: Resource, l: AccessLevel| {
+            let mut add = |r: Resource, l: AccessLevel| {
                 if is_prefix {
                     rules.add_prefix(r, &segment, l)
                 } else {
                     rules.add_exact(r, &segment, l)
                 }
             };
-            if policy.is_some() {
-                add(&mut rules, resource, level);
-            }
-            if resource == Resource::Service {
-                // The intentions sub-rule, derived when unset: read|write -> read, deny -> deny.
-                let derived = intentions.or(policy.map(|p| {
-                    if p == AccessLevel::Deny {
-                        AccessLevel::Deny
-                    } else {
-                        AccessLevel::Read
-                    }
-                }));
-                if let Some(i) = derived {
-                    add(&mut rules, Resource::Intention, i);
-                }
+            add(resource, policy);
+            // Only an explicit intentions level is kept: the authorizer derives the others
+            // after merging (`loadRules` in `acl/policy_authorizer.go`).
+            if let Some(i) = intentions {
+                add(Resource::Intention, i);
             }
         }
     }
-    if errors.is_empty() {
-        Ok(rules)
-    } else {
-        Err(errors)
+
+    /// The `policy` and `intentions` levels of one segment's body, checked as `parseCurrent`
+    /// checks them: `policy` must be read, write or deny (`list` too for keys) and may not be
+    /// missing or empty; `intentions` may be empty, else read, write or deny.
+    fn levels(
+        &mut self,
+        rule: &SegmentRule,
+        body: &Node,
+    ) -> Option<(AccessLevel, Option<AccessLevel>)> {
+        let SegmentRule {
+            key,
+            segment,
+            resource,
+        } = *rule;
+        let Some(fields) = body.as_object() else {
+            self.err(
+                body.span,
+                format!("{key} {segment:?}: expected a block"),
+                "write `{ policy = \"read\" }`",
+            );
+            return None;
+        };
+        let mut policy: Option<(&str, Span)> = None;
+        let mut intentions: Option<(&str, Span)> = None;
+        for f in fields {
+            let field = f.key.to_ascii_lowercase();
+            let slot = match field.as_str() {
+                "policy" => &mut policy,
+                "intentions" if resource == Resource::Service => &mut intentions,
+                _ => {
+                    self.ignored(
+                        f.key_span,
+                        format!("{key} {segment:?}: unknown field {:?}", f.key),
+                        if resource == Resource::Service {
+                            "service rules take `policy` and `intentions`"
+                        } else {
+                            "rules take `policy`"
+                        },
+                    );
+                    continue;
+                }
+            };
+            match f.value.as_str() {
+                Some(v) => *slot = Some((v, f.value.span)),
+                None => {
+                    self.err(
+                        f.value.span,
+                        format!("{key} {segment:?}: {field} must be a string"),
+                        "write `policy = \"read\"`",
+                    );
+                    return None;
+                }
+            }
+        }
+        let list_ok = resource == Resource::Key;
+        let level = policy
+            .and_then(|(v, _)| AccessLevel::parse(v))
+            .filter(|l| *l != AccessLevel::List || list_ok);
+        let Some(level) = level else {
+            let (v, span) = policy.unwrap_or(("", body.span));
+            self.err(
+                span,
+                format!("Invalid {key} policy: {v:?}"),
+                if list_ok {
+                    "the access level is \"read\", \"list\", \"write\" or \"deny\""
+                } else {
+                    "the access level is \"read\", \"write\" or \"deny\""
+                },
+            );
+            return None;
+        };
+        let intentions = match intentions {
+            None | Some(("", _)) => None,
+            Some((v, span)) => match AccessLevel::parse(v).filter(|l| *l != AccessLevel::List) {
+                Some(l) => Some(l),
+                None => {
+                    self.err(
+                        span,
+                        format!("Invalid {key} intentions policy: {v:?}"),
+                        "the access level is \"read\", \"write\" or \"deny\"",
+                    );
+                    return None;
+                }
+            },
+        };
+        Some((level, intentions))
     }
 }
 
 /// One rule's segment (`service "web" { ... }`): what its fields are checked against.
 struct SegmentRule<'a> {
     key: &'a str,
-    base_name: &'a str,
     segment: &'a str,
     resource: Resource,
 }
 
-impl SegmentRule<'_> {
-    /// The `policy` and `intentions` levels of one segment's body; problems go to `errors`.
-    fn levels(
-        &self,
-        body: &Node,
-        fields: &[mesh_syntax::Entry],
-        err: &dyn Fn(Span, String, &str) -> Diagnostic,
-        errors: &mut Vec<Diagnostic>,
-    ) -> (Option<AccessLevel>, Option<AccessLevel>) {
-        let SegmentRule {
-            key,
-            base_name,
-            segment,
-            resource,
-        } = *self;
-        let mut policy = None;
-        let mut intentions = None;
-        for f in fields {
-            match f.key.as_str() {
-                "policy" | "intentions" if matches!(f.value.kind, NodeKind::String(_)) => {
-                    let v = f.value.as_str().unwrap_or("");
-                    let level = AccessLevel::parse(v);
-                    let list_ok = resource == Resource::Key && f.key == "policy";
-                    match level {
-                            Some(AccessLevel::List) if !list_ok => errors.push(err(
-                                f.value.span,
-                                format!("Invalid {base_name} {} policy: {v:?}", if f.key == "intentions" { "intentions" } else { "" })
-                                    .replace("  ", " "),
-                                "\"list\" is valid only for key rules; use \"read\", \"write\" or \"deny\"",
-                            )),
-                            Some(l) => {
-                                if f.key == "policy" {
-                                    policy = Some(l)
-                                } else {
-                                    intentions = Some(l)
-                                }
-                            }
-                            None => errors.push(err(
-                                f.value.span,
-                                format!("Invalid {base_name} policy: {v:?}")
-                                    .replace("policy: ", if f.key == "intentions" { "intentions policy: " } else { "policy: " }),
-                                "the access level is \"read\", \"write\" or \"deny\"",
-                            )),
-                        }
-                }
-                "intentions" if resource != Resource::Service => {}
-                _ => errors.push(err(
-                    f.key_span,
-                    format!("{key} {segment:?}: unknown field {:?}", f.key),
-                    if resource == Resource::Service {
-                        "service rules take `policy` and `intentions`"
-                    } else {
-                        "rules take `policy`"
-                    },
-                )),
-            }
-        }
-        if intentions.is_some() && resource != Resource::Service {
-            errors.push(err(
-                body.span,
-                format!("{key} {segment:?}: intentions apply only to service rules"),
-                "remove `intentions`",
-            ));
-        }
-        (policy, intentions)
-    }
-}
-
-/// Rules a service identity expands to (`policies/ce/service.hcl`).
+/// Rules a service identity expands to (`aclServiceIdentityTemplate` in
+/// `agent/structs/acl.go`): its intentions rules are derived, as for any policy.
 pub fn service_identity_rules(name: &str) -> PolicyRules {
     let mut r = PolicyRules::default();
     r.add_exact(Resource::Service, name, AccessLevel::Write);
-    r.add_exact(Resource::Intention, name, AccessLevel::Read);
-    let sidecar = format!("{name}-sidecar-proxy");
-    r.add_exact(Resource::Service, &sidecar, AccessLevel::Write);
-    r.add_exact(Resource::Intention, &sidecar, AccessLevel::Read);
+    r.add_exact(
+        Resource::Service,
+        &format!("{name}-sidecar-proxy"),
+        AccessLevel::Write,
+    );
     r.add_prefix(Resource::Service, "", AccessLevel::Read);
-    r.add_prefix(Resource::Intention, "", AccessLevel::Read);
     r.add_prefix(Resource::Node, "", AccessLevel::Read);
     r
 }
 
-/// Rules a node identity expands to.
+/// Rules a node identity expands to (`aclNodeIdentityTemplate`).
 pub fn node_identity_rules(name: &str) -> PolicyRules {
     let mut r = PolicyRules::default();
     r.add_exact(Resource::Node, name, AccessLevel::Write);
     r.add_prefix(Resource::Service, "", AccessLevel::Read);
-    r.add_prefix(Resource::Intention, "", AccessLevel::Read);
     r
 }
 
@@ -435,6 +512,37 @@ pub enum DefaultAuthorizer {
     Manage,
 }
 
+/// A policy authorizer's answer (`EnforcementDecision` in `acl/authorizer.go`): `Default` when
+/// no rule decides, and the next authorizer of the chain (the default policy) answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+    Default,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::Default => "default",
+        }
+    }
+}
+
+/// `enforce` in `acl/policy_authorizer.go`.
+fn enforce(level: AccessLevel, access: Access) -> Decision {
+    if level.grants(access) {
+        Decision::Allow
+    } else {
+        Decision::Deny
+    }
+}
+
+/// One node of Consul's radix tree: the exact and the prefix rule of a segment.
+type Leaf = (Option<AccessLevel>, Option<AccessLevel>);
+
 /// A token's effective permissions: its merged rules, then the default.
 #[derive(Debug, Clone)]
 pub struct Authorizer {
@@ -443,20 +551,21 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
+    /// The authorizer of one (merged) policy; service rules without `intentions` get theirs.
     pub fn new(rules: PolicyRules, default: DefaultAuthorizer) -> Self {
-        Authorizer { rules, default }
+        Authorizer {
+            rules: rules.with_derived_intentions(),
+            default,
+        }
     }
 
-    /// Merges several policies' rules (order does not matter).
+    /// Merges several policies' rules (order does not matter), then derives intentions, as
+    /// `newPolicyAuthorizer` merges before `loadRules`.
     pub fn from_policies<'a>(
         policies: impl IntoIterator<Item = &'a PolicyRules>,
         default: DefaultAuthorizer,
     ) -> Self {
-        let mut rules = PolicyRules::default();
-        for p in policies {
-            rules.merge(p);
-        }
-        Authorizer { rules, default }
+        Authorizer::new(PolicyRules::merged(policies), default)
     }
 
     pub fn management() -> Self {
@@ -466,13 +575,14 @@ impl Authorizer {
         }
     }
 
+    /// The rules enforced (intentions derived).
     pub fn rules(&self) -> &PolicyRules {
         &self.rules
     }
 
-    /// The rule deciding `segment`: an exact rule for the name wins outright; otherwise the
-    /// longest prefix rule.
-    fn lookup(&self, r: Resource, segment: &str) -> Option<AccessLevel> {
+    /// The rule deciding `segment` (`getPolicy`): an exact rule for the name wins outright;
+    /// otherwise the longest prefix rule.
+    pub(crate) fn lookup(&self, r: Resource, segment: &str) -> Option<AccessLevel> {
         if let Some(l) = self.rules.exact.get(&(r, segment.to_owned())) {
             return Some(*l);
         }
@@ -490,41 +600,146 @@ impl Authorizer {
         }
     }
 
-    fn default_allows(&self, acl_resource: bool) -> bool {
-        match self.default {
-            DefaultAuthorizer::Manage => true,
+    /// The tree of `r`'s rules, by segment.
+    fn leaves(&self, r: Resource) -> BTreeMap<&str, Leaf> {
+        let mut out: BTreeMap<&str, Leaf> = BTreeMap::new();
+        for ((rr, s), l) in &self.rules.exact {
+            if *rr == r {
+                out.entry(s.as_str()).or_default().0 = Some(*l);
+            }
+        }
+        for ((rr, s), l) in &self.rules.prefix {
+            if *rr == r {
+                out.entry(s.as_str()).or_default().1 = Some(*l);
+            }
+        }
+        out
+    }
+
+    /// The policy's own answer, `Default` when no rule decides.
+    pub fn decide(&self, resource: Resource, segment: &str, access: Access) -> Decision {
+        match self.lookup(resource, segment) {
+            Some(level) => enforce(level, access),
+            None => Decision::Default,
+        }
+    }
+
+    pub fn decide_singleton(&self, s: Singleton, access: Access) -> Decision {
+        match self.rules.singletons.get(&s) {
+            Some(l) => enforce(*l, access),
+            // `MeshRead`, `PeeringRead`...: without their own rule, the operator rule decides.
+            None if matches!(s, Singleton::Mesh | Singleton::Peering) => {
+                self.decide_singleton(Singleton::Operator, access)
+            }
+            None => Decision::Default,
+        }
+    }
+
+    /// `anyAllowed` (`acl/policy_authorizer.go`): allowed if any rule of `r` allows `access`;
+    /// else the catch-all prefix rule's answer, or `Default` without one.
+    pub fn any_allowed(&self, r: Resource, access: Access) -> Decision {
+        let leaves = self.leaves(r);
+        let mut decision = Decision::Default;
+        if let Some(l) = leaves.get("").and_then(|(_, p)| *p) {
+            decision = enforce(l, access);
+            if decision == Decision::Allow {
+                return decision;
+            }
+        }
+        let allows = |(exact, prefix): &Leaf| {
+            prefix.map(|l| enforce(l, access)) == Some(Decision::Allow)
+                || exact.map(|l| enforce(l, access)) == Some(Decision::Allow)
+        };
+        if leaves.values().any(allows) {
+            return Decision::Allow;
+        }
+        decision
+    }
+
+    /// `allAllowed`: denied if the catch-all prefix rule or any rule of `r` denies `access`;
+    /// else the catch-all prefix rule's answer, or `Default` without one.
+    pub fn all_allowed(&self, r: Resource, access: Access) -> Decision {
+        let leaves = self.leaves(r);
+        let mut decision = Decision::Default;
+        if let Some(l) = leaves.get("").and_then(|(_, p)| *p) {
+            decision = enforce(l, access);
+            if decision == Decision::Deny {
+                return decision;
+            }
+        }
+        let denies = |(exact, prefix): &Leaf| {
+            let p = prefix.map_or(Decision::Default, |l| enforce(l, access));
+            if p == Decision::Deny {
+                return true;
+            }
+            exact.map_or(p, |l| enforce(l, access)) == Decision::Deny
+        };
+        if leaves.values().any(denies) {
+            return Decision::Deny;
+        }
+        decision
+    }
+
+    /// `IntentionRead`: `*` asks whether any intention may be read (`anyAllowed`).
+    pub fn decide_intention_read(&self, name: &str) -> Decision {
+        if name == "*" {
+            return self.any_allowed(Resource::Intention, Access::Read);
+        }
+        self.decide(Resource::Intention, name, Access::Read)
+    }
+
+    /// `IntentionWrite`: `*` asks whether every intention may be written (`allAllowed`).
+    pub fn decide_intention_write(&self, name: &str) -> Decision {
+        if name == "*" {
+            return self.all_allowed(Resource::Intention, Access::Write);
+        }
+        self.decide(Resource::Intention, name, Access::Write)
+    }
+
+    /// `KeyWritePrefix`: the longest prefix rule on the way to `prefix` must grant write (no
+    /// such rule: `Default`), and no rule at or beneath `prefix` may withhold it.
+    pub fn decide_key_write_prefix(&self, prefix: &str) -> Decision {
+        let leaves = self.leaves(Resource::Key);
+        let base = leaves
+            .iter()
+            .filter(|(s, (_, p))| prefix.starts_with(**s) && p.is_some())
+            .max_by_key(|(s, _)| s.len())
+            .and_then(|(_, (_, p))| *p)
+            .map_or(Decision::Default, |l| enforce(l, Access::Write));
+        if base == Decision::Deny {
+            return base;
+        }
+        let withheld = |l: &Option<AccessLevel>| l.is_some_and(|l| l != AccessLevel::Write);
+        let beneath_denies = leaves
+            .iter()
+            .filter(|(s, _)| s.starts_with(prefix))
+            .any(|(_, (e, p))| withheld(p) || withheld(e));
+        if beneath_denies {
+            Decision::Deny
+        } else {
+            base
+        }
+    }
+
+    /// The chain's answer to a policy decision: the default policy decides `Default`.
+    fn resolve(&self, d: Decision, acl_resource: bool) -> bool {
+        match (self.default, d) {
+            (DefaultAuthorizer::Manage, _) => true,
+            (_, Decision::Allow) => true,
+            (_, Decision::Deny) => false,
             // Neither allow-all nor deny-all grants ACL administration.
-            DefaultAuthorizer::AllowAll => !acl_resource,
-            DefaultAuthorizer::DenyAll => false,
+            (DefaultAuthorizer::AllowAll, Decision::Default) => !acl_resource,
+            (DefaultAuthorizer::DenyAll, Decision::Default) => false,
         }
     }
 
     /// Whether `access` on `resource`/`segment` is allowed.
     pub fn check(&self, resource: Resource, segment: &str, access: Access) -> bool {
-        if self.default == DefaultAuthorizer::Manage {
-            return true;
-        }
-        match self.lookup(resource, segment) {
-            Some(level) => level.grants(access),
-            None => self.default_allows(false),
-        }
+        self.resolve(self.decide(resource, segment, access), false)
     }
 
     pub fn check_singleton(&self, s: Singleton, access: Access) -> bool {
-        if self.default == DefaultAuthorizer::Manage {
-            return true;
-        }
-        let level = self.rules.singletons.get(&s).copied().or(match s {
-            // mesh and peering fall back to operator when unset.
-            Singleton::Mesh | Singleton::Peering => {
-                self.rules.singletons.get(&Singleton::Operator).copied()
-            }
-            _ => None,
-        });
-        match level {
-            Some(l) => l.grants(access),
-            None => self.default_allows(s == Singleton::Acl),
-        }
+        self.resolve(self.decide_singleton(s, access), s == Singleton::Acl)
     }
 
     pub fn service_read(&self, name: &str) -> bool {
@@ -580,65 +795,16 @@ impl Authorizer {
     }
 
     pub fn intention_read(&self, name: &str) -> bool {
-        if name == "*" {
-            // anyAllowed: some intentions rule allows read; with no rule, the default decides.
-            if self.default == DefaultAuthorizer::Manage {
-                return true;
-            }
-            let mut any_rule = false;
-            for ((r, _), l) in self.rules.exact.iter().chain(&self.rules.prefix) {
-                if *r == Resource::Intention {
-                    any_rule = true;
-                    if l.grants(Access::Read) {
-                        return true;
-                    }
-                }
-            }
-            return !any_rule && self.default_allows(false);
-        }
-        self.check(Resource::Intention, name, Access::Read)
+        self.resolve(self.decide_intention_read(name), false)
     }
 
     pub fn intention_write(&self, name: &str) -> bool {
-        if name == "*" {
-            // allAllowed: the "" prefix must allow write and nothing anywhere may deny it.
-            if self.default == DefaultAuthorizer::Manage {
-                return true;
-            }
-            let all = self
-                .rules
-                .exact
-                .iter()
-                .chain(&self.rules.prefix)
-                .filter(|((r, _), _)| *r == Resource::Intention);
-            let mut any = false;
-            for (_, l) in all {
-                any = true;
-                if !l.grants(Access::Write) {
-                    return false;
-                }
-            }
-            return match self.rules.prefix.get(&(Resource::Intention, String::new())) {
-                Some(l) => l.grants(Access::Write),
-                None => !any && self.default_allows(false),
-            };
-        }
-        self.check(Resource::Intention, name, Access::Write)
+        self.resolve(self.decide_intention_write(name), false)
     }
 
     /// `KeyWritePrefix`: write on the prefix and on every rule beneath it.
     pub fn key_write_prefix(&self, prefix: &str) -> bool {
-        if self.default == DefaultAuthorizer::Manage {
-            return true;
-        }
-        let beneath_ok = self
-            .rules
-            .exact
-            .iter()
-            .chain(&self.rules.prefix)
-            .filter(|((r, s), _)| *r == Resource::Key && s.starts_with(prefix))
-            .all(|(_, l)| l.grants(Access::Write));
-        beneath_ok && self.key_write(prefix)
+        self.resolve(self.decide_key_write_prefix(prefix), false)
     }
 
     /// The services among `names` this token may write, and so obtain certificates for.

@@ -82,12 +82,14 @@ impl CaSettings {
             .and_then(Value::as_str)
             .unwrap_or("ec")
             .to_owned();
-        let default_bits = if key_type == "rsa" { 2048 } else { 256 };
-        let bits = c
-            .config
-            .get("PrivateKeyBits")
-            .and_then(Value::as_u64)
-            .unwrap_or(default_bits) as u32;
+        // `defaultCommonConfig` (`provider_consul_config.go`): 256 bits whatever the type, so
+        // `PrivateKeyType = "rsa"` alone is refused. Read as mapstructure's weak decoding reads
+        // it (a number, or a string of one).
+        let bits = match c.config.get("PrivateKeyBits") {
+            None => 256,
+            Some(Value::String(t)) => t.trim().parse::<u32>().unwrap_or(0),
+            Some(v) => v.as_u64().unwrap_or(0) as u32,
+        };
         let settings = CaSettings {
             provider: c.provider.clone(),
             leaf_cert_ttl: leaf,
@@ -178,6 +180,26 @@ pub fn validate(c: &CaConfig) -> Vec<Diagnostic> {
     if c.provider == "aws-pca" && c.config.contains_key("LeafCertTTL") {
         // Allowed; no provider-specific checks beyond the TTLs.
     }
+    if c.provider == "consul"
+        && c.config
+            .get("RootCert")
+            .and_then(Value::as_str)
+            .is_some_and(|r| !r.is_empty())
+        && c.config
+            .get("PrivateKey")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        // `ParseConsulCAConfig` (`agent/connect/ca/provider_consul_config.go`).
+        out.push(
+            d(
+                Code::CaProvider,
+                "must provide a private key when providing a root cert".into(),
+                "the consul provider signs with the key of the root it is given",
+            )
+            .with_field("Config.RootCert"),
+        );
+    }
     let s = match CaSettings::from_config(c) {
         Ok(s) => s,
         Err(errors) => {
@@ -185,108 +207,89 @@ pub fn validate(c: &CaConfig) -> Vec<Diagnostic> {
             return out;
         }
     };
-    if s.skip_validate {
-        return out;
-    }
-    let hours = |d: Duration| d.as_secs_f64() / 3600.0;
-    if s.leaf_cert_ttl < Duration::from_secs(H) {
-        out.push(
-            d(
-                Code::CaTtl,
-                format!(
-                    "Config.LeafCertTTL {}h is less than 1h",
-                    fmt(hours(s.leaf_cert_ttl))
-                ),
-                "LeafCertTTL is between 1h and 8760h",
-            )
-            .with_field("Config.LeafCertTTL"),
+    if !s.skip_validate {
+        out.extend(
+            common_rules(&s)
+                .into_iter()
+                .map(|(code, field, msg, help)| d(code, msg, help).with_field(field)),
         );
     }
-    if s.leaf_cert_ttl > Duration::from_secs(8760 * H) {
-        out.push(
-            d(
-                Code::CaTtl,
-                format!(
-                    "Config.LeafCertTTL {}h is more than 8760h (a year)",
-                    fmt(hours(s.leaf_cert_ttl))
-                ),
-                "LeafCertTTL is between 1h and 8760h",
-            )
-            .with_field("Config.LeafCertTTL"),
-        );
-    }
-    if s.intermediate_cert_ttl < Duration::from_secs(3 * H) {
-        out.push(
-            d(
-                Code::CaTtl,
-                "Config.IntermediateCertTTL must be at least 3h".into(),
-                "IntermediateCertTTL is at least 3h and 3x LeafCertTTL",
-            )
-            .with_field("Config.IntermediateCertTTL"),
-        );
-    } else if s.intermediate_cert_ttl < s.leaf_cert_ttl * 3 {
-        out.push(
-            d(
-                Code::CaTtl,
-                format!(
-                    "Config.IntermediateCertTTL {}h must be at least three times LeafCertTTL ({}h)",
-                    fmt(hours(s.intermediate_cert_ttl)),
-                    fmt(hours(s.leaf_cert_ttl))
-                ),
-                "raise IntermediateCertTTL or lower LeafCertTTL",
-            )
-            .with_field("Config.IntermediateCertTTL"),
-        );
-    }
-    if s.root_cert_ttl < s.intermediate_cert_ttl {
-        out.push(
-            d(
-                Code::CaTtl,
-                "Config.RootCertTTL must be at least IntermediateCertTTL".into(),
-                "the root must outlive the intermediates it signs",
-            )
-            .with_field("Config.RootCertTTL"),
-        );
-    }
-    validate_key(c, &s, &mut out);
     out
 }
 
-/// The key type and size of the CA's private key.
-fn validate_key(c: &CaConfig, s: &CaSettings, out: &mut Vec<Diagnostic>) {
-    let d = |code: Code, msg: String, help: &str| {
-        Diagnostic::new(code, c.span, msg).with_help(help.to_owned())
-    };
+/// `CommonCAProviderConfig.Validate` (`agent/structs/connect_ca.go`), its checks in its order
+/// (an API write answers the first) and its words: (code, field, message, hint).
+fn common_rules(s: &CaSettings) -> Vec<(Code, &'static str, String, &'static str)> {
+    let go = |d: Duration| crate::duration::to_go(d.as_nanos());
+    let mut out = Vec::new();
+    if s.root_cert_ttl < s.intermediate_cert_ttl {
+        out.push((
+            Code::CaTtl,
+            "Config.RootCertTTL",
+            format!(
+                "root cert TTL is set and is not greater than intermediate cert ttl. root cert ttl: {}, intermediate cert ttl: {}",
+                go(s.root_cert_ttl),
+                go(s.intermediate_cert_ttl)
+            ),
+            "the root must outlive the intermediates it signs",
+        ));
+    }
+    if s.leaf_cert_ttl < Duration::from_secs(H) {
+        out.push((
+            Code::CaTtl,
+            "Config.LeafCertTTL",
+            "leaf cert TTL must be greater or equal than 1h0m0s".to_owned(),
+            "LeafCertTTL is between 1h and 8760h",
+        ));
+    }
+    if s.leaf_cert_ttl > Duration::from_secs(8760 * H) {
+        out.push((
+            Code::CaTtl,
+            "Config.LeafCertTTL",
+            "leaf cert TTL must be less than 8760h0m0s".to_owned(),
+            "LeafCertTTL is between 1h and 8760h",
+        ));
+    }
+    if s.intermediate_cert_ttl < Duration::from_secs(3 * H) {
+        out.push((
+            Code::CaTtl,
+            "Config.IntermediateCertTTL",
+            "Intermediate Cert TTL must be greater or equal than 3h".to_owned(),
+            "IntermediateCertTTL is at least 3h and 3x LeafCertTTL",
+        ));
+    } else if s.intermediate_cert_ttl < s.leaf_cert_ttl * 3 {
+        out.push((
+            Code::CaTtl,
+            "Config.IntermediateCertTTL",
+            format!(
+                "Intermediate Cert TTL must be greater or equal than 3 * LeafCertTTL (>={}).",
+                go(s.leaf_cert_ttl * 3)
+            ),
+            "raise IntermediateCertTTL or lower LeafCertTTL",
+        ));
+    }
     match (s.private_key_type.as_str(), s.private_key_bits) {
         ("ec", 224 | 256 | 384 | 521) | ("rsa", 2048 | 4096) => {}
-        ("ec" | "rsa", bits) => out.push(
-            d(
-                Code::CaKey,
-                format!(
-                    "Config.PrivateKeyBits {bits} is not valid for PrivateKeyType {:?}",
-                    s.private_key_type
-                ),
-                "ec keys are 224, 256, 384 or 521 bits; rsa keys 2048 or 4096",
-            )
-            .with_field("Config.PrivateKeyBits"),
-        ),
-        (other, _) => out.push(
-            d(
-                Code::CaKey,
-                format!("Config.PrivateKeyType {other:?} is not supported"),
-                "PrivateKeyType is \"ec\" or \"rsa\"",
-            )
-            .with_field("Config.PrivateKeyType"),
-        ),
+        ("ec", _) => out.push((
+            Code::CaKey,
+            "Config.PrivateKeyBits",
+            "EC key length must be one of (224, 256, 384, 521) bits".to_owned(),
+            "ec keys are 224, 256, 384 or 521 bits",
+        )),
+        ("rsa", _) => out.push((
+            Code::CaKey,
+            "Config.PrivateKeyBits",
+            "RSA key length must be 2048 or 4096 bits".to_owned(),
+            "rsa keys are 2048 or 4096 bits (PrivateKeyBits defaults to 256 whatever the type)",
+        )),
+        _ => out.push((
+            Code::CaKey,
+            "Config.PrivateKeyType",
+            "private key type must be either 'ec' or 'rsa'".to_owned(),
+            "PrivateKeyType is \"ec\" or \"rsa\"",
+        )),
     }
-}
-
-fn fmt(h: f64) -> String {
-    if h.fract() == 0.0 {
-        format!("{h:.0}")
-    } else {
-        format!("{h:.2}")
-    }
+    out
 }
 
 /// Whether moving from `old` to `new` generates a new root (a rotation with cross-signing).
@@ -331,7 +334,7 @@ mod tests {
         let inter = validate(&ca(
             json!({"LeafCertTTL": "72h", "IntermediateCertTTL": "100h"}),
         ));
-        assert!(inter[0].message.contains("three times"));
+        assert!(inter[0].message.contains("3 * LeafCertTTL (>=216h0m0s)"));
         let bits = validate(&ca(json!({"PrivateKeyType": "ec", "PrivateKeyBits": 512})));
         assert_eq!(bits[0].code, Code::CaKey);
         assert!(validate(&ca(

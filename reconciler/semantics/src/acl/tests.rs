@@ -129,8 +129,55 @@ fn rule_errors_point_inside_the_text() {
     assert_eq!(err[0].code, Code::AclRule);
     let err = parse_rules("service \"web\" {\n  policy = \"write\"\n", FileId(0), 0).unwrap_err();
     assert_eq!(err[0].code, Code::AclRulesSyntax);
-    let err = parse_rules("services \"web\" { policy = \"read\" }", FileId(0), 0).unwrap_err();
+    assert!(parse_rules("services \"web\" { policy = \"read\" }", FileId(0), 0).is_ok());
+    let err =
+        parse_rules_strict("services \"web\" { policy = \"read\" }", FileId(0), 0).unwrap_err();
     assert!(err[0].message.contains("services"));
+}
+
+#[test]
+fn what_consul_ignores_a_repository_refuses() {
+    for text in [
+        "namespace \"team\" { service_prefix \"\" { policy = \"write\" } }",
+        "node \"n\" { policy = \"read\" intentions = \"write\" }",
+        "key \"k\" { policy = \"read\" color = \"blue\" }",
+    ] {
+        assert!(parse_rules(text, FileId(0), 0).is_ok(), "{text}");
+        let err = parse_rules_strict(text, FileId(0), 0).unwrap_err();
+        assert_eq!(err[0].code, Code::AclRule, "{text}");
+    }
+    // Keys in any case, levels in lower case only.
+    assert!(parse_rules("SERVICE \"web\" { Policy = \"read\" }", FileId(0), 0).is_ok());
+    assert!(parse_rules("service \"web\" { policy = \"Read\" }", FileId(0), 0).is_err());
+}
+
+#[test]
+fn intentions_are_derived_after_merging() {
+    let a = authz(
+        &[
+            r#"service "web" { policy = "deny" }"#,
+            r#"service "web" { policy = "read" intentions = "write" }"#,
+        ],
+        DefaultAuthorizer::DenyAll,
+    );
+    assert!(!a.service_read("web") && a.intention_write("web"));
+    let b = authz(
+        &[r#"service "web" { policy = "deny" }"#],
+        DefaultAuthorizer::DenyAll,
+    );
+    assert_eq!(b.decide_intention_read("web"), Decision::Deny);
+}
+
+#[test]
+fn wildcard_intentions_leave_the_rest_to_the_default() {
+    let one = [r#"service "foo" { policy = "write" intentions = "write" }"#];
+    assert!(authz(&one, DefaultAuthorizer::AllowAll).intention_write("*"));
+    assert!(!authz(&one, DefaultAuthorizer::DenyAll).intention_write("*"));
+    let exact = authz(
+        &[r#"key "app/" { policy = "write" }"#],
+        DefaultAuthorizer::DenyAll,
+    );
+    assert_eq!(exact.decide_key_write_prefix("app/"), Decision::Default);
 }
 
 #[test]
