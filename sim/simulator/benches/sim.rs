@@ -8,6 +8,9 @@
 //! most calls open a connection each) and the same mesh with `proxy-defaults` making HTTP the
 //! default protocol, as most meshes do, where calls share pooled connections.
 //!
+//! Wall time depends on what else the machine runs; the CPU time, the events (trace lines), calls
+//! and handshakes printed beside it do not, and are the figures to compare across runs.
+//!
 //! `cargo bench -p mesh-sim --bench sim [-- http|tcp]`
 
 use mesh_ca::{CaParams, CaState};
@@ -75,17 +78,23 @@ fn run(services: usize, http_default: bool) -> Duration {
         ..SimOptions::default()
     };
     let t = Instant::now();
+    let cpu = cpu_time();
     let r = simulate(&loaded.state, None, &opts).expect("simulate");
     let wall = t.elapsed();
+    let cpu = cpu_time()
+        .zip(cpu)
+        .map(|(after, before)| format!(", {:.2} s CPU", (after - before).as_secs_f64()))
+        .unwrap_or_default();
     let raw = raw_handshakes(r.handshakes);
     println!(
-        "  {services} services / {edges} upstreams on {} hosts, {:.1} s simulated: {:.2} s wall \
-         ({:.2} ms per upstream); {} calls, {} handshakes, {} probes, {} violations; \
+        "  {services} services / {edges} upstreams on {} hosts, {:.1} s simulated: {:.2} s wall{cpu} \
+         ({:.2} ms per upstream); {} events, {} calls, {} handshakes, {} probes, {} violations; \
          handshakes {:.3} s in the simulation vs {:.3} s raw in memory ({:.2}x)",
         r.hosts.len(),
         r.duration_ms as f64 / 1000.0,
         wall.as_secs_f64(),
         wall.as_secs_f64() * 1000.0 / edges.max(1) as f64,
+        r.trace.len(),
         r.calls,
         r.handshakes,
         r.probes.len(),
@@ -95,6 +104,18 @@ fn run(services: usize, http_default: bool) -> Duration {
         r.handshake_time.as_secs_f64() / raw.as_secs_f64().max(1e-9)
     );
     wall / edges.max(1) as u32
+}
+
+/// CPU time this process has used (user and system), where the OS tells it: on a machine shared
+/// with other work, wall time alone says more about the neighbours than about the simulator.
+fn cpu_time() -> Option<Duration> {
+    // Fields 14 and 15 of /proc/self/stat (after the parenthesized command name), in clock ticks
+    // of 1/100 s on Linux.
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The client side of `n` full TLS 1.3 handshakes with client certificates, SPIFFE checks and

@@ -3,7 +3,7 @@
 //! the last fault), agreement of the converged decisions with the static analysis, the probes'
 //! expectations, and the transient breaks and openings of a rollout.
 
-use crate::obs::Observations;
+use crate::obs::{Attempt, Observations};
 use crate::server::IntentionsVersion;
 use crate::{EdgeReport, Outcome, Transient, TransientKind};
 use mesh_analysis::PolicyGraph;
@@ -93,19 +93,36 @@ fn converged_at(
     Some(latest)
 }
 
+/// Each node's agent syncs as (simulated ms, intentions index), in the order they happened (a
+/// host's clock only moves forward, so each list is sorted by time).
+fn syncs_by_node(obs: &Observations) -> BTreeMap<&str, Vec<(u64, u64)>> {
+    let mut by_node: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+    for s in &obs.syncs {
+        by_node
+            .entry(s.node.as_str())
+            .or_default()
+            .push((s.at_ms, s.intentions_index));
+    }
+    by_node
+}
+
 /// Whether every node up at `t` had intentions `index` already `CONVERGED_MARGIN_MS` before.
-fn converged_before(input: &Input, obs: &Observations, index: u64, t: u64) -> bool {
+fn converged_before(
+    input: &Input,
+    syncs: &BTreeMap<&str, Vec<(u64, u64)>>,
+    index: u64,
+    t: u64,
+) -> bool {
     let cutoff = t.saturating_sub(CONVERGED_MARGIN_MS);
     input
         .setup_hosts
         .iter()
         .filter(|h| !input.down_at(h, t))
         .all(|h| {
-            obs.syncs
-                .iter()
-                .rev()
-                .find(|s| s.node == *h && s.at_ms <= cutoff)
-                .is_some_and(|s| s.intentions_index >= index)
+            // The node's last sync at or before the cutoff.
+            let list = syncs.get(h.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let upto = list.partition_point(|(at, _)| *at <= cutoff);
+            upto > 0 && list[upto - 1].1 >= index
         })
 }
 
@@ -133,10 +150,22 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
     };
 
     safety(input, obs, &mut violations);
+    // Each edge's calls, in the order they were made.
+    let mut calls: BTreeMap<(&str, &str), Vec<&Attempt>> = BTreeMap::new();
+    for a in &obs.attempts {
+        calls
+            .entry((a.source.as_str(), a.destination.as_str()))
+            .or_default()
+            .push(a);
+    }
     let edges = input
         .edges
         .iter()
-        .map(|(src, dst)| edge(input, obs, settled_from, (src, dst), &mut violations))
+        .map(|(src, dst)| {
+            let attempts = calls.remove(&(src.as_str(), dst.as_str()));
+            let attempts = attempts.unwrap_or_default();
+            edge(input, attempts, settled_from, (src, dst), &mut violations)
+        })
         .collect();
     probes(obs, &mut violations);
     let transient = transients(input, obs, settled_from);
@@ -152,6 +181,7 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
 /// Safety: nothing without a valid certificate, nothing around the sidecar, and nothing the
 /// converged intentions deny reached an application.
 fn safety(input: &Input, obs: &Observations, violations: &mut Vec<String>) {
+    let syncs = syncs_by_node(obs);
     let sets: BTreeMap<u64, IntentionSet> = input
         .history
         .iter()
@@ -179,7 +209,7 @@ fn safety(input: &Input, obs: &Observations, violations: &mut Vec<String>) {
         let Some(v) = input.version_at(r.at_ms) else {
             continue;
         };
-        if !converged_before(input, obs, v.index, r.at_ms) {
+        if !converged_before(input, &syncs, v.index, r.at_ms) {
             continue;
         }
         let Some(set) = sets.get(&v.index) else {
@@ -204,22 +234,17 @@ fn safety(input: &Input, obs: &Observations, violations: &mut Vec<String>) {
 /// decision with the static analysis.
 fn edge(
     input: &Input,
-    obs: &Observations,
+    attempts: Vec<&Attempt>,
     settled_from: u64,
     (src, dst): (&String, &String),
     violations: &mut Vec<String>,
 ) -> EdgeReport {
     let d = input.graph.decide(src, dst);
-    let attempts: Vec<_> = obs
-        .attempts
-        .iter()
-        .filter(|a| a.source == *src && a.destination == *dst)
-        .collect();
     let mut outcomes = BTreeMap::new();
     for a in &attempts {
         *outcomes.entry(a.outcome).or_insert(0) += 1;
     }
-    let admitted = |a: &crate::obs::Attempt| a.outcome == Outcome::Allowed || a.l7_denied;
+    let admitted = |a: &Attempt| a.outcome == Outcome::Allowed || a.l7_denied;
     let settled: Vec<_> = attempts
         .iter()
         .filter(|a| a.at_ms >= settled_from + CONVERGED_MARGIN_MS)
@@ -462,5 +487,67 @@ mod tests {
         assert!(v
             .iter()
             .any(|m| m.contains("probe expired-cert-3 without a valid certificate")));
+    }
+
+    #[test]
+    fn each_edge_counts_its_own_calls_in_order() {
+        let state = DesiredState::default();
+        let graph = PolicyGraph::build(&state);
+        let edges: BTreeSet<(String, String)> = [
+            ("web".to_owned(), "db".to_owned()),
+            ("api".to_owned(), "db".to_owned()),
+            ("web".to_owned(), "cache".to_owned()),
+        ]
+        .into();
+        let (hosts_of, http) = (BTreeMap::new(), BTreeMap::new());
+        let input = Input {
+            setup_hosts: Vec::new(),
+            hosts_of: &hosts_of,
+            edges: &edges,
+            http: &http,
+            graph: &graph,
+            before: None,
+            history: &[],
+            final_roots_index: 0,
+            down_groups: Vec::new(),
+            last_event_ms: 0,
+            liveness_bound_ms: 4000,
+            applied_steps: &[],
+            end_ms: 5000,
+        };
+        let call = |at_ms, source: &str, outcome| Attempt {
+            at_ms,
+            source: source.into(),
+            destination: "db".into(),
+            outcome,
+            handshake: true,
+            l7_denied: false,
+        };
+        let obs = Observations {
+            attempts: vec![
+                call(1000, "web", Outcome::Allowed),
+                call(1100, "api", Outcome::Unreachable),
+                call(1200, "web", Outcome::Unreachable),
+                call(1300, "api", Outcome::Allowed),
+                call(1400, "web", Outcome::Allowed),
+            ],
+            ..Observations::default()
+        };
+        let checked = run(&input, &obs);
+        let by_source: BTreeMap<(&str, &str), &EdgeReport> = checked
+            .edges
+            .iter()
+            .map(|e| ((e.source.as_str(), e.destination.as_str()), e))
+            .collect();
+        let web = by_source[&("web", "db")];
+        assert_eq!(web.attempts, 3);
+        assert_eq!(web.delivered(), 2);
+        assert_eq!(web.recovered_at_ms, Some(1000));
+        let api = by_source[&("api", "db")];
+        assert_eq!(api.attempts, 2);
+        assert_eq!(api.delivered(), 1);
+        // The first success after the last fault, not the first call.
+        assert_eq!(api.recovered_at_ms, Some(1300));
+        assert_eq!(by_source[&("web", "cache")].attempts, 0);
     }
 }

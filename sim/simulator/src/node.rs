@@ -83,6 +83,27 @@ pub(crate) struct AgentCache {
     /// Bumped on new roots or a new leaf, so proxies rebuild their TLS configs (and stop reusing
     /// pooled connections) only then.
     pub tls_version: u64,
+    /// `tls_version` when the roots last changed.
+    pub roots_version: u64,
+    /// Per service: `tls_version` when its leaf last changed. A proxy's configuration depends on
+    /// the roots and its own leaf only, as Envoy's SDS secrets are per service: another service's
+    /// renewal on the same node leaves its connections alone.
+    pub leaf_versions: BTreeMap<String, u64>,
+}
+
+impl AgentCache {
+    /// New roots: every proxy on the node rebuilds its TLS configuration.
+    fn roots_changed(&mut self) {
+        self.tls_version += 1;
+        self.roots_version = self.tls_version;
+    }
+
+    /// A new leaf for `service`: only that service's proxies rebuild theirs.
+    fn leaf_changed(&mut self, service: &str) {
+        self.tls_version += 1;
+        let v = self.tls_version;
+        self.leaf_versions.insert(service.to_owned(), v);
+    }
 }
 
 type Cache = Rc<RefCell<AgentCache>>;
@@ -90,18 +111,22 @@ type Cache = Rc<RefCell<AgentCache>>;
 /// Rebuilds a proxy's TLS configuration when the agent's roots or leaves have changed since it
 /// was built, and keeps it otherwise.
 fn refresh<T>(
-    config: &mut Option<(u64, Arc<T>)>,
+    config: &mut Option<((u64, u64), Arc<T>)>,
     cache: &Cache,
     service: &str,
     build: impl Fn(&AgentCache, &tls::Identity) -> Option<Arc<T>>,
 ) {
     let k = cache.borrow();
-    if config.as_ref().is_none_or(|(v, _)| *v != k.tls_version) {
+    let version = (
+        k.roots_version,
+        k.leaf_versions.get(service).copied().unwrap_or(0),
+    );
+    if config.as_ref().is_none_or(|(v, _)| *v != version) {
         *config = k
             .leaves
             .get(service)
             .and_then(|(_, me, _)| build(&k, me))
-            .map(|c| (k.tls_version, c));
+            .map(|c| (version, c));
     }
 }
 
@@ -304,7 +329,7 @@ impl Watcher {
                     format!("agent roots index {index} ({} roots)", bundle.len()),
                 );
                 k.roots = bundle;
-                k.tls_version += 1;
+                k.roots_changed();
             }
             Watch::Intentions(default_allow) => {
                 let mut entries = Vec::new();
@@ -347,7 +372,7 @@ impl Watcher {
                 let root = k.active_root_id.clone();
                 k.leaves
                     .insert(service.clone(), (root, Identity { chain, key }, renew_at));
-                k.tls_version += 1;
+                k.leaf_changed(service);
             }
             Watch::Catalog(service) => {
                 let eps: Vec<Endpoint> = v
@@ -491,7 +516,7 @@ async fn inbound(inst: Rc<InstancePlan>, host: Rc<str>, cache: Cache, obs: Obs) 
             return;
         }
     };
-    let mut config: Option<(u64, Arc<rustls::ServerConfig>)> = None;
+    let mut config: Option<((u64, u64), Arc<rustls::ServerConfig>)> = None;
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -698,7 +723,7 @@ async fn upstream(
     };
     let next = Rc::new(Cell::new(0usize));
     let pool = Rc::new(crate::keepalive::Pool::new(up.http, obs.clone()));
-    let mut config: Option<(u64, Arc<rustls::ClientConfig>)> = None;
+    let mut config: Option<((u64, u64), Arc<rustls::ClientConfig>)> = None;
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -883,5 +908,46 @@ pub(crate) fn classify(bytes: &[u8], destination: &str) -> (Outcome, bool, bool,
             };
             (outcome, handshake, false, detail)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(k: &mut AgentCache, service: &str) {
+        let me = Identity {
+            chain: Vec::new(),
+            key: Vec::new(),
+        };
+        k.leaves.insert(service.to_owned(), (String::new(), me, 0));
+        k.leaf_changed(service);
+    }
+
+    #[test]
+    fn a_proxy_rebuilds_its_tls_config_for_new_roots_and_its_own_leaf_only() {
+        let cache: Cache = Rc::default();
+        leaf(&mut cache.borrow_mut(), "web");
+        leaf(&mut cache.borrow_mut(), "db");
+        let built = Cell::new(0);
+        let mut config: Option<((u64, u64), Arc<u64>)> = None;
+        let mut refresh_web = || {
+            refresh(&mut config, &cache, "web", |_, _| {
+                built.set(built.get() + 1);
+                Some(Arc::new(built.get()))
+            })
+        };
+        refresh_web();
+        refresh_web();
+        assert_eq!(built.get(), 1, "kept while nothing changed");
+        leaf(&mut cache.borrow_mut(), "db");
+        refresh_web();
+        assert_eq!(built.get(), 1, "another service's leaf leaves it alone");
+        leaf(&mut cache.borrow_mut(), "web");
+        refresh_web();
+        assert_eq!(built.get(), 2, "its own new leaf rebuilds it");
+        cache.borrow_mut().roots_changed();
+        refresh_web();
+        assert_eq!(built.get(), 3, "new roots rebuild it");
     }
 }
