@@ -1,0 +1,139 @@
+//! Requests routed by the discovery chain: a canary split reaches both targets and each
+//! target's intentions decide; failover reaches the backup when the primary's instances are
+//! down; a router's path match sends its requests to the route's service; and the simulated
+//! per-target decisions agree with the static analysis of the chains.
+
+mod common;
+
+use mesh_model::chain::{
+    ChainEntry, RouteDestination, RouteHttpMatch, RouteMatch, ServiceRoute, ServiceRouter,
+};
+use mesh_model::{ConfigEntry, DesiredState, EntryKind};
+use mesh_sim::{simulate, FaultSpec, SimOptions, SimReport, TargetReport};
+
+fn run(state: &DesiredState, seed: u64, faults: &str) -> SimReport {
+    let opts = SimOptions {
+        seed,
+        faults: FaultSpec::parse(faults).unwrap(),
+        probes: false,
+        ..SimOptions::default()
+    };
+    let r = simulate(state, None, &opts).unwrap();
+    println!("{}", mesh_sim::render_text(&r));
+    r
+}
+
+fn target<'a>(r: &'a SimReport, name: &str) -> &'a TargetReport {
+    r.targets
+        .iter()
+        .find(|t| t.source == "web" && t.upstream == "api" && t.target == name)
+        .unwrap_or_else(|| panic!("no target {name}: {:#?}", r.targets))
+}
+
+/// The example without the service-intentions entry of `name`.
+fn without_intentions(example: &str, name: &str) -> DesiredState {
+    let mut state = common::example(example);
+    state
+        .config_entries
+        .retain(|e| !(e.kind() == EntryKind::ServiceIntentions && e.name() == name));
+    state
+}
+
+#[test]
+fn a_canary_split_reaches_both_targets_and_both_intentions_admit_it() {
+    let r = run(&common::example("canary"), 3, "");
+    assert!(r.passed(), "{:#?}", r.violations);
+    let (api, v2) = (target(&r, "api"), target(&r, "api-v2"));
+    assert!(api.expected_allowed && v2.expected_allowed);
+    assert!(api.allowed > 0 && v2.allowed > 0, "{:#?}", r.targets);
+    // Nine in ten go to api (seeded rolls: not exactly).
+    assert!(api.allowed > v2.allowed, "{:#?}", r.targets);
+    assert_eq!((api.denied, v2.denied), (0, 0));
+}
+
+#[test]
+fn a_canary_without_its_intention_is_denied_at_that_target_and_agrees_with_the_analysis() {
+    let r = run(&without_intentions("canary", "api-v2"), 3, "");
+    // The simulation agrees with the analysis (no violation), but the denial fails the run.
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    assert!(!r.passed());
+    let v2 = target(&r, "api-v2");
+    assert!(!v2.expected_allowed);
+    assert!(v2.denied > 0 && v2.allowed == 0, "{v2:?}");
+    assert!(v2.denied_by.is_some(), "{v2:?}");
+    let api = target(&r, "api");
+    assert!(api.allowed > 0 && api.denied_by.is_none(), "{api:?}");
+    // The upstream as a whole still carried traffic.
+    assert!(r.edges[0].delivered() > 0);
+    assert_eq!(r.denied_targets().count(), 1);
+}
+
+#[test]
+fn failover_reaches_the_backup_when_the_primary_is_down_and_its_intentions_decide() {
+    let r = run(&common::example("failover"), 5, "crash=api@2s");
+    assert!(r.passed(), "{:#?}", r.violations);
+    let backup = target(&r, "api-backup");
+    assert!(backup.allowed > 0, "{:#?}", r.targets);
+    assert!(target(&r, "api").allowed > 0, "before the crash: {:#?}", r.targets);
+
+    // Without the backup's intention, failover is refused exactly when it is needed.
+    let r = run(&without_intentions("failover", "api-backup"), 5, "crash=api@2s");
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    let backup = target(&r, "api-backup");
+    assert!(!backup.expected_allowed);
+    assert!(backup.denied > 0 && backup.allowed == 0, "{backup:?}");
+    assert!(!r.passed());
+}
+
+#[test]
+fn without_a_fault_failover_carries_nothing() {
+    let r = run(&common::example("failover"), 5, "");
+    assert!(r.passed(), "{:#?}", r.violations);
+    let backup = target(&r, "api-backup");
+    assert_eq!(backup.allowed + backup.denied, 0, "{backup:?}");
+}
+
+#[test]
+fn a_router_path_match_sends_its_requests_to_the_route_s_service() {
+    let mut state = common::example("canary");
+    state
+        .config_entries
+        .retain(|e| !matches!(e, ConfigEntry::Chain(ChainEntry::Splitter(_))));
+    state
+        .config_entries
+        .push(ConfigEntry::Chain(ChainEntry::Router(ServiceRouter {
+            name: "api".into(),
+            routes: vec![ServiceRoute {
+                matches: Some(RouteMatch {
+                    http: Some(RouteHttpMatch {
+                        path_prefix: Some("/v2".into()),
+                        ..RouteHttpMatch::default()
+                    }),
+                }),
+                destination: Some(RouteDestination {
+                    service: Some("api-v2".into()),
+                    ..RouteDestination::default()
+                }),
+                ..ServiceRoute::default()
+            }],
+            ..ServiceRouter::default()
+        })));
+    let r = run(&state, 9, "");
+    assert!(r.passed(), "{:#?}", r.violations);
+    // The application alternates its usual request with one the route matches.
+    let (api, v2) = (target(&r, "api"), target(&r, "api-v2"));
+    assert!(api.allowed > 0 && v2.allowed > 0, "{:#?}", r.targets);
+    assert!(api.allowed.abs_diff(v2.allowed) <= 1, "{:#?}", r.targets);
+    assert!(r
+        .trace
+        .iter()
+        .any(|(_, _, e)| e.contains("app api-v2 served web GET /v2")));
+}
+
+#[test]
+fn the_same_seed_routes_the_same_way() {
+    let state = common::example("canary");
+    let (a, b) = (run(&state, 11, ""), run(&state, 11, ""));
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.targets, b.targets);
+}
