@@ -120,3 +120,26 @@ fn simulate_routes_the_canary_split_and_fails_at_a_denied_target() {
     );
     assert!(text.stdout.contains("  chain: web -> api -> target api: "));
 }
+
+/// `graph` draws an edge from web to each target of its upstream's chain, labelled with the
+/// split's share, in every format, and the same bytes every time.
+#[test]
+fn graph_shows_the_chain_s_targets_with_their_share() {
+    let dir = example("canary");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/graph");
+    for (format, file) in [("mermaid", "canary.mmd"), ("dot", "canary.dot")] {
+        let out = mesh_gitops(&["graph"])
+            .arg(&dir)
+            .args(&["--format", format])
+            .run();
+        out.assert_success();
+        common::assert_golden(&data.join(file), &out.stdout);
+    }
+    let dot = std::fs::read_to_string(data.join("canary.dot")).unwrap();
+    assert!(
+        dot.contains("  \"web\" -> \"api-v2\" [color=\"#1565c0\", style=dotted, label=\"10%\"];"),
+        "{dot}"
+    );
+    let mmd = std::fs::read_to_string(data.join("canary.mmd")).unwrap();
+    assert!(mmd.contains(" -.->|\"90%\"| "), "{mmd}");
+}

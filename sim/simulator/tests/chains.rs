@@ -10,6 +10,8 @@ use mesh_model::chain::{
 };
 use mesh_model::{ConfigEntry, DesiredState, EntryKind};
 use mesh_sim::{simulate, FaultSpec, SimOptions, SimReport, TargetReport};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
 
 fn run(state: &DesiredState, seed: u64, faults: &str) -> SimReport {
     let opts = SimOptions {
@@ -136,4 +138,77 @@ fn the_same_seed_routes_the_same_way() {
     let (a, b) = (run(&state, 11, ""), run(&state, 11, ""));
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a.targets, b.targets);
+}
+
+/// alpha calls beta, whose splitter sends `weight`% to beta and the rest to gamma; the
+/// intentions allow or deny alpha at each.
+fn split_mesh(weight: u32, beta: bool, gamma: bool, default_deny: bool) -> DesiredState {
+    let action = |a: bool| if a { "allow" } else { "deny" };
+    let defaults = |name: &str| {
+        format!(r#"{{"Kind": "service-defaults", "Name": "{name}", "Protocol": "http"}}"#)
+    };
+    let splitter = format!(
+        r#"{{"Kind": "service-splitter", "Name": "beta", "Splits": [{{"Weight": {weight}, "Service": "beta"}}, {{"Weight": {}, "Service": "gamma"}}]}}"#,
+        100 - weight
+    );
+    let files: Vec<(String, String)> = vec![
+        ("mesh-gitops.hcl".into(), common::settings(default_deny)),
+        (
+            "services/alpha.json".into(),
+            common::service("alpha", 8080, &[("beta", 9001)]),
+        ),
+        ("services/beta.json".into(), common::service("beta", 8080, &[])),
+        ("services/gamma.json".into(), common::service("gamma", 8080, &[])),
+        ("config/beta.json".into(), defaults("beta")),
+        ("config/gamma.json".into(), defaults("gamma")),
+        ("config/split.json".into(), splitter),
+        (
+            "intentions/beta.json".into(),
+            common::intentions("beta", &[("alpha", action(beta))]),
+        ),
+        (
+            "intentions/gamma.json".into(),
+            common::intentions("gamma", &[("alpha", action(gamma))]),
+        ),
+    ];
+    common::repo(&files)
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 6,
+        rng_seed: RngSeed::Fixed(20261201),
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// Per target, the simulated decision once converged is the static analysis's, traffic got
+    /// through exactly where it allows it, and a denied target fails the run.
+    #[test]
+    fn simulated_per_target_decisions_equal_the_chain_analysis(
+        weight in 20u32..=80,
+        beta in any::<bool>(),
+        gamma in any::<bool>(),
+        default_deny in any::<bool>(),
+        seed in 0u64..1000,
+    ) {
+        let state = split_mesh(weight, beta, gamma, default_deny);
+        let opts = SimOptions { seed, probes: false, ..SimOptions::default() };
+        let r = simulate(&state, None, &opts).unwrap();
+        prop_assert!(r.violations.is_empty(), "{:#?}", r.violations);
+        let graph = mesh_analysis::PolicyGraph::build(&state);
+        let analysis: std::collections::BTreeMap<String, bool> =
+            mesh_analysis::chains::edges(&state, &graph)
+                .into_iter()
+                .map(|e| (e.target, e.allowed))
+                .collect();
+        prop_assert_eq!(analysis.len(), 2);
+        for t in &r.targets {
+            prop_assert_eq!(Some(&t.expected_allowed), analysis.get(&t.target), "{:?}", t);
+            prop_assert_eq!(t.allowed > 0, t.expected_allowed, "{:?}", t);
+            prop_assert_eq!(t.denied_by.is_some(), !t.expected_allowed, "{:?}", t);
+        }
+        prop_assert_eq!(r.targets.len(), 2, "{:#?}", r.targets);
+        prop_assert_eq!(r.passed(), beta && gamma);
+    }
 }
