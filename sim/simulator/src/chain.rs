@@ -10,16 +10,16 @@ use crate::keepalive::Pool;
 use crate::node::{AgentCache, Failure};
 use crate::wire::Endpoint;
 use crate::Outcome;
-use rand::rngs::StdRng;
-use rand::Rng;
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::Arc;
 use mesh_model::chain::{ResolverSubset, ServiceRoute};
 use mesh_semantics::chain::route::{Filter, Instance};
 use mesh_semantics::chain::{CompiledChain, HttpRequest, Node, Target};
+use rand::rngs::StdRng;
+use rand::Rng;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// Decodes `structs.CompiledDiscoveryChain` as the control plane answers it (`{"Chain": …}`).
 pub(crate) fn decode(answer: &Value) -> Result<CompiledChain, String> {
@@ -192,7 +192,11 @@ pub(crate) fn requests(
 /// only). Consul applies the filter to the health results of the target's service
 /// (`agent/proxycfg/upstreams.go`, `watchUpstreamTarget`, `Filter: opts.filter`).
 pub(crate) fn endpoints(cache: &AgentCache, target: &Target) -> Vec<Endpoint> {
-    let all = cache.catalog.get(&target.service).cloned().unwrap_or_default();
+    let all = cache
+        .catalog
+        .get(&target.service)
+        .cloned()
+        .unwrap_or_default();
     let Some(expr) = &target.filter.filter else {
         return all;
     };
@@ -262,7 +266,10 @@ impl ChainProxy {
     /// in order; returns the target service reached (or last tried) and its answer.
     pub(crate) async fn call(&self, head: &[u8]) -> (Option<String>, Result<Vec<u8>, Failure>) {
         let Some(req) = crate::wire::parse_request(head) else {
-            return (None, Err(Failure::new(Outcome::Unreachable, false, "not HTTP")));
+            return (
+                None,
+                Err(Failure::new(Outcome::Unreachable, false, "not HTTP")),
+            );
         };
         let chain = self.cache.borrow().chains.get(&self.upstream).cloned();
         let Some(chain) = chain else {

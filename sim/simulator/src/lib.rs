@@ -435,8 +435,7 @@ fn chained(state: &DesiredState, base: Option<&DesiredState>) -> BTreeSet<String
         .flat_map(|s| &s.upstreams)
         .map(|u| &u.destination_name)
         .filter(|u| {
-            usable(u)
-                && (head.has_entries(u) || base.as_ref().is_some_and(|b| b.has_entries(u)))
+            usable(u) && (head.has_entries(u) || base.as_ref().is_some_and(|b| b.has_entries(u)))
         })
         .cloned()
         .collect()
@@ -472,10 +471,8 @@ fn layout(
     let mut edges = BTreeSet::new();
     let mut seq = 0usize;
     let chained = chained(state, base);
-    let ix = mesh_semantics::chain::ChainIndex::new(
-        &state.config_entries,
-        &state.settings.datacenter,
-    );
+    let ix =
+        mesh_semantics::chain::ChainIndex::new(&state.config_entries, &state.settings.datacenter);
     let chains: BTreeMap<&String, mesh_semantics::chain::CompiledChain> = chained
         .iter()
         .filter_map(|u| Some((u, mesh_semantics::chain::compile(&ix, u).ok()?)))

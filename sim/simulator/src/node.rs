@@ -798,7 +798,11 @@ async fn upstream(
                 eps.get(i % eps.len().max(1)).cloned()
             })
         };
-        let dial = Dial::Direct(config.as_ref().map(|(_, c)| c.clone()), endpoint, pool.clone());
+        let dial = Dial::Direct(
+            config.as_ref().map(|(_, c)| c.clone()),
+            endpoint,
+            pool.clone(),
+        );
         tokio::task::spawn_local(handle_upstream(stream, dial, up.clone()));
     }
 }
@@ -884,8 +888,7 @@ async fn traffic(
     loop {
         let request = &up.requests[(first + n as usize) % up.requests.len()];
         n += 1;
-        let (outcome, handshake, l7_denied, detail, target) =
-            call_upstream(&up, request).await;
+        let (outcome, handshake, l7_denied, detail, target) = call_upstream(&up, request).await;
         log(
             &obs,
             &host,

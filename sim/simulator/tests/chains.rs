@@ -76,10 +76,18 @@ fn failover_reaches_the_backup_when_the_primary_is_down_and_its_intentions_decid
     assert!(r.passed(), "{:#?}", r.violations);
     let backup = target(&r, "api-backup");
     assert!(backup.allowed > 0, "{:#?}", r.targets);
-    assert!(target(&r, "api").allowed > 0, "before the crash: {:#?}", r.targets);
+    assert!(
+        target(&r, "api").allowed > 0,
+        "before the crash: {:#?}",
+        r.targets
+    );
 
     // Without the backup's intention, failover is refused exactly when it is needed.
-    let r = run(&without_intentions("failover", "api-backup"), 5, "crash=api@2s");
+    let r = run(
+        &without_intentions("failover", "api-backup"),
+        5,
+        "crash=api@2s",
+    );
     assert!(r.violations.is_empty(), "{:#?}", r.violations);
     let backup = target(&r, "api-backup");
     assert!(!backup.expected_allowed);
@@ -157,8 +165,14 @@ fn split_mesh(weight: u32, beta: bool, gamma: bool, default_deny: bool) -> Desir
             "services/alpha.json".into(),
             common::service("alpha", 8080, &[("beta", 9001)]),
         ),
-        ("services/beta.json".into(), common::service("beta", 8080, &[])),
-        ("services/gamma.json".into(), common::service("gamma", 8080, &[])),
+        (
+            "services/beta.json".into(),
+            common::service("beta", 8080, &[]),
+        ),
+        (
+            "services/gamma.json".into(),
+            common::service("gamma", 8080, &[]),
+        ),
         ("config/beta.json".into(), defaults("beta")),
         ("config/gamma.json".into(), defaults("gamma")),
         ("config/split.json".into(), splitter),
@@ -211,4 +225,57 @@ proptest! {
         prop_assert_eq!(r.targets.len(), 2, "{:#?}", r.targets);
         prop_assert_eq!(r.passed(), beta && gamma);
     }
+}
+
+/// The canary example's files, and one more.
+fn canary_with(path: &str, text: &str) -> DesiredState {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/canary");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let rel = p.strip_prefix(&root).unwrap().display().to_string();
+                files.push((rel, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    files.push((path.to_owned(), text.to_owned()));
+    common::repo(&files)
+}
+
+/// A resolver's default subset selects instances by `Service.Meta`: api-v2's instance has
+/// `version = "2"`, so a subset filtering on it gets the canary's traffic; one filtering on a
+/// version no instance has leaves the target empty, and the resolver's failover takes over.
+#[test]
+fn a_subset_filter_over_the_instances_meta_picks_the_target_s_instances() {
+    let resolver = |version: u32| {
+        format!(
+            "Kind = \"service-resolver\"\nName = \"api-v2\"\nDefaultSubset = \"v\"\n\
+             Subsets = {{ v = {{ Filter = \"Service.Meta.version == {version}\" }} }}\n\
+             Failover = {{ \"*\" = {{ Service = \"api\" }} }}\n"
+        )
+    };
+    let r = run(
+        &canary_with("config/api-v2-resolver.hcl", &resolver(2)),
+        4,
+        "",
+    );
+    assert!(r.passed(), "{:#?}", r.violations);
+    assert!(target(&r, "api-v2").allowed > 0, "{:#?}", r.targets);
+
+    let r = run(
+        &canary_with("config/api-v2-resolver.hcl", &resolver(3)),
+        4,
+        "",
+    );
+    assert!(r.passed(), "{:#?}", r.violations);
+    assert_eq!(target(&r, "api-v2").allowed, 0, "{:#?}", r.targets);
+    let api = target(&r, "api");
+    assert_eq!((api.denied, api.failed), (0, 0), "{api:?}");
+    // Every request went to api: the canary's tenth through failover.
+    assert_eq!(api.allowed, r.edges[0].attempts, "{:#?}", r.targets);
 }

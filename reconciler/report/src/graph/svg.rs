@@ -140,16 +140,21 @@ pub fn render(r: &CheckResult) -> String {
                 None,
             ))
         })
-        .chain(links.iter().filter(|l| l.source != l.target).filter_map(|l| {
-            Some((
-                DrawEdge {
-                    from: *id.get(l.source.as_str())?,
-                    to: *id.get(l.target.as_str())?,
-                    style: l.style(),
-                },
-                Some(l.label.as_str()),
-            ))
-        }))
+        .chain(
+            links
+                .iter()
+                .filter(|l| l.source != l.target)
+                .filter_map(|l| {
+                    Some((
+                        DrawEdge {
+                            from: *id.get(l.source.as_str())?,
+                            to: *id.get(l.target.as_str())?,
+                            style: l.style(),
+                        },
+                        Some(l.label.as_str()),
+                    ))
+                }),
+        )
         .collect();
     let edges: Vec<DrawEdge> = labelled.iter().map(|(e, _)| e.clone()).collect();
     let reasons: BTreeMap<(&str, &str), &str> = r
