@@ -328,3 +328,62 @@ pub(crate) fn with_target(mut response: Vec<u8>, target: &str) -> Vec<u8> {
 
 /// The response header naming the chain's target.
 pub(crate) const TARGET_HEADER: &str = "x-sim-target";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_model::chain::{RouteHeaderMatch, RouteHttpMatch, RouteMatch, RouteQueryMatch};
+
+    fn base() -> mesh_semantics::intention::HttpRequest {
+        mesh_semantics::intention::HttpRequest {
+            method: "GET".into(),
+            path: "/".into(),
+            headers: vec![("host".into(), "api".into())],
+        }
+    }
+
+    #[test]
+    fn a_route_s_request_matches_it_and_its_query_is_read_back() {
+        let route = ServiceRoute {
+            matches: Some(RouteMatch {
+                http: Some(RouteHttpMatch {
+                    path_prefix: Some("/v2".into()),
+                    methods: vec!["POST".into()],
+                    header: vec![RouteHeaderMatch {
+                        name: "X-Canary".into(),
+                        suffix: Some("yes".into()),
+                        ..RouteHeaderMatch::default()
+                    }],
+                    query_param: vec![RouteQueryMatch {
+                        name: "beta".into(),
+                        present: true,
+                        ..RouteQueryMatch::default()
+                    }],
+                    ..RouteHttpMatch::default()
+                }),
+            }),
+            ..ServiceRoute::default()
+        };
+        let req = request_for_route(&base(), &route);
+        assert_eq!(req.path, "/v2?beta=1");
+        assert_eq!(req.method, "POST");
+        let attrs = request_of(&req);
+        assert_eq!(attrs.path, "/v2");
+        assert_eq!(attrs.query, [("beta".to_owned(), "1".to_owned())]);
+        assert!(mesh_semantics::chain::route::route_matches(&route, &attrs));
+        assert!(!mesh_semantics::chain::route::route_matches(
+            &route,
+            &request_of(&base())
+        ));
+    }
+
+    #[test]
+    fn the_target_header_goes_after_the_status_line() {
+        let r = crate::wire::response(200, "OK", &[("x-sim-service", "api")], "api");
+        let r = with_target(r, "api-v2");
+        let parsed = crate::wire::parse_response(&r).unwrap();
+        assert_eq!(parsed.headers[TARGET_HEADER], "api-v2");
+        assert_eq!(parsed.body, "api");
+        assert!(r.starts_with(b"HTTP/1.1 200 OK\r\nx-sim-target: api-v2\r\n"));
+    }
+}

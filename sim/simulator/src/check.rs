@@ -373,7 +373,7 @@ fn targets(
         by_target.entry(a.target.as_str()).or_default().push(a);
     }
     // Targets the analysis predicts get a row even without traffic (a failover target).
-    for ((s, u, t), _) in input.chain_targets {
+    for (s, u, t) in input.chain_targets.keys() {
         if s == src && u == dst {
             by_target.entry(t.as_str()).or_default();
         }

@@ -28,6 +28,7 @@ mod render;
 mod run;
 mod server;
 pub mod tls;
+mod traffic;
 mod wire;
 
 pub use faults::{Fault, FaultSpec};

@@ -114,20 +114,14 @@ fn legend_width(diff: bool, chains: bool) -> i64 {
         .sum()
 }
 
-/// The SVG document for `r`'s graph (and its diff, if `r` has a base).
-pub fn render(r: &CheckResult) -> String {
-    let diff = r.diff.is_some();
-    let names = super::nodes(r);
-    let id: BTreeMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let styled = super::edges(r);
-    let links = super::chain_links(r);
-    let chains = !links.is_empty();
-    // The edges with their labels: the chains' carry the route, the share or `failover`.
-    let labelled: Vec<(DrawEdge, Option<&str>)> = styled
+/// The edges to draw with their labels: the declared and allowed pairs, then the chains'
+/// targets with the route, the share or `failover`.
+fn draw_edges<'a>(
+    r: &CheckResult,
+    links: &'a [super::ChainLink],
+    id: &BTreeMap<&str, usize>,
+) -> Vec<(DrawEdge, Option<&'a str>)> {
+    super::edges(r)
         .iter()
         .filter(|((s, d), _)| s != d)
         .filter_map(|((s, d), style)| {
@@ -155,7 +149,21 @@ pub fn render(r: &CheckResult) -> String {
                     ))
                 }),
         )
+        .collect()
+}
+
+/// The SVG document for `r`'s graph (and its diff, if `r` has a base).
+pub fn render(r: &CheckResult) -> String {
+    let diff = r.diff.is_some();
+    let names = super::nodes(r);
+    let id: BTreeMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
         .collect();
+    let links = super::chain_links(r);
+    let chains = !links.is_empty();
+    let labelled = draw_edges(r, &links, &id);
     let edges: Vec<DrawEdge> = labelled.iter().map(|(e, _)| e.clone()).collect();
     let reasons: BTreeMap<(&str, &str), &str> = r
         .analysis
