@@ -252,14 +252,17 @@ impl ChainProxy {
         Some(cfg)
     }
 
-    /// The next instance of `target` in turn, if it has any.
-    fn endpoint(&self, target: &Target) -> Option<Endpoint> {
-        let eps = endpoints(&self.cache.borrow(), target);
+    /// The instances of `target`, from the next one in turn (round robin) round to the rest.
+    fn endpoints(&self, target: &Target) -> Vec<Endpoint> {
+        let mut eps = endpoints(&self.cache.borrow(), target);
         let mut next = self.next.borrow_mut();
         let i = next.entry(target.id.clone()).or_default();
-        let ep = eps.get(*i % eps.len().max(1)).cloned();
+        if !eps.is_empty() {
+            let n = eps.len();
+            eps.rotate_left(*i % n);
+        }
         *i = i.wrapping_add(1);
-        ep
+        eps
     }
 
     /// Routes the request `head` by the chain and sends it to the target it picks, failing over
@@ -293,21 +296,26 @@ impl ChainProxy {
             let Some(t) = chain.targets.get(id).filter(|t| t.peer.is_none()) else {
                 continue;
             };
-            let Some(ep) = self.endpoint(t) else {
+            let eps = self.endpoints(t);
+            if eps.is_empty() {
                 let why = format!("no healthy instance of {}", t.id);
                 last = (
                     Some(t.service.clone()),
                     Err(Failure::new(Outcome::Unreachable, false, why)),
                 );
                 continue;
-            };
+            }
             let Some(cfg) = self.config(&t.service) else {
                 let f = Failure::new(Outcome::Unreachable, false, "no certificate yet");
                 return (Some(t.service.clone()), Err(f));
             };
-            match self.pool.call(&ep, cfg, &t.service, head).await {
-                Err(f) if fails_over(&f) => last = (Some(t.service.clone()), Err(f)),
-                r => return (Some(t.service.clone()), r),
+            // Another instance of the target before the next target: failover is for a
+            // target none of whose instances answers.
+            for ep in &eps {
+                match self.pool.call(ep, cfg.clone(), &t.service, head).await {
+                    Err(f) if fails_over(&f) => last = (Some(t.service.clone()), Err(f)),
+                    r => return (Some(t.service.clone()), r),
+                }
             }
         }
         last
