@@ -423,21 +423,22 @@ fn request_for(
 }
 
 /// The upstreams whose discovery chain is more than the default resolution of the service
-/// itself (a router, splitter or resolver of their own, in the desired state or the base one):
-/// only their agents watch the chain and only their sidecars route by it, which keeps the
-/// watches of a large mesh to those that matter.
+/// itself (a router, splitter or resolver of their own that compiles, in the desired state or
+/// the base one): only their agents watch the chain and only their sidecars route by it, which
+/// keeps the watches of a large mesh to those that matter. A chain that does not compile is
+/// `check`'s error (`E0426`); its upstream goes to the service itself.
 fn chained(state: &DesiredState, base: Option<&DesiredState>) -> BTreeSet<String> {
+    use mesh_semantics::chain::{compile, ChainIndex};
     let dc = &state.settings.datacenter;
-    let head = mesh_semantics::chain::ChainIndex::new(&state.config_entries, dc);
-    let base = base.map(|b| mesh_semantics::chain::ChainIndex::new(&b.config_entries, dc));
+    let head = ChainIndex::new(&state.config_entries, dc);
+    let base = base.map(|b| ChainIndex::new(&b.config_entries, dc));
+    let routed = |ix: &ChainIndex<'_>, u: &str| ix.has_entries(u) && compile(ix, u).is_ok();
     state
         .services
         .iter()
         .flat_map(|s| &s.upstreams)
         .map(|u| &u.destination_name)
-        .filter(|u| {
-            usable(u) && (head.has_entries(u) || base.as_ref().is_some_and(|b| b.has_entries(u)))
-        })
+        .filter(|u| usable(u) && (routed(&head, u) || base.as_ref().is_some_and(|b| routed(b, u))))
         .cloned()
         .collect()
 }
