@@ -130,7 +130,9 @@ pub struct Probe {
 pub struct EdgeReport {
     pub source: String,
     pub destination: String,
-    /// The static decision of `mesh-analysis` for the final state.
+    /// The static decision of `mesh-analysis` for the final state; for an upstream routed by
+    /// its discovery chain, whether some target of the chain is allowed (each target is in
+    /// `SimReport::targets`).
     pub expected_allowed: bool,
     pub l7: bool,
     pub attempts: usize,

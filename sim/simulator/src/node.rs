@@ -208,7 +208,11 @@ async fn agent(plan: &NodePlan, host: Rc<str>, cache: Cache, obs: Obs, poll: Dur
         tokio::task::spawn_local(w(Watch::Catalog(dst)).run(poll));
     }
     // The chain of an upstream routed by more than its default resolver; the catalog watches
-    // of its targets start when an answer names them.
+    // of its targets start when an answer names them. Consul's proxy configuration watches the
+    // compiled chain of every service upstream (`agent/proxycfg/connect_proxy.go`,
+    // `initialize`: `cachetype.CompiledDiscoveryChainName`) and then each target's health
+    // (`agent/proxycfg/upstreams.go`, `watchUpstreamTarget`); a default chain names only the
+    // upstream itself, whose catalog watch the agent has already, so those are left out here.
     for dst in chained {
         tokio::task::spawn_local(w(Watch::Chain(dst)).run(poll));
     }
