@@ -279,3 +279,10 @@ fn a_subset_filter_over_the_instances_meta_picks_the_target_s_instances() {
     // Every request went to api: the canary's tenth through failover.
     assert_eq!(api.allowed, r.edges[0].attempts, "{:#?}", r.targets);
 }
+
+#[test]
+fn failover_reaches_the_backup_when_the_primary_is_partitioned_away() {
+    let r = run(&common::example("failover"), 6, "partition=web/api@2s");
+    assert!(r.passed(), "{:#?}", r.violations);
+    assert!(target(&r, "api-backup").allowed > 0, "{:#?}", r.targets);
+}
