@@ -51,7 +51,7 @@ fn compare_golden(name: &str, actual: &str, failures: &mut Vec<String>) {
 fn svg_graphs_are_pinned() {
     let mut failures = Vec::new();
     let examples = root().join("examples");
-    for (example, services) in [("web-socat", 2), ("production", 3)] {
+    for (example, services) in [("web-socat", 2), ("production", 3), ("canary", 3)] {
         let out = run_in(&examples, &["graph", example, "--format", "svg"]);
         out.assert_success();
         let svg = &out.stdout;

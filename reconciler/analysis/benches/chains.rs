@@ -77,6 +77,7 @@ fn mesh(services: usize, sources: usize, chains: bool) -> DesiredState {
             instances: 1,
             upstreams,
             proxy_config: Default::default(),
+            meta: Default::default(),
             origin: ServiceOrigin::ServiceDefinition,
             span: Default::default(),
         });

@@ -347,6 +347,7 @@ mod tests {
                     })
                     .collect(),
                 proxy_config: Default::default(),
+                meta: Default::default(),
                 origin: mesh_model::ServiceOrigin::Catalog,
                 span: Default::default(),
             },

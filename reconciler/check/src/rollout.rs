@@ -174,6 +174,7 @@ mod tests {
             hosts: Vec::new(),
             probes: Vec::new(),
             edges: Vec::new(),
+            targets: Vec::new(),
             violations,
             transient: transients,
             calls: 0,

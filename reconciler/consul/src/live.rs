@@ -222,6 +222,7 @@ fn services(answers: Vec<(String, Value)>) -> Vec<LiveService> {
                         instances: 0,
                         upstreams: Vec::new(),
                         proxy_config: Default::default(),
+                        meta: Default::default(),
                         origin: ServiceOrigin::Catalog,
                         span: Default::default(),
                     },

@@ -168,6 +168,16 @@ fn definition(node: &Node, diags: &mut Diagnostics) -> Option<Service> {
         instances: 1,
         upstreams,
         proxy_config,
+        // `meta`: string values only, as Consul's agent keeps them (`structs.ServiceDefinition`).
+        meta: json
+            .get("meta")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
         origin: ServiceOrigin::ServiceDefinition,
         span: node.span,
     })

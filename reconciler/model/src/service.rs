@@ -25,6 +25,9 @@ pub struct Service {
     /// The proxy's opaque `config` map (e.g. `protocol`), if any.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub proxy_config: serde_json::Map<String, serde_json::Value>,
+    /// The service's `meta` (what a resolver subset's `Filter` reads as `Service.Meta`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub meta: std::collections::BTreeMap<String, String>,
     pub origin: ServiceOrigin,
     /// The whole service block.
     #[serde(skip)]

@@ -671,6 +671,7 @@ impl JobLoader<'_> {
             instances: count,
             upstreams: Vec::new(),
             proxy_config: serde_json::Map::new(),
+            meta: Default::default(),
             origin: ServiceOrigin::NomadJob {
                 job: job.to_owned(),
                 group: group.to_owned(),

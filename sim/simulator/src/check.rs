@@ -5,7 +5,7 @@
 
 use crate::obs::{Attempt, Observations};
 use crate::server::IntentionsVersion;
-use crate::{EdgeReport, Outcome, Transient, TransientKind};
+use crate::{EdgeReport, Outcome, TargetReport, Transient, TransientKind};
 use mesh_analysis::PolicyGraph;
 use mesh_semantics::intention::IntentionSet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +17,11 @@ pub(crate) struct Input<'a> {
     pub setup_hosts: Vec<String>,
     pub hosts_of: &'a BTreeMap<String, Vec<String>>,
     pub edges: &'a BTreeSet<(String, String)>,
+    /// The upstreams routed by their discovery chain.
+    pub chained: &'a BTreeSet<String>,
+    /// The static analysis of the chains: (source, upstream, target service) -> (allowed, why),
+    /// for every target `mesh-analysis` `chains` finds.
+    pub chain_targets: &'a BTreeMap<(String, String, String), (bool, String)>,
     pub http: &'a BTreeMap<String, bool>,
     pub graph: &'a PolicyGraph,
     pub before: Option<&'a PolicyGraph>,
@@ -33,6 +38,7 @@ pub(crate) struct Input<'a> {
 
 pub(crate) struct Checked {
     pub edges: Vec<EdgeReport>,
+    pub targets: Vec<TargetReport>,
     pub violations: Vec<String>,
     pub transient: Vec<Transient>,
 }
@@ -52,6 +58,26 @@ impl Input<'_> {
 
     fn version_at(&self, t: u64) -> Option<&IntentionsVersion> {
         self.history.iter().rev().find(|v| v.at_ms <= t)
+    }
+
+    /// Whether the static analysis follows `upstream` of `src` through its chain.
+    fn analysed(&self, src: &str, upstream: &str) -> bool {
+        self.chained.contains(upstream)
+            && self
+                .chain_targets
+                .keys()
+                .any(|(s, u, _)| s == src && u == upstream)
+    }
+
+    /// The static decision for `src`'s requests on `upstream` that reach `target`: the chain
+    /// analysis's, else (no chain entries in the final state) the intentions of the target.
+    fn decide_target(&self, src: &str, upstream: &str, target: &str) -> Option<(bool, String)> {
+        if self.analysed(src, upstream) {
+            let key = (src.to_owned(), upstream.to_owned(), target.to_owned());
+            return self.chain_targets.get(&key).cloned();
+        }
+        let d = self.graph.decide(src, target);
+        Some((d.allowed, d.reason))
     }
 }
 
@@ -167,12 +193,19 @@ pub(crate) fn run(input: &Input, obs: &Observations) -> Checked {
             edge(input, attempts, settled_from, (src, dst), &mut violations)
         })
         .collect();
+    let targets = input
+        .edges
+        .iter()
+        .filter(|(_, dst)| input.chained.contains(dst))
+        .flat_map(|(src, dst)| targets(input, obs, settled_from, (src, dst), &mut violations))
+        .collect();
     probes(obs, &mut violations);
     let transient = transients(input, obs, settled_from);
     violations.sort();
     violations.dedup();
     Checked {
         edges,
+        targets,
         violations,
         transient,
     }
@@ -239,12 +272,31 @@ fn edge(
     (src, dst): (&String, &String),
     violations: &mut Vec<String>,
 ) -> EdgeReport {
-    let d = input.graph.decide(src, dst);
+    let mut d = input.graph.decide(src, dst);
+    // Routed by its chain, the upstream is allowed when a target is: each target's decision is
+    // checked on its own (`targets`), and a request a target's intentions refuse reached a
+    // proxy that decided, which is what liveness asks.
+    let chained = input.chained.contains(dst);
+    if chained {
+        let mut expected = input
+            .chain_targets
+            .iter()
+            .filter(|((s, u, _), _)| s == src && u == dst)
+            .map(|(_, (allowed, _))| *allowed)
+            .peekable();
+        if expected.peek().is_some() {
+            d.allowed = expected.any(|a| a);
+        }
+    }
     let mut outcomes = BTreeMap::new();
     for a in &attempts {
         *outcomes.entry(a.outcome).or_insert(0) += 1;
     }
-    let admitted = |a: &Attempt| a.outcome == Outcome::Allowed || a.l7_denied;
+    let admitted = |a: &Attempt| {
+        a.outcome == Outcome::Allowed
+            || a.l7_denied
+            || (chained && a.handshake && a.outcome == Outcome::DeniedByIntention)
+    };
     let settled: Vec<_> = attempts
         .iter()
         .filter(|a| a.at_ms >= settled_from + CONVERGED_MARGIN_MS)
@@ -270,7 +322,7 @@ fn edge(
     let last_failed = after.last().is_some_and(|a| !admitted(a));
     let ends_up = !input.service_down_at_end(src) && !input.service_down_at_end(dst);
     if ends_up {
-        if let Some(c) = converged_allowed {
+        if let Some(c) = converged_allowed.filter(|_| !chained) {
             if c != d.allowed {
                 violations.push(format!(
                     "decision: {src} -> {dst} was {} once converged, the static analysis says {} ({})",
@@ -309,7 +361,8 @@ fn edge(
     // simulation: requests were refused by the intentions and none got through once converged.
     let refused = outcomes.contains_key(&Outcome::DeniedByIntention);
     let delivered_settled = settled.iter().any(|a| a.outcome == Outcome::Allowed);
-    let denied_by = (!d.allowed && refused && !delivered_settled).then(|| d.reason.clone());
+    let denied_by =
+        (!chained && !d.allowed && refused && !delivered_settled).then(|| d.reason.clone());
     EdgeReport {
         source: src.clone(),
         destination: dst.clone(),
@@ -325,6 +378,83 @@ fn edge(
         recovered_at_ms: first_success,
         denied_by,
     }
+}
+
+/// The targets of a chained upstream: what each one's intentions decided once converged,
+/// compared with the static analysis of the chain, and a target the analysis does not reach.
+fn targets(
+    input: &Input,
+    obs: &Observations,
+    settled_from: u64,
+    (src, dst): (&String, &String),
+    violations: &mut Vec<String>,
+) -> Vec<TargetReport> {
+    let mut by_target: BTreeMap<&str, Vec<&crate::obs::Attempt>> = BTreeMap::new();
+    for a in obs
+        .attempts
+        .iter()
+        .filter(|a| a.source == *src && a.destination == *dst)
+    {
+        by_target.entry(a.target.as_str()).or_default().push(a);
+    }
+    // Targets the analysis predicts get a row even without traffic (a failover target).
+    for (s, u, t) in input.chain_targets.keys() {
+        if s == src && u == dst {
+            by_target.entry(t.as_str()).or_default();
+        }
+    }
+    let mut out = Vec::new();
+    for (target, attempts) in by_target {
+        let count = |o: Outcome| attempts.iter().filter(|a| a.outcome == o).count();
+        let (allowed, denied) = (count(Outcome::Allowed), count(Outcome::DeniedByIntention));
+        let settled: Vec<_> = attempts
+            .iter()
+            .filter(|a| a.at_ms >= settled_from + CONVERGED_MARGIN_MS)
+            .collect();
+        let converged = if settled
+            .iter()
+            .any(|a| a.outcome == Outcome::Allowed || a.l7_denied)
+        {
+            Some(true)
+        } else if settled
+            .iter()
+            .any(|a| a.outcome == Outcome::DeniedByIntention)
+        {
+            Some(false)
+        } else {
+            None
+        };
+        let expected = input.decide_target(src, dst, target);
+        if expected.is_none() && converged.is_none() && allowed + denied == 0 {
+            // Calls that failed before any target was chosen (no chain yet).
+            continue;
+        }
+        let ends_up = !input.service_down_at_end(src) && !input.service_down_at_end(target);
+        match (&expected, converged) {
+            (None, Some(_)) => violations.push(format!(
+                "routing: {src} -> {dst} sent requests to {target}, which the static analysis of the chain does not reach"
+            )),
+            (Some((e, why)), Some(c)) if ends_up && c != *e => violations.push(format!(
+                "decision: {src} -> {dst} -> target {target} was {} once converged, the static analysis says {} ({why})",
+                if c { "admitted" } else { "denied" },
+                if *e { "allowed" } else { "denied" },
+            )),
+            _ => {}
+        }
+        let (expected_allowed, why) = expected.unwrap_or((true, String::new()));
+        let delivered_settled = settled.iter().any(|a| a.outcome == Outcome::Allowed);
+        out.push(TargetReport {
+            source: src.clone(),
+            upstream: dst.clone(),
+            target: target.to_owned(),
+            expected_allowed,
+            allowed,
+            denied,
+            failed: attempts.len() - allowed - denied,
+            denied_by: (!expected_allowed && denied > 0 && !delivered_settled).then_some(why),
+        });
+    }
+    out
 }
 
 /// Probes that did not end as expected.
@@ -354,9 +484,10 @@ fn transients(input: &Input, obs: &Observations, settled_from: u64) -> Vec<Trans
             if a.at_ms < first_ms || a.at_ms >= settled_from {
                 continue;
             }
+            // The intentions of the service the request was sent to decide it.
             let (b, f) = (
-                before.decide(&a.source, &a.destination).allowed,
-                input.graph.decide(&a.source, &a.destination).allowed,
+                before.decide(&a.source, &a.target).allowed,
+                input.graph.decide(&a.source, &a.target).allowed,
             );
             let kind = if b && f && a.outcome == Outcome::DeniedByIntention && !a.l7_denied {
                 TransientKind::Break
@@ -450,6 +581,8 @@ mod tests {
             setup_hosts: vec!["node-db".into()],
             hosts_of: &hosts_of,
             edges: &edges,
+            chained: &BTreeSet::new(),
+            chain_targets: &BTreeMap::new(),
             http: &http,
             graph: &graph,
             before: None,
@@ -500,10 +633,13 @@ mod tests {
         ]
         .into();
         let (hosts_of, http) = (BTreeMap::new(), BTreeMap::new());
+        let (chained, chain_targets) = (BTreeSet::new(), BTreeMap::new());
         let input = Input {
             setup_hosts: Vec::new(),
             hosts_of: &hosts_of,
             edges: &edges,
+            chained: &chained,
+            chain_targets: &chain_targets,
             http: &http,
             graph: &graph,
             before: None,
@@ -519,6 +655,7 @@ mod tests {
             at_ms,
             source: source.into(),
             destination: "db".into(),
+            target: "db".into(),
             outcome,
             handshake: true,
             l7_denied: false,

@@ -15,6 +15,7 @@
 //! plane's UUIDs and blocking-query jitter, the cluster ID; its clock is simulated time.
 //! The same seed gives the same event trace, hashed into `trace_hash`.
 
+mod chain;
 mod check;
 mod client;
 mod faults;
@@ -27,6 +28,7 @@ mod render;
 mod run;
 mod server;
 pub mod tls;
+mod traffic;
 mod wire;
 
 pub use faults::{Fault, FaultSpec};
@@ -128,7 +130,9 @@ pub struct Probe {
 pub struct EdgeReport {
     pub source: String,
     pub destination: String,
-    /// The static decision of `mesh-analysis` for the final state.
+    /// The static decision of `mesh-analysis` for the final state; for an upstream routed by
+    /// its discovery chain, whether some target of the chain is allowed (each target is in
+    /// `SimReport::targets`).
     pub expected_allowed: bool,
     pub l7: bool,
     pub attempts: usize,
@@ -172,6 +176,43 @@ impl EdgeReport {
         Some(format!(
             "{} -> {}: declared upstream denied, {refused} of {} request(s) refused by the intentions ({why})",
             self.source, self.destination, self.attempts
+        ))
+    }
+}
+
+/// One target of a declared upstream's discovery chain (a route's, a split's or a failover's
+/// service) and what happened to the requests the sidecar sent there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetReport {
+    pub source: String,
+    pub upstream: String,
+    /// The service the chain sent the requests to.
+    pub target: String,
+    /// The static decision for the target (`mesh-analysis` `chains`).
+    pub expected_allowed: bool,
+    /// Requests the target's application answered.
+    pub allowed: usize,
+    /// Requests the target's intentions refused.
+    pub denied: usize,
+    /// Requests that reached no decision (unreachable, timed out, TLS rejected).
+    pub failed: usize,
+    /// The intentions refused the requests sent to this target and none got through once
+    /// converged: the deciding intention (what `check` reports as `E1014`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<String>,
+}
+
+impl TargetReport {
+    /// One line for a denied target, the same in every rendering.
+    pub fn denial(&self) -> Option<String> {
+        let why = self.denied_by.as_ref()?;
+        Some(format!(
+            "{} -> {} -> target {}: {} of {} request(s) refused by the target's intentions ({why})",
+            self.source,
+            self.upstream,
+            self.target,
+            self.denied,
+            self.allowed + self.denied + self.failed
         ))
     }
 }
@@ -249,6 +290,9 @@ pub struct SimReport {
     pub hosts: Vec<String>,
     pub probes: Vec<Probe>,
     pub edges: Vec<EdgeReport>,
+    /// Per target of each upstream routed by its discovery chain.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
     pub violations: Vec<String>,
     pub transient: Vec<Transient>,
     /// Calls the applications made on their declared upstreams.
@@ -267,9 +311,17 @@ pub struct SimReport {
 }
 
 impl SimReport {
-    /// No violation, and no declared upstream denied by the intentions (`check` fails those too).
+    /// No violation, and no declared upstream denied by the intentions, at the upstream or at a
+    /// target of its discovery chain (`check` fails those too).
     pub fn passed(&self) -> bool {
-        self.violations.is_empty() && self.denied().next().is_none()
+        self.violations.is_empty()
+            && self.denied().next().is_none()
+            && self.denied_targets().next().is_none()
+    }
+
+    /// The chain targets whose requests the intentions refused.
+    pub fn denied_targets(&self) -> impl Iterator<Item = &TargetReport> {
+        self.targets.iter().filter(|t| t.denied_by.is_some())
     }
 
     /// The declared upstreams whose requests the intentions refused.
@@ -313,6 +365,8 @@ struct Setup {
     hosts_of: BTreeMap<String, Vec<String>>,
     /// Declared edges (source, destination), deduplicated.
     edges: BTreeSet<(String, String)>,
+    /// The upstreams routed by their discovery chain.
+    chained: BTreeSet<String>,
     http: BTreeMap<String, bool>,
 }
 
@@ -370,7 +424,33 @@ fn request_for(
     req
 }
 
-fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Result<Setup, SimError> {
+/// The upstreams whose discovery chain is more than the default resolution of the service
+/// itself (a router, splitter or resolver of their own that compiles, in the desired state or
+/// the base one): only their agents watch the chain and only their sidecars route by it, which
+/// keeps the watches of a large mesh to those that matter. A chain that does not compile is
+/// `check`'s error (`E0426`); its upstream goes to the service itself.
+fn chained(state: &DesiredState, base: Option<&DesiredState>) -> BTreeSet<String> {
+    use mesh_semantics::chain::{compile, ChainIndex};
+    let dc = &state.settings.datacenter;
+    let head = ChainIndex::new(&state.config_entries, dc);
+    let base = base.map(|b| ChainIndex::new(&b.config_entries, dc));
+    let routed = |ix: &ChainIndex<'_>, u: &str| ix.has_entries(u) && compile(ix, u).is_ok();
+    state
+        .services
+        .iter()
+        .flat_map(|s| &s.upstreams)
+        .map(|u| &u.destination_name)
+        .filter(|u| usable(u) && (routed(&head, u) || base.as_ref().is_some_and(|b| routed(b, u))))
+        .cloned()
+        .collect()
+}
+
+fn layout(
+    state: &DesiredState,
+    base: Option<&DesiredState>,
+    graph: &PolicyGraph,
+    opts: &SimOptions,
+) -> Result<Setup, SimError> {
     let services: Vec<&mesh_model::Service> = state
         .services
         .iter()
@@ -394,6 +474,13 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
     let mut hosts_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut edges = BTreeSet::new();
     let mut seq = 0usize;
+    let chained = chained(state, base);
+    let ix =
+        mesh_semantics::chain::ChainIndex::new(&state.config_entries, &state.settings.datacenter);
+    let chains: BTreeMap<&String, mesh_semantics::chain::CompiledChain> = chained
+        .iter()
+        .filter_map(|u| Some((u, mesh_semantics::chain::compile(&ix, u).ok()?)))
+        .collect();
     fn free(used: &mut BTreeSet<u16>, from: u16) -> u16 {
         let mut p = from;
         while used.contains(&p) {
@@ -419,6 +506,7 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
                     host: host.clone(),
                     instances: Vec::new(),
                     default_allow: state.settings.acl.default_intention_allows(),
+                    seed: opts.seed,
                 });
                 used.push([server::HTTP_PORT].into_iter().collect());
                 nodes.len() - 1
@@ -432,11 +520,13 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
                 let bind_port = free(ports, declared);
                 edges.insert((s.name.clone(), u.destination_name.clone()));
                 let dst_http = http.get(&u.destination_name).copied().unwrap_or(false);
+                let request = request_for(state, graph, &s.name, &u.destination_name, dst_http);
                 ups.push(UpstreamPlan {
                     destination: u.destination_name.clone(),
                     bind_port,
-                    request: request_for(state, graph, &s.name, &u.destination_name, dst_http),
+                    requests: chain::requests(&request, chains.get(&u.destination_name)),
                     http: dst_http,
+                    chained: chained.contains(&u.destination_name),
                 });
             }
             nodes[ni].instances.push(InstancePlan {
@@ -445,10 +535,13 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
                 inbound_port,
                 http: http.get(&s.name).copied().unwrap_or(false),
                 upstreams: ups,
+                meta: s.meta.clone(),
             });
             catalog.entry(s.name.clone()).or_default().push(Endpoint {
                 host: host.clone(),
                 port: inbound_port,
+                id: format!("{}-{app_port}-sidecar-proxy", s.name),
+                meta: s.meta.clone(),
             });
             let hs = hosts_of.entry(s.name.clone()).or_default();
             if !hs.contains(&host) {
@@ -461,6 +554,7 @@ fn layout(state: &DesiredState, graph: &PolicyGraph, opts: &SimOptions) -> Resul
         catalog,
         hosts_of,
         edges,
+        chained,
         http,
     })
 }

@@ -1,16 +1,18 @@
-//! A node host: the agent (watching roots, leaves, intentions and the catalog on the server with
-//! Consul's blocking queries over HTTP, and caching them) and, per service instance, the application, its sidecar's inbound listener and one upstream
-//! listener per declared upstream, plus the traffic the application sends through them.
+//! A node host: the agent (watching roots, leaves, intentions, the catalog and the discovery
+//! chains of chained upstreams on the server with Consul's blocking queries over HTTP, and
+//! caching them) and, per service instance, the application, its sidecar's inbound listener and
+//! one upstream listener per declared upstream (routing by the chain when it has one), plus the
+//! traffic the application sends through them (`traffic`).
 
 use crate::client::{Conn, Reply};
-use crate::obs::{log, now_ms, Attempt, Obs, Receipt};
+use crate::obs::{log, now_ms, Obs, Receipt};
 use crate::server::HTTP_PORT;
 use crate::tls::{self, Identity};
 use crate::wire::{self, Endpoint};
 use crate::Outcome;
 use mesh_semantics::intention::{HttpRequest, IntentionSet};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +35,13 @@ pub(crate) struct UpstreamPlan {
     /// The port the sidecar listens on (the declared one unless another instance on the same
     /// node already uses it).
     pub bind_port: u16,
-    /// What the application sends.
-    pub request: HttpRequest,
+    /// What the application sends, in turn: its usual request, then one per route of the
+    /// upstream's router, so that every route gets traffic.
+    pub requests: Vec<HttpRequest>,
     /// The destination speaks an HTTP-family protocol: requests share pooled connections.
     pub http: bool,
+    /// The agent watches the upstream's discovery chain and the sidecar routes by it.
+    pub chained: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +51,8 @@ pub(crate) struct InstancePlan {
     pub inbound_port: u16,
     pub http: bool,
     pub upstreams: Vec<UpstreamPlan>,
+    /// The service's meta, which its sidecar's registration carries too.
+    pub meta: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +61,9 @@ pub(crate) struct NodePlan {
     pub instances: Vec<InstancePlan>,
     /// The decision when no intention matches (the agent's ACL default policy).
     pub default_allow: bool,
+    /// The run's seed: the sidecars' split rolls and the order of the applications' requests
+    /// come from it.
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +88,10 @@ pub(crate) struct AgentCache {
     pub default_allow: bool,
     pub intentions_index: u64,
     pub catalog: BTreeMap<String, Vec<Endpoint>>,
+    /// The compiled discovery chain of each chained upstream, decoded from the server's answer.
+    pub chains: BTreeMap<String, Rc<mesh_semantics::chain::CompiledChain>>,
+    /// The services whose instances the agent watches (upstreams and chain targets).
+    pub watched: BTreeSet<String>,
     /// Bumped on every change.
     pub version: u64,
     /// Bumped on new roots or a new leaf, so proxies rebuild their TLS configs (and stop reusing
@@ -152,16 +166,22 @@ pub(crate) async fn run(plan: Rc<NodePlan>, obs: Obs, timing: Timing) -> turmoil
                 host.clone(),
                 cache.clone(),
                 obs.clone(),
+                plan.seed,
             ));
             // Spread the callers over the period so they do not all dial at the same tick.
             let offset = Duration::from_millis(((i * 7 + j * 13) % 97) as u64 * 3);
-            tokio::task::spawn_local(traffic(
+            let label = format!("requests/{host}/{}/{}", inst.service, up.destination);
+            let first = {
+                use rand::Rng;
+                crate::keys::rng(plan.seed, &label).random_range(0..up.requests.len().max(1))
+            };
+            tokio::task::spawn_local(crate::traffic::traffic(
                 inst.service.clone(),
                 up,
                 host.clone(),
                 obs.clone(),
-                timing.traffic_start + offset,
-                timing.traffic_every,
+                (timing.traffic_start + offset, timing.traffic_every),
+                first,
             ));
         }
     }
@@ -190,12 +210,20 @@ async fn agent(plan: &NodePlan, host: Rc<str>, cache: Cache, obs: Obs, poll: Dur
         .collect();
     destinations.sort();
     destinations.dedup();
+    let chained: BTreeSet<String> = plan
+        .instances
+        .iter()
+        .flat_map(|i| i.upstreams.iter().filter(|u| u.chained))
+        .map(|u| u.destination.clone())
+        .collect();
+    cache.borrow_mut().watched = destinations.iter().cloned().collect();
     let default_allow = plan.default_allow;
     let w = |kind| Watcher {
         host: host.clone(),
         cache: cache.clone(),
         obs: obs.clone(),
         kind,
+        poll,
     };
     tokio::task::spawn_local(w(Watch::Intentions(default_allow)).run(poll));
     for svc in services {
@@ -203,6 +231,15 @@ async fn agent(plan: &NodePlan, host: Rc<str>, cache: Cache, obs: Obs, poll: Dur
     }
     for dst in destinations {
         tokio::task::spawn_local(w(Watch::Catalog(dst)).run(poll));
+    }
+    // The chain of an upstream routed by more than its default resolver; the catalog watches
+    // of its targets start when an answer names them. Consul's proxy configuration watches the
+    // compiled chain of every service upstream (`agent/proxycfg/connect_proxy.go`,
+    // `initialize`: `cachetype.CompiledDiscoveryChainName`) and then each target's health
+    // (`agent/proxycfg/upstreams.go`, `watchUpstreamTarget`); a default chain names only the
+    // upstream itself, whose catalog watch the agent has already, so those are left out here.
+    for dst in chained {
+        tokio::task::spawn_local(w(Watch::Chain(dst)).run(poll));
     }
     // The roots watch reports whether the agent reaches the server.
     w(Watch::Roots).run(poll).await;
@@ -214,6 +251,7 @@ enum Watch {
     Intentions(bool),
     Leaf(String),
     Catalog(String),
+    Chain(String),
 }
 
 struct Watcher {
@@ -221,6 +259,7 @@ struct Watcher {
     cache: Cache,
     obs: Obs,
     kind: Watch,
+    poll: Duration,
 }
 
 impl Watcher {
@@ -230,6 +269,7 @@ impl Watcher {
             Watch::Intentions(_) => "/v1/config/service-intentions".into(),
             Watch::Leaf(s) => format!("/v1/agent/connect/ca/leaf/{s}"),
             Watch::Catalog(s) => format!("/v1/health/connect/{s}?passing=1"),
+            Watch::Chain(s) => format!("/v1/discovery-chain/{s}"),
         }
     }
 
@@ -381,9 +421,16 @@ impl Watcher {
                     .unwrap_or(&[])
                     .iter()
                     .filter_map(|e| {
+                        let meta = e["Service"]["Meta"].as_object().map(|m| {
+                            m.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                                .collect()
+                        });
                         Some(Endpoint {
                             host: e["Node"]["Node"].as_str()?.to_owned(),
                             port: u16::try_from(e["Service"]["Port"].as_u64()?).ok()?,
+                            id: e["Service"]["ID"].as_str().unwrap_or("").to_owned(),
+                            meta: meta.unwrap_or_default(),
                         })
                     })
                     .collect();
@@ -391,6 +438,32 @@ impl Watcher {
                     return Ok(());
                 }
                 k.catalog.insert(service.clone(), eps);
+            }
+            Watch::Chain(upstream) => {
+                let chain = crate::chain::decode(&v)?;
+                let targets: BTreeSet<String> =
+                    chain.targets.values().map(|t| t.service.clone()).collect();
+                log(
+                    obs,
+                    host,
+                    format!(
+                        "agent chain of {upstream} index {index}: {} target(s)",
+                        chain.targets.len()
+                    ),
+                );
+                k.chains.insert(upstream.clone(), Rc::new(chain));
+                for t in targets {
+                    if k.watched.insert(t.clone()) {
+                        let w = Watcher {
+                            host: self.host.clone(),
+                            cache: self.cache.clone(),
+                            obs: self.obs.clone(),
+                            kind: Watch::Catalog(t),
+                            poll: self.poll,
+                        };
+                        tokio::task::spawn_local(w.run(self.poll));
+                    }
+                }
             }
         }
         k.version += 1;
@@ -706,6 +779,7 @@ async fn upstream(
     host: Rc<str>,
     cache: Cache,
     obs: Obs,
+    seed: u64,
 ) {
     let listener = match TcpListener::bind(("127.0.0.1", up.bind_port)).await {
         Ok(l) => l,
@@ -724,10 +798,26 @@ async fn upstream(
     let next = Rc::new(Cell::new(0usize));
     let pool = Rc::new(crate::keepalive::Pool::new(up.http, obs.clone()));
     let mut config: Option<((u64, u64), Arc<rustls::ClientConfig>)> = None;
+    let router = up.chained.then(|| {
+        let label = format!("chain/{host}/{}/{}", inst.service, up.destination);
+        Rc::new(crate::chain::ChainProxy {
+            service: inst.service.clone(),
+            upstream: up.destination.clone(),
+            cache: cache.clone(),
+            pool: pool.clone(),
+            rng: RefCell::new(crate::keys::rng(seed, &label)),
+            configs: RefCell::default(),
+            next: RefCell::default(),
+        })
+    });
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        if let Some(r) = &router {
+            tokio::task::spawn_local(handle_upstream(stream, Dial::Chain(r.clone()), up.clone()));
+            continue;
+        }
         refresh(&mut config, &cache, &inst.service, |k, me| {
             tls::client_config(&k.roots, &k.trust_domain, &up.destination, Some(me)).ok()
         });
@@ -739,38 +829,33 @@ async fn upstream(
                 eps.get(i % eps.len().max(1)).cloned()
             })
         };
-        tokio::task::spawn_local(handle_upstream(
-            stream,
+        let dial = Dial::Direct(
             config.as_ref().map(|(_, c)| c.clone()),
             endpoint,
-            up.clone(),
             pool.clone(),
-        ));
+        );
+        tokio::task::spawn_local(handle_upstream(stream, dial, up.clone()));
     }
 }
 
-async fn handle_upstream(
-    mut app: TcpStream,
-    cfg: Option<Arc<rustls::ClientConfig>>,
-    endpoint: Option<Endpoint>,
-    up: Rc<UpstreamPlan>,
-    pool: Rc<crate::keepalive::Pool>,
-) {
+/// How the sidecar reaches the upstream: the named service's instances in turn, or by its
+/// discovery chain.
+enum Dial {
+    Direct(
+        Option<Arc<rustls::ClientConfig>>,
+        Option<Endpoint>,
+        Rc<crate::keepalive::Pool>,
+    ),
+    Chain(Rc<crate::chain::ChainProxy>),
+}
+
+async fn handle_upstream(mut app: TcpStream, dial: Dial, up: Rc<UpstreamPlan>) {
     let Ok(Ok(head)) = timeout(REQUEST_TIMEOUT, wire::read_head(&mut app)).await else {
         return;
     };
-    let result = match (cfg, endpoint) {
-        (None, _) => Err(Failure::new(
-            Outcome::Unreachable,
-            false,
-            "no certificate yet",
-        )),
-        (_, None) => Err(Failure::new(
-            Outcome::Unreachable,
-            false,
-            "no healthy endpoint",
-        )),
-        (Some(cfg), Some(ep)) => pool.call(&ep, cfg, &up.destination, &head).await,
+    let (target, result) = match dial {
+        Dial::Chain(r) => r.call(&head).await,
+        Dial::Direct(cfg, endpoint, pool) => (None, direct(cfg, endpoint, &pool, &up, &head).await),
     };
     let reply = match result {
         Ok(bytes) => bytes,
@@ -784,130 +869,35 @@ async fn handle_upstream(
             &f.detail,
         ),
     };
+    let reply = match &target {
+        Some(t) => crate::chain::with_target(reply, t),
+        None => reply,
+    };
     let _ = app.write_all(&reply).await;
     let _ = app.shutdown().await;
     // As in `serve_app`: no reset overtaking the reply.
     let _ = timeout(LINGER, wire::read_all(&mut app)).await;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Traffic: the application calling its upstreams
-
-async fn traffic(
-    source: String,
-    up: Rc<UpstreamPlan>,
-    host: Rc<str>,
-    obs: Obs,
-    start: Duration,
-    every: Duration,
-) {
-    sleep(start).await;
-    let mut n = 0u64;
-    loop {
-        n += 1;
-        let (outcome, handshake, l7_denied, detail) = call_upstream(&up).await;
-        log(
-            &obs,
-            &host,
-            format!(
-                "call {source}->{} #{n}: {}{}",
-                up.destination,
-                outcome.as_str(),
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({detail})")
-                }
-            ),
-        );
-        obs.borrow_mut().attempts.push(Attempt {
-            at_ms: now_ms(),
-            source: source.clone(),
-            destination: up.destination.clone(),
-            outcome,
-            handshake,
-            l7_denied,
-        });
-        sleep(every).await;
-    }
-}
-
-/// (outcome, handshake completed, denied by L7 permissions, detail)
-async fn call_upstream(up: &UpstreamPlan) -> (Outcome, bool, bool, String) {
-    let mut s = match timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect(("127.0.0.1", up.bind_port)),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return (
-                Outcome::Unreachable,
-                false,
-                false,
-                format!("local sidecar: {e}"),
-            )
-        }
-        Err(_) => return (Outcome::TimedOut, false, false, "local sidecar".into()),
-    };
-    let sent = async {
-        s.write_all(&wire::render_request(&up.request)).await?;
-        s.shutdown().await
-    };
-    if sent.await.is_err() {
-        return (
+async fn direct(
+    cfg: Option<Arc<rustls::ClientConfig>>,
+    endpoint: Option<Endpoint>,
+    pool: &crate::keepalive::Pool,
+    up: &UpstreamPlan,
+    head: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    match (cfg, endpoint) {
+        (None, _) => Err(Failure::new(
             Outcome::Unreachable,
             false,
-            false,
-            "local sidecar closed".into(),
-        );
-    }
-    // Longer than the sidecar's own timeouts, so its verdict arrives first.
-    let bytes = match timeout(REQUEST_TIMEOUT * 3, wire::read_all(&mut s)).await {
-        Ok((b, _)) => b,
-        Err(_) => return (Outcome::TimedOut, false, false, String::new()),
-    };
-    classify(&bytes, &up.destination)
-}
-
-/// Reads the application's view of a call: the destination's answer, an L7 403, or the
-/// sidecar's 503 naming what failed.
-pub(crate) fn classify(bytes: &[u8], destination: &str) -> (Outcome, bool, bool, String) {
-    let Some(r) = wire::parse_response(bytes) else {
-        return (Outcome::Unreachable, false, false, "no response".into());
-    };
-    let handshake = r.headers.get("x-sim-handshake").is_none_or(|h| h == "ok");
-    match r.status {
-        200 if r.headers.get("x-sim-service").map(String::as_str) == Some(destination) => {
-            (Outcome::Allowed, true, false, String::new())
-        }
-        200 => (
+            "no certificate yet",
+        )),
+        (_, None) => Err(Failure::new(
             Outcome::Unreachable,
-            true,
             false,
-            format!("answered by {:?}", r.body),
-        ),
-        // An L7 permission refused the request (the connection was admitted); an L4 intention
-        // on an HTTP destination refuses every request with the same 403.
-        403 if r.headers.get("x-sim-rbac").map(String::as_str) == Some("l4") => {
-            (Outcome::DeniedByIntention, true, false, "L4".into())
-        }
-        403 => (Outcome::DeniedByIntention, true, true, "L7".into()),
-        _ => {
-            let outcome = match r.headers.get("x-sim-outcome").map(String::as_str) {
-                Some("denied") => Outcome::DeniedByIntention,
-                Some("tls-rejected") => Outcome::TlsRejected,
-                Some("timeout") => Outcome::TimedOut,
-                _ => Outcome::Unreachable,
-            };
-            let detail = if outcome == Outcome::DeniedByIntention {
-                String::new()
-            } else {
-                r.body
-            };
-            (outcome, handshake, false, detail)
-        }
+            "no healthy endpoint",
+        )),
+        (Some(cfg), Some(ep)) => pool.call(&ep, cfg, &up.destination, head).await,
     }
 }
 

@@ -20,7 +20,10 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct Attempt {
     pub at_ms: u64,
     pub source: String,
+    /// The declared upstream.
     pub destination: String,
+    /// The service its discovery chain sent the request to (the upstream itself without one).
+    pub target: String,
     pub outcome: Outcome,
     /// The mTLS handshake to the destination's proxy completed.
     pub handshake: bool,

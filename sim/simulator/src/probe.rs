@@ -2,9 +2,10 @@
 //! expired or denied certificate, and dials every application directly.
 
 use crate::client::Conn;
-use crate::node::{classify, exchange, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+use crate::node::{exchange, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::obs::{log, now_ms, Obs};
 use crate::tls::{self, Identity};
+use crate::traffic::classify;
 use crate::wire;
 use crate::{Outcome, Probe, ProbeKind};
 use mesh_semantics::intention::HttpRequest;

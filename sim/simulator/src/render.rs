@@ -60,6 +60,26 @@ pub fn render_text(r: &SimReport) -> String {
             }
         );
     }
+    if !r.targets.is_empty() {
+        let _ = writeln!(out, "\nchain targets:");
+        for t in &r.targets {
+            let _ = writeln!(
+                out,
+                "  {} -> {} -> {}: expected {}, allowed {}, denied {}, failed {}",
+                t.source,
+                t.upstream,
+                t.target,
+                if t.expected_allowed {
+                    "allowed"
+                } else {
+                    "denied"
+                },
+                t.allowed,
+                t.denied,
+                t.failed
+            );
+        }
+    }
     if !r.probes.is_empty() {
         let ok = r.probes.iter().filter(|p| p.outcome == p.expected).count();
         let _ = writeln!(out, "\nprobes: {ok} of {} as expected", r.probes.len());
@@ -92,7 +112,8 @@ pub fn render_text(r: &SimReport) -> String {
             );
         }
     }
-    for d in r.edges.iter().filter_map(|e| e.denial()) {
+    let denials = r.edges.iter().filter_map(|e| e.denial());
+    for d in denials.chain(r.targets.iter().filter_map(|t| t.denial())) {
         let _ = writeln!(out, "\ndenied: {d}");
     }
     if r.violations.is_empty() {

@@ -37,7 +37,7 @@ pub fn simulate(
 ) -> Result<SimReport, SimError> {
     let graph = PolicyGraph::build(state);
     let before = base.map(PolicyGraph::build);
-    let setup = layout(state, &graph, opts)?;
+    let setup = layout(state, base, &graph, opts)?;
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX);
     let obs: obs::Obs = Rc::new(RefCell::new(Observations::default()));
 
@@ -138,6 +138,13 @@ pub fn simulate(
         .map_err(|_| SimError::Sim("the control plane is still shared".into()))?;
     let final_roots_index = cp.roots_index();
     let history = cp.history.into_inner();
+    // The static analysis of the chains, per target service, to compare the simulated
+    // decisions with.
+    let chain_targets: BTreeMap<(String, String, String), (bool, String)> =
+        mesh_analysis::chains::edges(state, &graph)
+            .into_iter()
+            .map(|e| ((e.source, e.upstream, e.target), (e.allowed, e.reason)))
+            .collect();
     let obs = Rc::try_unwrap(obs)
         .map(RefCell::into_inner)
         .map_err(|_| SimError::Sim("observations are still shared".into()))?;
@@ -145,6 +152,8 @@ pub fn simulate(
         setup_hosts: setup.nodes.iter().map(|n| n.host.clone()).collect(),
         hosts_of: &setup.hosts_of,
         edges: &setup.edges,
+        chained: &setup.chained,
+        chain_targets: &chain_targets,
         http: &setup.http,
         graph: &graph,
         before: before.as_ref(),
@@ -179,6 +188,7 @@ pub fn simulate(
         hosts,
         probes,
         edges: checked.edges,
+        targets: checked.targets,
         violations: checked.violations,
         transient: checked.transient,
         calls: obs.attempts.len(),
@@ -276,7 +286,10 @@ fn control_plane(
                     port,
                     service_address: String::new(),
                     tags: Vec::new(),
-                    meta: BTreeMap::new(),
+                    // A sidecar registered without meta of its own carries its service's
+                    // (`agent/sidecar_service.go`, `sidecarServiceFromNodeService`): what a
+                    // resolver subset's filter reads on the health of the target.
+                    meta: i.meta.clone(),
                     proxy,
                     native: false,
                     create_index: 0,

@@ -17,6 +17,12 @@ const MAX_HEAD: usize = 16 * 1024;
 pub(crate) struct Endpoint {
     pub host: String,
     pub port: u16,
+    /// The sidecar's service ID and `Service.Meta` (a sidecar registered without its own meta
+    /// carries its service's), what a resolver subset's filter reads.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
 }
 
 /// Reads up to and including the blank line ending an HTTP head. Returns what was read, which is

@@ -1,8 +1,9 @@
 //! `graph --format dot`: declared upstreams solid green (allowed) or dashed red (denied), pairs
 //! an intention allows by name thin grey; with a base, edges the change opened bold green and
-//! edges it closed dotted red.
+//! edges it closed dotted red; a discovery chain's targets dotted blue (red when denied) with
+//! the route, the share or `failover` as label.
 
-use super::{edges, label, nodes, Style};
+use super::{chain_links, edges, label, nodes, Style};
 use mesh_check::CheckResult;
 use std::fmt::Write as _;
 
@@ -22,8 +23,24 @@ pub fn render(r: &CheckResult) -> String {
             Style::Allowed => "color=\"#9e9e9e\"",
             Style::Opened => "color=\"#2e7d32\", penwidth=2.5, label=\"opened\"",
             Style::Closed => "color=\"#c62828\", style=dotted, penwidth=2.5, label=\"closed\"",
+            Style::ChainAllowed | Style::ChainDenied => continue,
         };
         let _ = writeln!(out, "  {} -> {} [{attrs}];", quote(&s), quote(&d));
+    }
+    // The chains' targets: dotted, labelled with the route, the share or `failover`.
+    for l in chain_links(r) {
+        let (color, denied) = if l.allowed {
+            ("#1565c0", "")
+        } else {
+            ("#c62828", " denied")
+        };
+        let _ = writeln!(
+            out,
+            "  {} -> {} [color=\"{color}\", style=dotted, label={}];",
+            quote(&l.source),
+            quote(&l.target),
+            quote(&format!("{}{denied}", l.label))
+        );
     }
     out.push_str("}\n");
     out

@@ -26,6 +26,7 @@ pub(super) fn text_width(s: &str) -> i64 {
 }
 
 /// One edge to draw.
+#[derive(Clone)]
 pub(super) struct DrawEdge {
     pub(super) from: usize,
     pub(super) to: usize,

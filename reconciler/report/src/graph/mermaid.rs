@@ -2,7 +2,7 @@
 //! PR comments and step summaries). Mermaid ids must be plain: names map to `n0`, `n1`, ...
 //! with the name as label; each edge's colour is a `linkStyle` by its index.
 
-use super::{edges, label, nodes, Style};
+use super::{chain_links, edges, label, nodes, Style};
 use mesh_check::CheckResult;
 use std::fmt::Write as _;
 
@@ -22,8 +22,26 @@ pub fn render(r: &CheckResult) -> String {
             Style::Allowed => ("-->", "#9e9e9e"),
             Style::Opened => ("== opened ==>", "#2e7d32"),
             Style::Closed => ("-. closed .->", "#c62828"),
+            Style::ChainAllowed | Style::ChainDenied => continue,
         };
         let _ = writeln!(out, "  {} {arrow} {}", id(&s), id(&d));
+        link_styles.push(format!("  linkStyle {i} stroke:{color}"));
+    }
+    // The chains' targets, dotted and labelled, after the other edges (link indices go on).
+    for l in chain_links(r) {
+        let i = link_styles.len();
+        let (color, denied) = if l.allowed {
+            ("#1565c0", "")
+        } else {
+            ("#c62828", " denied")
+        };
+        let text = format!("{}{denied}", l.label).replace('"', "'");
+        let _ = writeln!(
+            out,
+            "  {} -.->|\"{text}\"| {}",
+            id(&l.source),
+            id(&l.target)
+        );
         link_styles.push(format!("  linkStyle {i} stroke:{color}"));
     }
     for l in link_styles {

@@ -26,7 +26,22 @@ fn look(
     const GREEN: &str = "#2e7d32";
     const RED: &str = "#c62828";
     const GREY: &str = "#9e9e9e";
+    const BLUE: &str = "#1565c0";
     match (style, diff) {
+        (Style::ChainAllowed, _) => (
+            "chain",
+            BLUE,
+            "1.4",
+            Some("2 3"),
+            "routed by the discovery chain",
+        ),
+        (Style::ChainDenied, _) => (
+            "chain-denied",
+            RED,
+            "1.4",
+            Some("2 3"),
+            "routed by the discovery chain, denied",
+        ),
         (Style::Opened, _) => ("opened", GREEN, "3", None, "opened by this change"),
         (Style::Closed, _) => ("closed", RED, "3", Some("7 4"), "closed by this change"),
         (Style::DeclaredAllowed, false) => (
@@ -68,9 +83,9 @@ fn look(
     }
 }
 
-/// The legend's entries, in order.
-fn legend(diff: bool) -> Vec<Style> {
-    if diff {
+/// The legend's entries, in order; the chain's only when the picture has chain edges.
+fn legend(diff: bool, chains: bool) -> Vec<Style> {
+    let mut out = if diff {
         vec![Style::Opened, Style::Closed, Style::Allowed]
     } else {
         vec![
@@ -78,7 +93,11 @@ fn legend(diff: bool) -> Vec<Style> {
             Style::DeclaredDenied,
             Style::Allowed,
         ]
+    };
+    if chains {
+        out.extend([Style::ChainAllowed, Style::ChainDenied]);
     }
+    out
 }
 
 fn legend_text(style: Style, diff: bool) -> &'static str {
@@ -88,11 +107,49 @@ fn legend_text(style: Style, diff: bool) -> &'static str {
     }
 }
 
-fn legend_width(diff: bool) -> i64 {
-    legend(diff)
+fn legend_width(diff: bool, chains: bool) -> i64 {
+    legend(diff, chains)
         .into_iter()
         .map(|s| 40 + text_width(legend_text(s, diff)) + 24)
         .sum()
+}
+
+/// The edges to draw with their labels: the declared and allowed pairs, then the chains'
+/// targets with the route, the share or `failover`.
+fn draw_edges<'a>(
+    r: &CheckResult,
+    links: &'a [super::ChainLink],
+    id: &BTreeMap<&str, usize>,
+) -> Vec<(DrawEdge, Option<&'a str>)> {
+    super::edges(r)
+        .iter()
+        .filter(|((s, d), _)| s != d)
+        .filter_map(|((s, d), style)| {
+            Some((
+                DrawEdge {
+                    from: *id.get(s.as_str())?,
+                    to: *id.get(d.as_str())?,
+                    style: *style,
+                },
+                None,
+            ))
+        })
+        .chain(
+            links
+                .iter()
+                .filter(|l| l.source != l.target)
+                .filter_map(|l| {
+                    Some((
+                        DrawEdge {
+                            from: *id.get(l.source.as_str())?,
+                            to: *id.get(l.target.as_str())?,
+                            style: l.style(),
+                        },
+                        Some(l.label.as_str()),
+                    ))
+                }),
+        )
+        .collect()
 }
 
 /// The SVG document for `r`'s graph (and its diff, if `r` has a base).
@@ -104,18 +161,10 @@ pub fn render(r: &CheckResult) -> String {
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let styled = super::edges(r);
-    let edges: Vec<DrawEdge> = styled
-        .iter()
-        .filter(|((s, d), _)| s != d)
-        .filter_map(|((s, d), style)| {
-            Some(DrawEdge {
-                from: *id.get(s.as_str())?,
-                to: *id.get(d.as_str())?,
-                style: *style,
-            })
-        })
-        .collect();
+    let links = super::chain_links(r);
+    let chains = !links.is_empty();
+    let labelled = draw_edges(r, &links, &id);
+    let edges: Vec<DrawEdge> = labelled.iter().map(|(e, _)| e.clone()).collect();
     let reasons: BTreeMap<(&str, &str), &str> = r
         .analysis
         .edges
@@ -142,7 +191,7 @@ pub fn render(r: &CheckResult) -> String {
         );
         return out;
     }
-    let l = layout(&names, &edges, legend_width(diff));
+    let l = layout(&names, &edges, legend_width(diff, chains));
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"13\" role=\"img\" aria-label=\"{t}\">\n<title>{t}</title>",
@@ -152,7 +201,7 @@ pub fn render(r: &CheckResult) -> String {
     );
     out.push_str("<defs>\n");
     let mut markers: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for s in legend(diff)
+    for s in legend(diff, chains)
         .into_iter()
         .chain(edges.iter().map(|e| e.style))
     {
@@ -175,17 +224,21 @@ pub fn render(r: &CheckResult) -> String {
     for (i, e) in edges.iter().enumerate() {
         let (sx, sy, sw) = l.boxes[e.from];
         let (tx, ty, tw) = l.boxes[e.to];
-        let path = if l.back[i] || tx <= sx {
+        // The path, and the middle of it for a label.
+        let (path, mid) = if l.back[i] || tx <= sx {
             // Backwards: an arc under both nodes, bottom centre to bottom centre.
             let (ax, ay) = (sx + sw / 2, sy + NODE_H);
             let (bx, by) = (tx + tw / 2, ty + NODE_H);
             let low = bottom + BACK_ROOM - 8;
-            format!("M{ax},{ay} C{ax},{low} {bx},{low} {bx},{by}")
+            let mid = ((ax + bx) / 2, (ay + by) / 8 + low * 3 / 4 - 4);
+            (format!("M{ax},{ay} C{ax},{low} {bx},{low} {bx},{by}"), mid)
         } else {
             let (ax, ay) = (sx + sw, sy + NODE_H / 2);
             let (bx, by) = (tx, ty + NODE_H / 2);
             let dx = (bx - ax) / 2;
-            format!("M{ax},{ay} C{},{ay} {},{by} {bx},{by}", ax + dx, bx - dx)
+            let mid = ((ax + bx) / 2, (ay + by) / 2 - 4);
+            let path = format!("M{ax},{ay} C{},{ay} {},{by} {bx},{by}", ax + dx, bx - dx);
+            (path, mid)
         };
         let (class, colour, width, dash, meaning) = look(e.style, diff);
         let (s, d) = (&names[e.from], &names[e.to]);
@@ -204,6 +257,15 @@ pub fn render(r: &CheckResult) -> String {
             xml_escape(label(d)),
             xml_escape(&why)
         );
+        if let Some(text) = labelled[i].1 {
+            let _ = writeln!(
+                out,
+                "  <text class=\"edge-label {class}\" x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\" fill=\"{colour}\" stroke=\"none\">{}</text>",
+                mid.0,
+                mid.1,
+                xml_escape(text)
+            );
+        }
     }
     out.push_str("</g>\n<g class=\"nodes\">\n");
     for (v, name) in names.iter().enumerate() {
@@ -226,7 +288,7 @@ pub fn render(r: &CheckResult) -> String {
     out.push_str("</g>\n<g class=\"legend\">\n");
     let mut x = MARGIN;
     let y = l.height - LEGEND_H / 2;
-    for s in legend(diff) {
+    for s in legend(diff, chains) {
         let (class, colour, width, dash, _) = look(s, diff);
         let text = legend_text(s, diff);
         let _ = writeln!(

@@ -45,7 +45,12 @@ pub fn section(sim: Option<&Simulation>) -> String {
         carried,
         plural(r.edges.len(), "declared upstream", "declared upstreams")
     );
-    let denials: Vec<String> = r.edges.iter().filter_map(|e| e.denial()).collect();
+    let denials: Vec<String> = r
+        .edges
+        .iter()
+        .filter_map(|e| e.denial())
+        .chain(r.targets.iter().filter_map(|t| t.denial()))
+        .collect();
     if !denials.is_empty() {
         out.push_str("<ul class=\"violations\">\n");
         for d in &denials {

@@ -9,11 +9,14 @@ use serde_json::{json, Value};
 
 /// The declared upstreams the intentions denied: who, and the deciding intention.
 fn denied(r: &SimReport) -> Value {
-    r.denied()
-        .map(
-            |e| json!({"source": e.source, "destination": e.destination, "denied_by": e.denied_by}),
-        )
-        .collect()
+    let upstreams = r.denied().map(
+        |e| json!({"source": e.source, "destination": e.destination, "denied_by": e.denied_by}),
+    );
+    // A target of an upstream's discovery chain: the upstream, and the target denied.
+    let targets = r.denied_targets().map(|t| {
+        json!({"source": t.source, "destination": t.upstream, "target": t.target, "denied_by": t.denied_by})
+    });
+    upstreams.chain(targets).collect()
 }
 
 pub fn value(sim: &Simulation) -> Value {

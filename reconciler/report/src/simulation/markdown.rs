@@ -40,7 +40,13 @@ pub fn render(sim: &Simulation) -> String {
             }
             out.push('\n');
         }
+        for t in super::target_lines(r) {
+            let _ = writeln!(out, "- chain: {}", md_escape(&t));
+        }
         for d in r.edges.iter().filter_map(|e| e.denial()) {
+            let _ = writeln!(out, "- 🔴 denied: {}", md_escape(&d));
+        }
+        for d in r.targets.iter().filter_map(|t| t.denial()) {
             let _ = writeln!(out, "- 🔴 denied: {}", md_escape(&d));
         }
         for v in &r.violations {

@@ -12,10 +12,35 @@ use mesh_sim::SimReport;
 /// "N declared upstream(s) denied by the intentions, " when some are, else nothing: the
 /// summary line of a mesh whose declared upstreams all work reads as it always did.
 pub(crate) fn denied_count(r: &SimReport) -> String {
-    match r.denied().count() {
+    let targets = match r.denied_targets().count() {
         0 => String::new(),
-        n => format!("{n} declared upstream(s) denied by the intentions, "),
+        n => format!("{n} chain target(s) denied by the intentions, "),
+    };
+    match r.denied().count() {
+        0 => targets,
+        n => format!("{n} declared upstream(s) denied by the intentions, {targets}"),
     }
+}
+
+/// One line per target of an upstream routed by its discovery chain: where the requests went
+/// and what the target's intentions decided.
+pub(crate) fn target_lines(r: &SimReport) -> impl Iterator<Item = String> + '_ {
+    r.targets.iter().map(|t| {
+        format!(
+            "{} -> {} -> target {}: {} allowed, {} denied, {} failed (expected {})",
+            t.source,
+            t.upstream,
+            t.target,
+            t.allowed,
+            t.denied,
+            t.failed,
+            if t.expected_allowed {
+                "allowed"
+            } else {
+                "denied"
+            }
+        )
+    })
 }
 
 #[cfg(test)]
@@ -61,6 +86,7 @@ pub(crate) mod fixture {
                 recovered_at_ms: None,
                 denied_by: None,
             }],
+            targets: Vec::new(),
             violations: violations.iter().map(|v| (*v).to_owned()).collect(),
             transient: vec![Transient {
                 kind: TransientKind::Break,

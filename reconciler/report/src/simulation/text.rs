@@ -31,7 +31,13 @@ pub fn render(sim: &Simulation) -> String {
                 t.kind, t.source, t.destination, t.step, t.at_ms
             );
         }
+        for t in super::target_lines(r) {
+            let _ = writeln!(out, "  chain: {t}");
+        }
         for d in r.edges.iter().filter_map(|e| e.denial()) {
+            let _ = writeln!(out, "  denied: {d}");
+        }
+        for d in r.targets.iter().filter_map(|t| t.denial()) {
             let _ = writeln!(out, "  denied: {d}");
         }
         for v in &r.violations {
