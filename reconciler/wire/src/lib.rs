@@ -54,6 +54,76 @@ pub fn decode<T: DeserializeOwned>(v: &Value) -> Result<T, DecodeError> {
     T::deserialize(v).map_err(|e| DecodeError(e.to_string()))
 }
 
+/// The fields of an answer this crate does not type, by path (`Policies/0/Extra`): a renamed
+/// or new field shows up here instead of being silently zero.
+pub trait Fields {
+    fn unknown_fields(&self) -> Vec<String>;
+}
+
+fn unknown_in<T: Fields>(prefix: &str, items: &[T]) -> Vec<String> {
+    items
+        .iter()
+        .enumerate()
+        .flat_map(|(i, x)| {
+            x.unknown_fields()
+                .into_iter()
+                .map(move |f| format!("{prefix}/{i}/{f}"))
+        })
+        .collect()
+}
+
+macro_rules! fields {
+    ($t:ty $(, $list:ident = $name:literal)*) => {
+        impl Fields for $t {
+            fn unknown_fields(&self) -> Vec<String> {
+                self.unknown
+                    .0
+                    .keys()
+                    .cloned()
+                    $(.chain(unknown_in($name, &self.$list)))*
+                    .collect()
+            }
+        }
+    };
+}
+
+fields!(AclLink);
+fields!(ServiceIdentity);
+fields!(NodeIdentity);
+fields!(AclPolicy);
+fields!(AclPolicyListEntry);
+fields!(
+    AclRole,
+    policies = "Policies",
+    service_identities = "ServiceIdentities",
+    node_identities = "NodeIdentities"
+);
+fields!(
+    AclToken,
+    policies = "Policies",
+    roles = "Roles",
+    service_identities = "ServiceIdentities",
+    node_identities = "NodeIdentities"
+);
+fields!(AclBindingRule);
+fields!(AclAuthMethod);
+fields!(CaConfiguration);
+
+/// Decodes an answer and refuses any field this crate does not type: for tests holding a
+/// Consul-compatible server to Consul's spelling.
+pub fn decode_strict<T: DeserializeOwned + Fields>(v: &Value) -> Result<T, DecodeError> {
+    let t: T = decode(v)?;
+    let unknown = t.unknown_fields();
+    if unknown.is_empty() {
+        Ok(t)
+    } else {
+        Err(DecodeError(format!(
+            "fields not in Consul's API: {}",
+            unknown.join(", ")
+        )))
+    }
+}
+
 /// The request body of an object: its Consul fields, without server-managed and unknown ones.
 pub fn request<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)

@@ -142,6 +142,11 @@ fn a_renamed_field_is_not_silently_equal() {
     let renamed: AclRole = decode(&json!({ "Name": "r", "Descr": "x" })).unwrap();
     assert_ne!(good, renamed);
     assert!(renamed.unknown.0.contains_key("Descr"));
+    let err =
+        decode_strict::<AclToken>(&json!({ "AccessorID": "a", "Policies": [{ "Nam": "x" }] }))
+            .unwrap_err();
+    assert!(err.0.contains("Policies/0/Nam"), "{err}");
+    assert!(decode_strict::<AclToken>(&json!({ "AccessorID": "a", "SecretID": "s" })).is_ok());
 }
 
 #[test]
