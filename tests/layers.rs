@@ -9,8 +9,14 @@ use std::process::Command;
 const LAYERS: &[(u32, &str, &[&str])] = &[
     (
         0,
-        "foundations: diagnostics, seeded randomness, the CA; what tests use besides Rust",
-        &["mesh-diagnostics", "mesh-seed", "mesh-ca", "mesh-test-tools"],
+        "foundations: diagnostics, seeded randomness, the CA, Consul's API objects; what tests use besides Rust",
+        &[
+            "mesh-diagnostics",
+            "mesh-seed",
+            "mesh-ca",
+            "mesh-wire",
+            "mesh-test-tools",
+        ],
     ),
     (
         1,

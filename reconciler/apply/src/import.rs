@@ -10,9 +10,10 @@
 use crate::hcl_out;
 use crate::observe::acl_type;
 use crate::{ApplyError, Result};
-use mesh_consul::{Client, StoredEntry};
+use mesh_consul::{AclObject, CaConfiguration, Client, StoredEntry};
 use mesh_model::{AclSettings, ConfigEntry, DefaultPolicy, EntryKind};
 use mesh_plan::acl::{inventory_key, AclKind, Inventory};
+use mesh_wire as wire;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -270,18 +271,19 @@ fn settings_file(dc: &str, owner: &str, acl: AclSettings) -> String {
 
 /// The CA configuration without what Consul adds (indexes, the cluster ID) and with the Vault
 /// token, which the client removed, replaced by where it is to come from.
-fn ca_body(ca: &Value) -> Map<String, Value> {
+fn ca_body(ca: &CaConfiguration) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("Kind".into(), json!("ca-config"));
-    let provider = ca
-        .get("Provider")
-        .and_then(Value::as_str)
-        .unwrap_or("consul");
+    let provider = if ca.provider.is_empty() {
+        "consul"
+    } else {
+        ca.provider.as_str()
+    };
     body.insert("Provider".into(), json!(provider));
-    if let Some(config) = ca.get("Config").and_then(Value::as_object) {
-        body.insert("Config".into(), Value::Object(config.clone()));
+    if !ca.config.is_empty() {
+        body.insert("Config".into(), Value::Object(ca.config.clone()));
     }
-    if ca.get("ForceWithoutCrossSigning").and_then(Value::as_bool) == Some(true) {
+    if ca.force_without_cross_signing {
         body.insert("ForceWithoutCrossSigning".into(), json!(true));
     }
     if provider == "vault" {
@@ -314,11 +316,7 @@ async fn import_acl(client: &Client, owner: &str, out: &mut Imported) -> Result<
             })?;
         let mut names = BTreeSet::new();
         for item in list {
-            let id = item
-                .get(kind.id_field())
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let id = item.id().to_owned();
             // Lists leave out policy rules; each object is read whole.
             let Some(v) = client.acl_read(acl_type(kind), &id).await? else {
                 continue;
@@ -326,16 +324,11 @@ async fn import_acl(client: &Client, owner: &str, out: &mut Imported) -> Result<
             // A link names a built-in policy by its well-known ID (the list may not show the
             // policy itself) or by the name the list showed.
             let builtin_link = v
-                .get("Policies")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|l| {
-                    let id = l.get("ID").and_then(Value::as_str).unwrap_or("");
-                    let name = l.get("Name").and_then(Value::as_str).unwrap_or("");
-                    id.starts_with(BUILTIN_POLICY_PREFIX) || builtin.contains(name)
-                })
-                .and_then(|l| l.get("Name").and_then(Value::as_str));
+                .policies()
+                .iter()
+                .find(|l| l.id.starts_with(BUILTIN_POLICY_PREFIX) || builtin.contains(&l.name))
+                .map(|l| l.name.as_str())
+                .filter(|n| !n.is_empty());
             if let Some(l) = builtin_link {
                 out.skipped.push(format!(
                     "{} {id}: links to the built-in \"{l}\", which a repository cannot manage",
@@ -345,7 +338,7 @@ async fn import_acl(client: &Client, owner: &str, out: &mut Imported) -> Result<
             }
             match kind {
                 AclKind::Policy if id.starts_with(BUILTIN_POLICY_PREFIX) => {
-                    let name = v.get("Name").and_then(Value::as_str).unwrap_or_default();
+                    let name = v.name();
                     builtin.insert(name.to_owned());
                     out.skipped
                         .push(format!("acl-policy \"{name}\": built into Consul"));
@@ -355,22 +348,21 @@ async fn import_acl(client: &Client, owner: &str, out: &mut Imported) -> Result<
                         .push("acl-token anonymous: built into Consul".to_owned());
                 }
                 AclKind::Token => {
-                    let name = token_name(&v, &id, &inventory, &mut names);
-                    out.add(
-                        "acl/tokens",
-                        &name,
-                        kind.as_str(),
-                        &acl_body(kind, &name, &v),
-                    );
+                    let description = match &v {
+                        AclObject::Token(t) => t.description.as_str(),
+                        _ => "",
+                    };
+                    let name = token_name(description, &id, &inventory, &mut names);
+                    out.add("acl/tokens", &name, kind.as_str(), &acl_body(&name, &v));
                 }
                 AclKind::Policy | AclKind::Role => {
-                    let name = v.get("Name").and_then(Value::as_str).unwrap_or_default();
+                    let name = v.name();
                     let dir = if kind == AclKind::Policy {
                         "acl/policies"
                     } else {
                         "acl/roles"
                     };
-                    out.add(dir, name, kind.as_str(), &acl_body(kind, name, &v));
+                    out.add(dir, name, kind.as_str(), &acl_body(name, &v));
                 }
             }
         }
@@ -378,26 +370,19 @@ async fn import_acl(client: &Client, owner: &str, out: &mut Imported) -> Result<
     Ok(())
 }
 
-fn link_names(v: &Value, field: &str) -> Vec<String> {
-    v.get(field)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("Name").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The name the inventory records for this AccessorID, else `mesh-gitops: NAME` as the
 /// planner describes unnamed tokens, else the description made a name, else the AccessorID's
 /// first group; unique among the tokens.
-fn token_name(v: &Value, id: &str, inventory: &Inventory, taken: &mut BTreeSet<String>) -> String {
+fn token_name(
+    description: &str,
+    id: &str,
+    inventory: &Inventory,
+    taken: &mut BTreeSet<String>,
+) -> String {
     let recorded = inventory
         .acl()
         .find(|(k, _, r)| *k == AclKind::Token && r.id == id)
         .map(|(_, n, _)| n.to_owned());
-    let description = v.get("Description").and_then(Value::as_str).unwrap_or("");
     let base = recorded.unwrap_or_else(|| {
         let from = description
             .strip_prefix("mesh-gitops: ")
@@ -425,60 +410,65 @@ fn token_name(v: &Value, id: &str, inventory: &Inventory, taken: &mut BTreeSet<S
 }
 
 /// The fields the repository declares for an ACL object, in the order a person reads them.
-fn acl_body(kind: AclKind, name: &str, v: &Value) -> Map<String, Value> {
+fn acl_body(name: &str, o: &AclObject) -> Map<String, Value> {
+    let kind = match o {
+        AclObject::Policy(_) | AclObject::PolicyStub(_) => AclKind::Policy,
+        AclObject::Role(_) => AclKind::Role,
+        AclObject::Token(_) => AclKind::Token,
+    };
     let mut body = Map::new();
     body.insert("Kind".into(), json!(kind.as_str()));
     body.insert("Name".into(), json!(name));
-    let description = v.get("Description").and_then(Value::as_str).unwrap_or("");
+    let description = match o {
+        AclObject::Policy(p) => &p.description,
+        AclObject::PolicyStub(p) => &p.description,
+        AclObject::Role(r) => &r.description,
+        AclObject::Token(t) => &t.description,
+    };
     if !description.is_empty() {
         body.insert("Description".into(), json!(description));
     }
-    let links = |field: &str| -> Option<Value> {
-        let names = link_names(v, field);
-        (!names.is_empty())
-            .then(|| json!(names.iter().map(|n| json!({"Name": n})).collect::<Vec<_>>()))
-    };
-    let identities = |field: &str| -> Option<Value> {
-        let list: Vec<Value> = v
-            .get(field)
-            .and_then(Value::as_array)?
+    let links = |l: &[wire::AclLink]| -> Option<Value> {
+        let names: Vec<Value> = l
             .iter()
-            .map(|x| {
-                let mut x = x.clone();
-                if let Value::Object(m) = &mut x {
-                    m.retain(|_, v| !v.is_null() && v != &json!([]));
-                }
-                x
-            })
+            .filter(|l| !l.name.is_empty())
+            .map(|l| json!({ "Name": l.name }))
             .collect();
-        (!list.is_empty()).then(|| json!(list))
+        (!names.is_empty()).then(|| json!(names))
     };
+    // Identities in their request form: absent and empty fields dropped.
+    fn identities<T: serde::Serialize>(items: &[T]) -> Option<Value> {
+        let list: Vec<Value> = items.iter().map(wire::request).collect();
+        (!list.is_empty()).then(|| json!(list))
+    }
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
             body.insert(k.into(), v);
         }
     };
-    match kind {
-        AclKind::Policy => {
-            put("Rules", v.get("Rules").cloned());
+    match o {
+        AclObject::Policy(p) => {
+            put("Rules", Some(json!(p.rules)));
             put(
                 "Datacenters",
-                v.get("Datacenters")
-                    .filter(|d| d.as_array().is_some_and(|a| !a.is_empty()))
-                    .cloned(),
+                (!p.datacenters.is_empty()).then(|| json!(p.datacenters)),
             );
         }
-        AclKind::Role => {
-            put("Policies", links("Policies"));
-            put("ServiceIdentities", identities("ServiceIdentities"));
-            put("NodeIdentities", identities("NodeIdentities"));
+        AclObject::PolicyStub(p) => put(
+            "Datacenters",
+            (!p.datacenters.is_empty()).then(|| json!(p.datacenters)),
+        ),
+        AclObject::Role(r) => {
+            put("Policies", links(&r.policies));
+            put("ServiceIdentities", identities(&r.service_identities));
+            put("NodeIdentities", identities(&r.node_identities));
         }
-        AclKind::Token => {
-            put("Policies", links("Policies"));
-            put("Roles", links("Roles"));
-            put("ServiceIdentities", identities("ServiceIdentities"));
-            put("NodeIdentities", identities("NodeIdentities"));
-            if v.get("Local").and_then(Value::as_bool) == Some(true) {
+        AclObject::Token(t) => {
+            put("Policies", links(&t.policies));
+            put("Roles", links(&t.roles));
+            put("ServiceIdentities", identities(&t.service_identities));
+            put("NodeIdentities", identities(&t.node_identities));
+            if t.local {
                 put("Local", Some(json!(true)));
             }
             let var: String = name
@@ -506,31 +496,32 @@ mod tests {
         assert_eq!(file_stem(".hidden"), "_.hidden");
         let mut taken = BTreeSet::new();
         let inv = Inventory::default();
-        let v = json!({"Description": "Token for the web service!"});
+        let v = "Token for the web service!";
         assert_eq!(
-            token_name(&v, "ab-cd", &inv, &mut taken),
+            token_name(v, "ab-cd", &inv, &mut taken),
             "token-for-the-web-service"
         );
         assert_eq!(
-            token_name(&v, "ab-cd", &inv, &mut taken),
+            token_name(v, "ab-cd", &inv, &mut taken),
             "token-for-the-web-service-2"
         );
-        let v = json!({"Description": "mesh-gitops: api"});
-        assert_eq!(token_name(&v, "ab-cd", &inv, &mut taken), "api");
-        let v = json!({"Description": ""});
+        let v = "mesh-gitops: api";
+        assert_eq!(token_name(v, "ab-cd", &inv, &mut taken), "api");
+        let v = "";
         assert_eq!(
-            token_name(&v, "1234abcd-ef", &inv, &mut taken),
+            token_name(v, "1234abcd-ef", &inv, &mut taken),
             "token-1234abcd"
         );
     }
 
     #[test]
     fn a_token_file_has_a_placeholder_and_never_a_secret() {
-        let v = json!({
+        let v = AclObject::token(&json!({
             "AccessorID": "a", "SecretID": "s3cr3t", "Description": "d",
             "Policies": [{"ID": "p1", "Name": "web"}], "Local": false
-        });
-        let text = hcl_out::file(&acl_body(AclKind::Token, "web", &v));
+        }))
+        .unwrap();
+        let text = hcl_out::file(&acl_body("web", &v));
         assert!(
             text.contains("SecretIDFrom = \"env:CONSUL_TOKEN_WEB\""),
             "{text}"

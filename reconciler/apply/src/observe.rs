@@ -109,7 +109,7 @@ pub async fn observe(client: &Client, desired: &Desired) -> Result<Observed> {
             .ca_configuration()
             .await
             .map_err(read_error("cannot read the CA configuration".into()))?
-            .and_then(|v| ObservedCa::from_api(&v)),
+            .and_then(|c| ObservedCa::from_api(&c)),
         None => None,
     };
     Ok(Observed {
@@ -137,7 +137,7 @@ async fn observe_acl(
                 kind: kind.as_str(),
                 source: e.into(),
             })?;
-        acl.extend(list.iter().filter_map(|v| ObservedAcl::from_api(kind, v)));
+        acl.extend(list.iter().filter_map(ObservedAcl::from_api));
     }
     let wanted: Vec<(AclKind, String)> = needing_details(&desired.acl, &acl, inventory)
         .into_iter()
@@ -146,7 +146,7 @@ async fn observe_acl(
     for (kind, id) in wanted {
         if let Some(v) = client.acl_read(acl_type(kind), &id).await? {
             if let (Some(full), Some(slot)) = (
-                ObservedAcl::from_api(kind, &v),
+                ObservedAcl::from_api(&v),
                 acl.iter_mut().find(|o| o.kind == kind && o.id == id),
             ) {
                 *slot = full;

@@ -191,10 +191,6 @@ pub(crate) fn shared_after(step: &Step) -> Option<mesh_model::ConfigEntry> {
     Some(mesh_model::ConfigEntry::ServiceIntentions(i))
 }
 
-fn modify_index(v: &Value) -> u64 {
-    v.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0)
-}
-
 /// One ACL step. `Ok(false)` when the object moved since it was read (no CAS in Consul's ACL
 /// API, so the index is checked just before the write) or a create found the name taken.
 async fn acl_step(
@@ -235,8 +231,8 @@ async fn acl_step(
                 Err(e) => return Err(e.into()),
             };
             let record = Record {
-                id: answer[kind.id_field()].as_str().unwrap_or("").to_owned(),
-                modify_index: modify_index(&answer),
+                id: answer.id().to_owned(),
+                modify_index: answer.modify_index(),
                 body: Some(d.body.clone()),
             };
             ledger.borrow_mut().set(&step.kind, &step.name, record);
@@ -246,7 +242,7 @@ async fn acl_step(
             let d = d.ok_or(StepError::NotDeclared)?;
             let id = step.id.clone().ok_or(StepError::NoId("update"))?;
             match client.acl_read(t, &id).await? {
-                Some(v) if modify_index(&v) == step.cas => {}
+                Some(v) if v.modify_index() == step.cas => {}
                 _ => return Ok(false),
             }
             let mut body = d.request.clone();
@@ -254,7 +250,7 @@ async fn acl_step(
             let answer = client.acl_write(t, Some(&id), &body).await?;
             let record = Record {
                 id,
-                modify_index: modify_index(&answer),
+                modify_index: answer.modify_index(),
                 body: Some(d.body.clone()),
             };
             ledger.borrow_mut().set(&step.kind, &step.name, record);
@@ -263,7 +259,7 @@ async fn acl_step(
         Action::Delete => {
             let id = step.id.clone().ok_or(StepError::NoId("delete"))?;
             match client.acl_read(t, &id).await? {
-                Some(v) if modify_index(&v) == step.cas => {}
+                Some(v) if v.modify_index() == step.cas => {}
                 Some(_) => return Ok(false),
                 None => {
                     ledger.borrow_mut().remove(&step.kind, &step.name);
@@ -299,7 +295,7 @@ async fn ca_step(
 ) -> Result<bool, StepError> {
     let c = cx.desired.ca.as_ref().ok_or(StepError::NotDeclared)?;
     let now = cx.client.ca_configuration().await?;
-    if now.as_ref().map(modify_index).unwrap_or(0) != step.cas {
+    if now.as_ref().map_or(0, |c| c.server.modify_index) != step.cas {
         return Ok(false);
     }
     let mut body = mesh_plan::acl::ca_request(c);

@@ -14,6 +14,7 @@ pub mod live;
 pub use live::{read_catalog_services, read_live, LiveEntry, LiveError, LiveService, LiveState};
 
 use mesh_model::ConfigEntry;
+pub use mesh_wire::{AclObject, CaConfiguration};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -227,24 +228,24 @@ impl AclType {
             _ => "ID",
         }
     }
+
+    /// An answer of this type, decoded tolerantly (`mesh_wire`).
+    fn decode(self, path: &str, v: &Value) -> Result<AclObject, ConsulError> {
+        match self {
+            AclType::Policy => AclObject::policy(v),
+            AclType::Role => AclObject::role(v),
+            AclType::Token => AclObject::token(v),
+        }
+        .map_err(|e| ConsulError::Decode {
+            path: path.into(),
+            reason: e.0,
+        })
+    }
 }
 
 /// Removes every `SecretID` (and the CA's secrets) from an answer before anything else sees it:
 /// plans, reports and logs never hold one because they are dropped at the door.
-pub fn strip_secrets(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|k, _| {
-                !(k.eq_ignore_ascii_case("SecretID")
-                    || k.eq_ignore_ascii_case("PrivateKey")
-                    || k.eq_ignore_ascii_case("Token"))
-            });
-            m.values_mut().for_each(strip_secrets);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_secrets),
-        _ => {}
-    }
-}
+pub use mesh_wire::strip_secrets;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -541,17 +542,16 @@ impl Client {
         self.delete(&path).await
     }
 
-    /// Every object of an ACL type (one request), secrets removed.
-    pub async fn acl_list(&self, t: AclType) -> Result<Vec<Value>, ConsulError> {
+    /// Every object of an ACL type (one request), typed; secrets never enter.
+    pub async fn acl_list(&self, t: AclType) -> Result<Vec<AclObject>, ConsulError> {
         let path = format!("/v1/acl/{}", t.list());
-        let mut v = self
+        let v = self
             .get_json(&path)
             .await?
             .map(|i| i.value)
             .unwrap_or(Value::Array(Vec::new()));
-        strip_secrets(&mut v);
         match v {
-            Value::Array(a) => Ok(a),
+            Value::Array(a) => a.iter().map(|v| t.decode(&path, v)).collect(),
             _ => Err(ConsulError::Decode {
                 path,
                 reason: "expected a list".into(),
@@ -559,34 +559,30 @@ impl Client {
         }
     }
 
-    /// One ACL object by ID, secrets removed; `None` if it does not exist.
-    pub async fn acl_read(&self, t: AclType, id: &str) -> Result<Option<Value>, ConsulError> {
+    /// One ACL object by ID, typed; `None` if it does not exist.
+    pub async fn acl_read(&self, t: AclType, id: &str) -> Result<Option<AclObject>, ConsulError> {
         let path = format!("/v1/acl/{}/{id}", t.one());
         match self.get_json(&path).await {
-            Ok(v) => Ok(v.map(|mut i| {
-                strip_secrets(&mut i.value);
-                i.value
-            })),
+            Ok(v) => v.map(|i| t.decode(&path, &i.value)).transpose(),
             // Consul answers a missing ACL object with 403 "ACL not found" on some versions.
             Err(ConsulError::Forbidden(m)) if m.contains("ACL not found") => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Creates (`id: None`) or updates an ACL object; the answer, secrets removed.
+    /// Creates (`id: None`) or updates an ACL object; the answer, typed.
     pub async fn acl_write(
         &self,
         t: AclType,
         id: Option<&str>,
         body: &Value,
-    ) -> Result<Value, ConsulError> {
+    ) -> Result<AclObject, ConsulError> {
         let path = match id {
             Some(id) => format!("/v1/acl/{}/{id}", t.one()),
             None => format!("/v1/acl/{}", t.one()),
         };
-        let mut v = self.put_json(&path, body).await?;
-        strip_secrets(&mut v);
-        Ok(v)
+        let v = self.put_json(&path, body).await?;
+        t.decode(&path, &v)
     }
 
     pub async fn acl_delete(&self, t: AclType, id: &str) -> Result<(), ConsulError> {
@@ -594,15 +590,18 @@ impl Client {
         Ok(())
     }
 
-    /// The Connect CA configuration, secrets removed.
-    pub async fn ca_configuration(&self) -> Result<Option<Value>, ConsulError> {
-        Ok(self
-            .get_json("/v1/connect/ca/configuration")
+    /// The Connect CA configuration, typed; `PrivateKey` and `Token` never enter.
+    pub async fn ca_configuration(&self) -> Result<Option<CaConfiguration>, ConsulError> {
+        let path = "/v1/connect/ca/configuration";
+        self.get_json(path)
             .await?
-            .map(|mut i| {
-                strip_secrets(&mut i.value);
-                i.value
-            }))
+            .map(|i| {
+                mesh_wire::decode(&i.value).map_err(|e| ConsulError::Decode {
+                    path: path.into(),
+                    reason: e.0,
+                })
+            })
+            .transpose()
     }
 
     pub async fn put_ca_configuration(&self, body: &Value) -> Result<(), ConsulError> {

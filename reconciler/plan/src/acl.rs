@@ -12,6 +12,8 @@
 
 use crate::{Action, ObjectKind, Step};
 use mesh_model::{AclLink, AclPolicy, AclRole, AclToken, CaConfig, NodeIdentity, ServiceIdentity};
+use mesh_wire as wire;
+use mesh_wire::AclObject;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -130,151 +132,124 @@ pub struct ObservedAcl {
 }
 
 impl ObservedAcl {
-    /// From one element of `/v1/acl/{policies,roles,tokens}` or a single read.
-    pub fn from_api(kind: AclKind, v: &Value) -> Option<ObservedAcl> {
-        let id = v.get(kind.id_field())?.as_str()?.to_owned();
-        let name = match kind {
-            AclKind::Token => String::new(),
-            _ => v.get("Name")?.as_str()?.to_owned(),
+    /// From one element of `/v1/acl/{policies,roles,tokens}` or a single read, typed by
+    /// `mesh_wire`; `None` without an ID (or, for a policy or role, a name).
+    pub fn from_api(o: &AclObject) -> Option<ObservedAcl> {
+        let kind = match o {
+            AclObject::Policy(_) | AclObject::PolicyStub(_) => AclKind::Policy,
+            AclObject::Role(_) => AclKind::Role,
+            AclObject::Token(_) => AclKind::Token,
         };
-        let complete = kind != AclKind::Policy || v.get("Rules").is_some();
+        if o.id().is_empty() || (kind != AclKind::Token && o.name().is_empty()) {
+            return None;
+        }
         Some(ObservedAcl {
             kind,
-            id,
-            name,
-            body: complete.then(|| observed_body(kind, v)),
-            modify_index: v.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0),
+            id: o.id().to_owned(),
+            name: o.name().to_owned(),
+            body: normal_form(o),
+            modify_index: o.modify_index(),
         })
     }
 }
 
-fn links_of(v: Option<&Value>) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|l| l.get("Name").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+/// Link names, sorted, once each; a link without a name (by ID only) names nothing.
+fn links_of(links: &[wire::AclLink]) -> Vec<String> {
+    let mut out: Vec<String> = links
+        .iter()
+        .filter(|l| !l.name.is_empty())
+        .map(|l| l.name.clone())
+        .collect();
     out.sort();
     out.dedup();
     out
 }
 
-fn sorted_values(v: Option<&Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = v
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    let mut x = x.clone();
-                    if let Some(dcs) = x.get_mut("Datacenters").and_then(Value::as_array_mut) {
-                        dcs.sort_by_key(Value::to_string);
-                    }
-                    // Empty lists and nulls are how Consul spells "absent".
-                    if let Value::Object(m) = &mut x {
-                        m.retain(|_, v| !v.is_null() && v != &json!([]));
-                    }
-                    x
-                })
-                .collect()
+/// Identities in their request form (absent and empty fields dropped, datacenters sorted),
+/// sorted.
+fn sorted_identities<T: Serialize + Clone>(items: &[T], sort: impl Fn(&mut T)) -> Vec<Value> {
+    let mut out: Vec<Value> = items
+        .iter()
+        .map(|x| {
+            let mut x = x.clone();
+            sort(&mut x);
+            wire::request(&x)
         })
-        .unwrap_or_default();
+        .collect();
     out.sort_by_key(Value::to_string);
     out
 }
 
-fn str_field(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
+fn sorted_strings(s: &[String]) -> Vec<String> {
+    let mut s = s.to_vec();
+    s.sort();
+    s
 }
 
-/// How one field of a body is brought to its normal form.
-#[derive(Clone, Copy)]
-enum Norm {
-    Text,
-    /// A list of strings, sorted.
-    Strings,
-    /// Links to policies or roles: their names, sorted.
-    Links,
-    /// Service or node identities, sorted, absent fields dropped.
-    Identities,
-    Flag,
+fn service_identities(s: &[wire::ServiceIdentity]) -> Vec<Value> {
+    sorted_identities(s, |x| x.datacenters.sort())
 }
 
-/// The fields compared per kind, in the order they are shown.
-fn fields(kind: AclKind) -> &'static [(&'static str, Norm)] {
-    use Norm::*;
-    match kind {
-        AclKind::Policy => &[
-            ("Name", Text),
-            ("Description", Text),
-            ("Rules", Text),
-            ("Datacenters", Strings),
-        ],
-        AclKind::Role => &[
-            ("Name", Text),
-            ("Description", Text),
-            ("Policies", Links),
-            ("ServiceIdentities", Identities),
-            ("NodeIdentities", Identities),
-        ],
-        AclKind::Token => &[
-            ("Description", Text),
-            ("Policies", Links),
-            ("Roles", Links),
-            ("ServiceIdentities", Identities),
-            ("NodeIdentities", Identities),
-            ("Local", Flag),
-        ],
-    }
+fn node_identities(n: &[wire::NodeIdentity]) -> Vec<Value> {
+    sorted_identities(n, |_| {})
 }
 
-/// The normal form of an observed object's body.
-fn observed_body(kind: AclKind, v: &Value) -> Value {
-    let m: Map<String, Value> = fields(kind)
-        .iter()
-        .map(|(k, norm)| {
-            let x = v.get(*k);
-            let value = match norm {
-                Norm::Text => json!(str_field(v, k)),
-                Norm::Strings => {
-                    let mut s: Vec<&str> = x
-                        .and_then(Value::as_array)
-                        .map(|a| a.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    s.sort();
-                    json!(s)
-                }
-                Norm::Links => json!(links_of(x)),
-                Norm::Identities => json!(sorted_values(x)),
-                Norm::Flag => json!(x.and_then(Value::as_bool).unwrap_or(false)),
-            };
-            ((*k).to_owned(), value)
-        })
-        .collect();
-    Value::Object(m)
+/// The normal form of an object's body: the fields compared, in the order they are shown;
+/// `None` for a policy listed without its rules. Read-only fields (IDs, indexes, hashes,
+/// create times) and fields `mesh_wire` does not type are never part of it.
+fn normal_form(o: &AclObject) -> Option<Value> {
+    Some(match o {
+        AclObject::PolicyStub(_) => return None,
+        AclObject::Policy(p) => json!({
+            "Name": p.name,
+            "Description": p.description,
+            "Rules": p.rules,
+            "Datacenters": sorted_strings(&p.datacenters),
+        }),
+        AclObject::Role(r) => json!({
+            "Name": r.name,
+            "Description": r.description,
+            "Policies": links_of(&r.policies),
+            "ServiceIdentities": service_identities(&r.service_identities),
+            "NodeIdentities": node_identities(&r.node_identities),
+        }),
+        AclObject::Token(t) => json!({
+            "Description": t.description,
+            "Policies": links_of(&t.policies),
+            "Roles": links_of(&t.roles),
+            "ServiceIdentities": service_identities(&t.service_identities),
+            "NodeIdentities": node_identities(&t.node_identities),
+            "Local": t.local,
+        }),
+    })
 }
 
-fn link_names(l: &[AclLink]) -> Vec<Value> {
-    l.iter().map(|l| json!({ "Name": l.name })).collect()
-}
-
-fn service_ids(s: &[ServiceIdentity]) -> Vec<Value> {
-    s.iter()
-        .map(|s| {
-            let mut v = json!({ "ServiceName": s.service_name });
-            if !s.datacenters.is_empty() {
-                v["Datacenters"] = json!(s.datacenters);
-            }
-            v
+fn link_names(l: &[AclLink]) -> Vec<wire::AclLink> {
+    l.iter()
+        .map(|l| wire::AclLink {
+            name: l.name.clone(),
+            ..wire::AclLink::default()
         })
         .collect()
 }
 
-fn node_ids(n: &[NodeIdentity]) -> Vec<Value> {
+fn service_ids(s: &[ServiceIdentity]) -> Vec<wire::ServiceIdentity> {
+    s.iter()
+        .map(|s| wire::ServiceIdentity {
+            service_name: s.service_name.clone(),
+            datacenters: s.datacenters.clone(),
+            ..wire::ServiceIdentity::default()
+        })
+        .collect()
+}
+
+fn node_ids(n: &[NodeIdentity]) -> Vec<wire::NodeIdentity> {
     n.iter()
-        .map(|n| json!({ "NodeName": n.node_name, "Datacenter": n.datacenter }))
+        .map(|n| wire::NodeIdentity {
+            node_name: n.node_name.clone(),
+            datacenter: n.datacenter.clone(),
+            ..wire::NodeIdentity::default()
+        })
         .collect()
 }
 
@@ -294,15 +269,29 @@ pub struct DesiredAcl {
 }
 
 impl DesiredAcl {
+    /// The request body and the normal form, both from one `mesh_wire` object.
+    fn bodies(o: &AclObject) -> (Value, Value) {
+        let request = match o {
+            AclObject::Policy(p) => wire::request(p),
+            AclObject::PolicyStub(p) => wire::request(p),
+            AclObject::Role(r) => wire::request(r),
+            AclObject::Token(t) => wire::request(t),
+        };
+        (request, normal_form(o).unwrap_or(Value::Null))
+    }
+
     pub fn policy(p: &AclPolicy) -> DesiredAcl {
-        let request = json!({
-            "Name": p.name, "Description": p.description, "Rules": p.rules,
-            "Datacenters": p.datacenters,
-        });
+        let (request, body) = Self::bodies(&AclObject::Policy(wire::AclPolicy {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            rules: p.rules.clone(),
+            datacenters: p.datacenters.clone(),
+            ..wire::AclPolicy::default()
+        }));
         DesiredAcl {
             kind: AclKind::Policy,
             name: p.name.clone(),
-            body: observed_body(AclKind::Policy, &request),
+            body,
             request,
             links: Vec::new(),
             secret_from: None,
@@ -310,16 +299,18 @@ impl DesiredAcl {
     }
 
     pub fn role(r: &AclRole) -> DesiredAcl {
-        let request = json!({
-            "Name": r.name, "Description": r.description,
-            "Policies": link_names(&r.policies),
-            "ServiceIdentities": service_ids(&r.service_identities),
-            "NodeIdentities": node_ids(&r.node_identities),
-        });
+        let (request, body) = Self::bodies(&AclObject::Role(wire::AclRole {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            policies: link_names(&r.policies),
+            service_identities: service_ids(&r.service_identities),
+            node_identities: node_ids(&r.node_identities),
+            ..wire::AclRole::default()
+        }));
         DesiredAcl {
             kind: AclKind::Role,
             name: r.name.clone(),
-            body: observed_body(AclKind::Role, &request),
+            body,
             request,
             links: r
                 .policies
@@ -338,18 +329,19 @@ impl DesiredAcl {
         } else {
             t.description.clone()
         };
-        let request = json!({
-            "Description": description,
-            "Policies": link_names(&t.policies),
-            "Roles": link_names(&t.roles),
-            "ServiceIdentities": service_ids(&t.service_identities),
-            "NodeIdentities": node_ids(&t.node_identities),
-            "Local": t.local,
-        });
+        let (request, body) = Self::bodies(&AclObject::Token(wire::AclToken {
+            description,
+            policies: link_names(&t.policies),
+            roles: link_names(&t.roles),
+            service_identities: service_ids(&t.service_identities),
+            node_identities: node_ids(&t.node_identities),
+            local: t.local,
+            ..wire::AclToken::default()
+        }));
         DesiredAcl {
             kind: AclKind::Token,
             name: t.name.clone(),
-            body: observed_body(AclKind::Token, &request),
+            body,
             request,
             links: t
                 .policies
@@ -629,19 +621,13 @@ pub struct ObservedCa {
 }
 
 impl ObservedCa {
-    pub fn from_api(v: &Value) -> Option<ObservedCa> {
-        Some(ObservedCa {
-            provider: v.get("Provider")?.as_str()?.to_owned(),
-            config: v
-                .get("Config")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-            force_without_cross_signing: v
-                .get("ForceWithoutCrossSigning")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            modify_index: v.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0),
+    /// From Consul's answer; `None` when it names no provider.
+    pub fn from_api(c: &wire::CaConfiguration) -> Option<ObservedCa> {
+        (!c.provider.is_empty()).then(|| ObservedCa {
+            provider: c.provider.clone(),
+            config: c.config.clone(),
+            force_without_cross_signing: c.force_without_cross_signing,
+            modify_index: c.server.modify_index,
         })
     }
 
@@ -659,10 +645,16 @@ impl ObservedCa {
 /// The body the plan shows and the executor sends (without the Vault token, which the
 /// executor adds from its source at the last moment).
 pub fn ca_request(c: &CaConfig) -> Value {
-    json!({
-        "Provider": c.provider,
-        "Config": c.config,
-        "ForceWithoutCrossSigning": c.force_without_cross_signing,
+    ca_body(&c.provider, &c.config, c.force_without_cross_signing)
+}
+
+/// The request body of a CA configuration (`CAConfig` in Consul's api/connect_ca.go).
+fn ca_body(provider: &str, config: &Map<String, Value>, force: bool) -> Value {
+    wire::request(&wire::CaConfiguration {
+        provider: provider.to_owned(),
+        config: config.clone(),
+        force_without_cross_signing: force,
+        ..wire::CaConfiguration::default()
     })
 }
 
@@ -718,11 +710,11 @@ pub fn plan_ca(desired: Option<&CaConfig>, observed: Option<&ObservedCa>) -> Opt
         kind: ObjectKind::CaConfig,
         name: CA_NAME.into(),
         reason,
-        before: Some(json!({
-            "Provider": o.provider,
-            "Config": o.config,
-            "ForceWithoutCrossSigning": o.force_without_cross_signing,
-        })),
+        before: Some(ca_body(
+            &o.provider,
+            &o.config,
+            o.force_without_cross_signing,
+        )),
         after: Some(after),
         cas: o.modify_index,
         id: None,

@@ -2,6 +2,20 @@ use super::*;
 use crate::{plan_all, PlanInput, PlanOptions};
 use mesh_model::{AclLink, AclPolicy, AclRole, AclToken};
 
+/// An answer as the client hands it over, typed by `mesh_wire`.
+fn answer(kind: AclKind, v: &Value) -> AclObject {
+    match kind {
+        AclKind::Policy => AclObject::policy(v),
+        AclKind::Role => AclObject::role(v),
+        AclKind::Token => AclObject::token(v),
+    }
+    .unwrap()
+}
+
+fn ca_answer(v: Value) -> wire::CaConfiguration {
+    wire::decode(&v).unwrap()
+}
+
 fn link(n: &str) -> AclLink {
     AclLink {
         name: n.into(),
@@ -75,7 +89,7 @@ fn applied(desired: &[DesiredAcl]) -> (Vec<ObservedAcl>, Inventory) {
                     }
                 }
             }
-            ObservedAcl::from_api(d.kind, &v).unwrap()
+            ObservedAcl::from_api(&answer(d.kind, &v)).unwrap()
         })
         .collect();
     (observed, inv)
@@ -300,11 +314,11 @@ fn ca(config: Value) -> CaConfig {
 
 #[test]
 fn ca_changes_ignore_consul_defaults_and_flag_root_rotations_last() {
-    let observed = ObservedCa::from_api(&json!({
+    let observed = ObservedCa::from_api(&ca_answer(json!({
         "Provider": "consul",
         "Config": {"LeafCertTTL": "72h", "IntermediateCertTTL": "8760h", "RotationPeriod": "2160h", "PrivateKeyType": "ec", "PrivateKeyBits": 256},
         "ModifyIndex": 7
-    }))
+    })))
     .unwrap();
     // The repository spells out a default: no change.
     assert!(plan_ca(Some(&ca(json!({"LeafCertTTL": "72h"}))), Some(&observed)).is_none());
@@ -363,21 +377,41 @@ fn secrets_never_enter_a_plan() {
     assert!(p.steps[0].reason.contains("SecretID from env:WEB_TOKEN"));
     // An observed token answer with a SecretID: the normal form drops it.
     t.secret_id_from = None;
-    let o = ObservedAcl::from_api(
+    let answered = answer(
         AclKind::Token,
         &json!({"AccessorID": "a", "SecretID": "s3cr3t", "Description": "x", "ModifyIndex": 1}),
-    )
-    .unwrap();
-    assert!(!o.body.unwrap().to_string().contains("s3cr3t"));
+    );
+    assert!(!format!("{answered:?}").contains("s3cr3t"));
+    let o = ObservedAcl::from_api(&answered).unwrap();
+    assert!(!format!("{o:?}").contains("s3cr3t"));
+    // Nor is it ever printed by a plan that updates that token.
+    let mut inv = Inventory::default();
+    inv.objects.insert(
+        Inventory::key("acl-token", "web"),
+        Record {
+            id: "a".into(),
+            modify_index: 0,
+            body: None,
+        },
+    );
+    let p = run(
+        std::slice::from_ref(&d),
+        std::slice::from_ref(&o),
+        &inv,
+        false,
+    );
+    assert_eq!(order(&p), ["~ acl-token web"]);
+    let text = serde_json::to_string(&p).unwrap();
+    assert!(!text.contains("s3cr3t"), "{text}");
 }
 
 #[test]
 fn a_ca_setting_outside_the_derived_ones_is_compared_by_value() {
-    let observed = ObservedCa::from_api(&json!({
+    let observed = ObservedCa::from_api(&ca_answer(json!({
         "Provider": "consul",
         "Config": {"LeafCertTTL": "72h", "RotationPeriod": "2160h"},
         "ModifyIndex": 3
-    }))
+    })))
     .unwrap();
     assert!(plan_ca(
         Some(&ca(json!({"RotationPeriod": "2160h"}))),
