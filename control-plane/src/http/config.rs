@@ -63,6 +63,7 @@ fn decode_body(body: &[u8]) -> Result<ConfigEntry, ApiError> {
 
 fn entry_json(s: &StoredEntry) -> Value {
     let mut v = s.entry.to_json();
+    super::durations::as_consul_answers(&mut v);
     v["CreateIndex"] = json!(s.create_index);
     v["ModifyIndex"] = json!(s.modify_index);
     v
