@@ -658,3 +658,57 @@ fn killing_the_apply_at_random_points_then_rerunning_converges() {
     names.sort();
     assert_eq!(names, ["api", "intentions-admin", "web"], "none duplicated");
 }
+
+#[test]
+fn an_inline_certificate_key_is_read_from_its_source_and_never_shown() {
+    // Not a real key: the control plane, like Consul's write path here, stores it as given.
+    const KEY: &str =
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIK3yS3cr3t\n-----END EC PRIVATE KEY-----";
+    const MARK: &str = "MHcCAQEEIK3yS3cr3t";
+    let state = tempfile::tempdir().unwrap();
+    let server = serve(state.path());
+    let cwd = tempfile::tempdir().unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("mesh-gitops.hcl"), "owner = \"certs\"\n").unwrap();
+    std::fs::write(
+        repo.path().join("gw-cert.hcl"),
+        "Kind = \"inline-certificate\"\nName = \"gw-cert\"\nCertificate = \"CERT\"\nPrivateKeyFrom = \"env:GW_KEY\"\n",
+    )
+    .unwrap();
+    let p = repo.path().to_str().unwrap();
+    let env = &[("GW_KEY", KEY)];
+    let plan = run_against(cwd.path(), &server, &["plan", p], env);
+    assert!(
+        plan.stdout.contains("+ inline-certificate \"gw-cert\""),
+        "{}",
+        plan.stdout
+    );
+    let apply = run_against(cwd.path(), &server, &["apply", p], env);
+    assert_eq!(apply.code, Some(0), "{}", apply.stderr);
+    // The key reached the control plane, the reference did not.
+    let stored: serde_json::Value = server
+        .client()
+        .get(format!(
+            "{}/v1/config/inline-certificate/gw-cert",
+            server.url()
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(stored["PrivateKey"], KEY);
+    assert!(stored.get("PrivateKeyFrom").is_none(), "{stored}");
+    // Consul answers the key: the plan compares nothing of it and shows none of it.
+    let again = run_against(cwd.path(), &server, &["plan", p], env);
+    assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
+    let json = run_against(cwd.path(), &server, &["plan", p, "--format", "json"], env);
+    assert_eq!(json.code, Some(0), "{}", json.stderr);
+    for run in [&plan, &apply, &again, &json] {
+        assert!(
+            !run.stdout.contains(MARK) && !run.stderr.contains(MARK),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}

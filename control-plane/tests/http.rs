@@ -168,6 +168,18 @@ async fn decoding_and_validation_errors_use_consuls_status_codes() {
             && body.contains("invalid config key \"Bogus\""),
         "{body}"
     );
+    // A repository's key reference is no field of Consul's: apply sends the key itself.
+    let (status, body) = s
+        .put(
+            "/v1/config",
+            json!({"Kind": "inline-certificate", "Name": "gw", "PrivateKeyFrom": "env:GW_KEY"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("invalid config key \"PrivateKeyFrom\""),
+        "{body}"
+    );
     let (status, body) = s
         .put(
             "/v1/config",

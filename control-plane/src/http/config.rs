@@ -49,7 +49,7 @@ fn decode_body(body: &[u8]) -> Result<ConfigEntry, ApiError> {
     let text_body = std::str::from_utf8(body).map_err(|_| failed("body is not UTF-8".into()))?;
     let node = mesh_syntax::parse_json(mesh_diagnostics::FileId(0), text_body)
         .map_err(|d| failed(messages(&d)))?;
-    mesh_loader::decode_config_entry(&node).map_err(|d| {
+    let entry = mesh_loader::decode_config_entry(&node).map_err(|d| {
         // A missing Name decodes in Consul (`DecodeConfigEntry` leaves it empty) and fails in
         // `ConfigEntry.Apply`'s `Validate()`, an RPC error: 500 with the bare message.
         let errors: Vec<_> = d.iter().filter(|d| d.is_error()).collect();
@@ -58,11 +58,20 @@ fn decode_body(body: &[u8]) -> Result<ConfigEntry, ApiError> {
         } else {
             failed(messages(&d))
         }
-    })
+    })?;
+    // `PrivateKeyFrom` is a repository's reference to an inline-certificate's key, which apply
+    // replaces by the key: Consul's decoder has no such field (`DecodeConfigEntry`).
+    if entry.secret_reference().is_some() {
+        return Err(failed(
+            "invalid config key \"PrivateKeyFrom\" in inline-certificate".into(),
+        ));
+    }
+    Ok(entry)
 }
 
 fn entry_json(s: &StoredEntry) -> Value {
     let mut v = s.entry.to_json();
+    super::durations::as_consul_answers(&mut v);
     v["CreateIndex"] = json!(s.create_index);
     v["ModifyIndex"] = json!(s.modify_index);
     v

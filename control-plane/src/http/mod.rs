@@ -16,6 +16,7 @@ mod chain;
 mod config;
 mod connect;
 mod conventions;
+mod durations;
 mod families;
 mod faults;
 mod health;

@@ -4,7 +4,7 @@
 //!
 //! Secrets never leave Consul: the client strips `SecretID`, `PrivateKey` and `Token` from every
 //! answer, and each token is written with a `SecretIDFrom` placeholder the operator points at
-//! the real secret. The ownership marks of the owner imported for are dropped from the files
+//! the real secret (an inline-certificate with `PrivateKeyFrom = "env:CONSUL_CERT_KEY_<NAME>"`). The ownership marks of the owner imported for are dropped from the files
 //! (the planner adds them back), so the files say what the entries are, not who wrote them.
 
 use crate::hcl_out;
@@ -194,10 +194,29 @@ fn entry_body(e: &ConfigEntry, owner: &str) -> Map<String, Value> {
         meta.remove(mesh_plan::OWNER_KEY);
         meta.remove(mesh_plan::SOURCE_KEY);
     }
-    match e.to_json() {
+    let mut body = match e.to_json() {
         Value::Object(m) => m,
         _ => Map::new(),
+    };
+    // The client never reads an inline-certificate's private key: the file names where it is.
+    if e.kind().as_str() == mesh_model::entry_secret::INLINE_CERTIFICATE {
+        body.remove(mesh_model::entry_secret::PRIVATE_KEY);
+        body.insert(
+            mesh_model::entry_secret::PRIVATE_KEY_FROM.into(),
+            json!(format!("env:{}", key_variable(e.name()))),
+        );
     }
+    body
+}
+
+/// `CONSUL_CERT_KEY_<NAME>`: the placeholder variable of an imported inline-certificate's key.
+fn key_variable(name: &str) -> String {
+    let name: String = name
+        .to_ascii_uppercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("CONSUL_CERT_KEY_{name}")
 }
 
 /// The agent's ACL settings (`DebugConfig.ACLsEnabled` and the resolver's default policy, as
@@ -527,5 +546,25 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("s3cr3t") && !text.contains("p1"), "{text}");
+    }
+
+    #[test]
+    fn an_inline_certificate_file_has_a_key_placeholder_and_never_the_key() {
+        let e = ConfigEntry::Other(mesh_model::OtherEntry {
+            kind: "inline-certificate".into(),
+            name: "gw-cert".into(),
+            meta: Default::default(),
+            body: json!({"Certificate": "CERT", "PrivateKey": "K3Y"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            span: Default::default(),
+        });
+        let text = hcl_out::file(&entry_body(&e, "mesh-gitops"));
+        assert!(
+            text.contains("PrivateKeyFrom = \"env:CONSUL_CERT_KEY_GW_CERT\""),
+            "{text}"
+        );
+        assert!(!text.contains("K3Y") && text.contains("CERT"), "{text}");
     }
 }

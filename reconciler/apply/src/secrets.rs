@@ -1,4 +1,5 @@
-//! Secret sources (ACL SecretIDs, the Vault token of the CA configuration), read before
+//! Secret sources (ACL SecretIDs, the Vault token of the CA configuration, an
+//! inline-certificate's private key), read before
 //! anything is written so a missing one stops the apply at the start. Values are returned,
 //! never printed; errors name the source only.
 
@@ -36,6 +37,13 @@ pub(crate) fn secrets_for(plan: &Plan, desired: &Desired) -> Result<BTreeMap<Str
                 .find(|d| d.kind == AclKind::Token && d.name == s.name)
                 .and_then(|d| d.secret_from.clone()),
             (ObjectKind::CaConfig, _) => desired.ca.as_ref().and_then(|c| c.token_from.clone()),
+            // An inline-certificate's `PrivateKeyFrom`, checked by the loader.
+            (ObjectKind::ConfigEntry(kind), Action::Create | Action::Update) => desired
+                .entries
+                .iter()
+                .find(|e| e.kind() == *kind && e.name() == s.name)
+                .and_then(|e| e.secret_reference())
+                .and_then(|r| mesh_loader::secret_source(r).ok()),
             _ => None,
         };
         if let Some(source) = source {

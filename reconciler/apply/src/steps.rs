@@ -157,7 +157,15 @@ async fn entry_step(
                 .entries
                 .get(&(kind.clone(), step.name.as_str()))
                 .ok_or(StepError::NotDeclared)?;
-            cx.client.put_config_entry(entry, Some(step.cas)).await?
+            // An inline-certificate's private key, read before the first write.
+            let key = Inventory::key(step.kind.as_str(), &step.name);
+            match cx.secrets.get(&key) {
+                Some(secret) => {
+                    let entry = entry.with_secret(secret);
+                    cx.client.put_config_entry(&entry, Some(step.cas)).await?
+                }
+                None => cx.client.put_config_entry(entry, Some(step.cas)).await?,
+            }
         }
         Action::Delete => {
             cx.client

@@ -778,8 +778,15 @@ fn decode_entry_text(path: &str, v: &Value, text: &str) -> Result<StoredEntry, C
         path: path.to_owned(),
         reason: first(&d),
     })?;
+    let mut entry = read.entry;
+    // An inline-certificate's private key, which Consul answers in full, is dropped at the door.
+    if let mesh_model::ConfigEntry::Other(e) = &mut entry {
+        if e.kind == mesh_model::entry_secret::INLINE_CERTIFICATE {
+            e.body.remove(mesh_model::entry_secret::PRIVATE_KEY);
+        }
+    }
     Ok(StoredEntry {
-        entry: read.entry,
+        entry,
         modify_index: v["ModifyIndex"].as_u64().unwrap_or(0),
         unknown: read.unknown,
         hash: read.server.get("Hash").and_then(Value::as_u64),

@@ -92,6 +92,14 @@ impl FieldSpans {
         }
     }
 
+    /// Where the field at `pointer` (`/PrivateKey`) is written: its key to its value.
+    pub(crate) fn field(&self, pointer: &str) -> Option<Span> {
+        self.fields
+            .get(pointer)
+            .or_else(|| self.objects.get(pointer))
+            .copied()
+    }
+
     /// Whether `span` is one of the entry's objects or values.
     pub(crate) fn holds(&self, span: Option<Span>) -> bool {
         span.is_some_and(|s| self.objects.values().any(|o| *o == s))

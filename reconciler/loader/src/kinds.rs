@@ -335,6 +335,46 @@ fn is_env_name(v: &str) -> bool {
         && !v.starts_with(|c: char| c.is_ascii_digit())
 }
 
+/// An inline-certificate's private key in a repository: a literal `PrivateKey` is E0504 (and
+/// dropped, so its value goes no further); `PrivateKeyFrom` must name a secret source. Apply
+/// reads the source before the first write (`mesh_model::entry_secret`).
+pub(crate) fn inline_certificate_key(
+    e: &mut mesh_model::ConfigEntry,
+    at: &FieldSpans,
+    diags: &mut Diagnostics,
+) {
+    use mesh_model::entry_secret::{INLINE_CERTIFICATE, PRIVATE_KEY, PRIVATE_KEY_FROM};
+    let span = e.span();
+    let mesh_model::ConfigEntry::Other(cert) = e else {
+        return;
+    };
+    if cert.kind != INLINE_CERTIFICATE {
+        return;
+    }
+    if cert.body.remove(PRIVATE_KEY).is_some() {
+        literal_secret(
+            diags,
+            at.field("/PrivateKey").unwrap_or(span),
+            PRIVATE_KEY,
+            "write `PrivateKeyFrom = \"env:VAR\"` or `PrivateKeyFrom = \"file:PATH\"`: apply \
+             reads the key from there and sends it to Consul",
+        );
+    }
+    if let Some(Value::String(r)) = cert.body.get(PRIVATE_KEY_FROM) {
+        if let Err(msg) = secret_source(r.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    Code::SecretSource,
+                    at.field("/PrivateKeyFrom").unwrap_or(span),
+                    msg,
+                )
+                .with_field(PRIVATE_KEY_FROM)
+                .with_help("for example `PrivateKeyFrom = \"env:GATEWAY_KEY\"`"),
+            );
+        }
+    }
+}
+
 /// `what` is the field's path (`SecretID`, `Config.Token`), `span` where it is written.
 fn literal_secret(diags: &mut Diagnostics, span: Span, what: &str, hint: &str) {
     diags.push(

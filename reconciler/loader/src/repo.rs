@@ -377,7 +377,8 @@ impl Builder {
                 }
                 return FileFormat::MeshGitopsKind;
             }
-            if let Some(e) = config_entry_located(node, diags) {
+            if let Some(mut e) = config_entry_located(node, diags) {
+                crate::kinds::inline_certificate_key(&mut e.0, &e.1, diags);
                 self.entries.push(e);
             }
             return FileFormat::ConfigEntry;

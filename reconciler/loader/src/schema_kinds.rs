@@ -372,6 +372,8 @@ pub(crate) static INLINE_CERTIFICATE: Schema = consul(
         f("Name", Ty::Keep(&Ty::Str)),
         f("Certificate", Ty::Str),
         f("PrivateKey", Ty::Str),
+        // A repository's reference to the key (`mesh_model::entry_secret`), never sent.
+        f("PrivateKeyFrom", Ty::Str),
         f("Meta", Ty::StrMap),
     ],
 );

@@ -327,3 +327,51 @@ fn notifications_take_secret_references_and_refuse_literal_urls() {
         ]
     );
 }
+
+#[test]
+fn an_inline_certificate_key_is_a_reference_never_a_literal() {
+    let l = load(&[(
+        "cert.hcl",
+        "Kind = \"inline-certificate\"\nName = \"gw\"\nCertificate = \"CERT\"\nPrivateKey = \"K3Y-S3CR3T\"\n",
+    )]);
+    assert_eq!(
+        location(&l, Code::LiteralSecret),
+        ("cert.hcl".to_owned(), 4, 1)
+    );
+    let d = l
+        .diagnostics
+        .iter()
+        .find(|d| d.code == Code::LiteralSecret)
+        .unwrap();
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("PrivateKeyFrom"),
+        "{d:?}"
+    );
+    assert!(!format!("{:?}", l.state).contains("K3Y-S3CR3T"));
+
+    let l = load(&[(
+        "cert.hcl",
+        "Kind = \"inline-certificate\"\nName = \"gw\"\nCertificate = \"CERT\"\nPrivateKeyFrom = \"env:GW_KEY\"\n",
+    )]);
+    assert!(
+        l.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        codes(&l)
+    );
+    assert_eq!(
+        l.state.config_entries[0].secret_reference(),
+        Some("env:GW_KEY")
+    );
+
+    let l = load(&[(
+        "cert.hcl",
+        "Kind = \"inline-certificate\"\nName = \"gw\"\nPrivateKeyFrom = \"vault:gw\"\n",
+    )]);
+    assert_eq!(
+        location(&l, Code::SecretSource),
+        ("cert.hcl".to_owned(), 3, 1)
+    );
+}

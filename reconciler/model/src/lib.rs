@@ -11,6 +11,7 @@ pub mod agent;
 pub mod ca;
 pub mod chain;
 pub mod config_entry;
+pub mod entry_secret;
 pub mod service;
 pub mod settings;
 

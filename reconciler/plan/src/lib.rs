@@ -393,8 +393,9 @@ fn entry_step(
         kind: ObjectKind::ConfigEntry(k.0.clone()),
         name: k.1.clone(),
         reason: reason.to_owned(),
-        before,
-        after,
+        // An inline-certificate's private key (and the reference to it) never reaches a plan.
+        before: before.map(mesh_model::entry_secret::without_secrets),
+        after: after.map(mesh_model::entry_secret::without_secrets),
         cas,
         id: None,
         root_rotation: false,

@@ -57,7 +57,7 @@ fn content(e: &ConfigEntry) -> Value {
     let meta = e.meta_mut();
     meta.remove(OWNER_KEY);
     meta.remove(SOURCE_KEY);
-    e.to_json()
+    mesh_model::entry_secret::without_secrets(e.to_json())
 }
 
 /// What to do with one declared entry that exists in Consul.
@@ -89,8 +89,10 @@ pub(crate) fn decide(
     let k = key(d);
     let mut observed = o.entry.clone();
     mesh_semantics::config_entry::normalize(&mut observed);
-    let before = observed.to_json();
-    let after = d.to_json();
+    // Compared without an inline-certificate's private key: Consul answers the key, the
+    // repository names where it is.
+    let before = mesh_model::entry_secret::without_secrets(observed.to_json());
+    let after = mesh_model::entry_secret::without_secrets(d.to_json());
     let ours = opts.owner.as_str();
     let step = |reason: &str| {
         entry_step(
