@@ -223,6 +223,9 @@ pub(crate) fn fails_over(f: &Failure) -> bool {
     !f.handshake && matches!(f.outcome, Outcome::Unreachable | Outcome::TimedOut)
 }
 
+/// The agent cache's versions a TLS configuration was built from: (roots, the service's leaf).
+type TlsVersion = (u64, u64);
+
 /// The routing half of one upstream's sidecar: its generator of split rolls (from the seed),
 /// its TLS configurations per target service, and its round robin per target.
 pub(crate) struct ChainProxy {
@@ -232,7 +235,7 @@ pub(crate) struct ChainProxy {
     pub cache: Rc<RefCell<AgentCache>>,
     pub pool: Rc<Pool>,
     pub rng: RefCell<StdRng>,
-    pub configs: RefCell<BTreeMap<String, ((u64, u64), Arc<rustls::ClientConfig>)>>,
+    pub configs: RefCell<BTreeMap<String, (TlsVersion, Arc<rustls::ClientConfig>)>>,
     pub next: RefCell<BTreeMap<String, usize>>,
 }
 
