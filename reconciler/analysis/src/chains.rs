@@ -4,11 +4,12 @@
 //! target the intentions deny (at the upstream and at the route, split or resolver), a route an
 //! earlier one always matches first, a target declared nowhere.
 
-use crate::graph::PolicyGraph;
+use crate::graph::{DestinationRow, PolicyGraph};
 use mesh_diagnostics::{Code, Diagnostic, Span};
 use mesh_model::chain::{ChainEntry, RouteHttpMatch, ServiceRoute};
 use mesh_model::{ConfigEntry, DesiredState};
 use mesh_semantics::chain::{compile, ChainIndex, CompiledChain, Node};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// How a request on an upstream reaches a target.
@@ -172,47 +173,81 @@ pub fn describe(route: &ServiceRoute) -> String {
     parts.join(" ")
 }
 
+/// A target of one way through a chain, resolved once per chain: the service, its subset,
+/// whether it is a failover.
+struct Reached<'g> {
+    service: String,
+    subset: Option<String>,
+    failover: bool,
+    /// The decisions of the service reached, looked up once (`None`: a service the graph does
+    /// not know, decided by the intentions alone).
+    row: Option<&'g DestinationRow>,
+}
+
+/// The ways through a chain, each with its targets resolved.
+type Ways<'g> = Vec<(Path, Vec<Reached<'g>>)>;
+
+/// The ways through a chain with their targets resolved, computed once per upstream name.
+fn ways<'g>(chain: &CompiledChain, spans: &Spans<'_>, graph: &'g PolicyGraph) -> Ways<'g> {
+    paths(chain, spans)
+        .into_iter()
+        .map(|mut p| {
+            let targets = std::mem::take(&mut p.targets);
+            let reached = targets
+                .into_iter()
+                .filter_map(|(id, failover)| {
+                    let t = chain.targets.get(&id)?;
+                    Some(Reached {
+                        row: graph.rows.get(&t.service),
+                        service: t.service.clone(),
+                        subset: t.subset.clone(),
+                        failover,
+                    })
+                })
+                .collect();
+            (p, reached)
+        })
+        .collect()
+}
+
 /// Every declared upstream with chain entries, through its chain.
 pub fn edges(state: &DesiredState, graph: &PolicyGraph) -> Vec<ChainEdge> {
     let ix = ChainIndex::new(&state.config_entries, &state.settings.datacenter);
     let spans = Spans::of(&state.config_entries);
-    // Per upstream name: its chain and the ways through it, computed once.
-    let mut compiled: BTreeMap<&str, Option<(CompiledChain, Vec<Path>)>> = BTreeMap::new();
+    // Per upstream name: the ways through its chain, computed once (`None`: no chain entries of
+    // its own, or a chain that does not compile, which is E0426 already). One lookup per
+    // declared upstream.
+    let mut compiled: BTreeMap<&str, Option<Ways<'_>>> = BTreeMap::new();
     let mut out = Vec::new();
     for s in &state.services {
         for u in &s.upstreams {
             let name = u.destination_name.as_str();
-            if name.contains("${") || !ix.has_entries(name) {
-                continue;
-            }
             let chain = compiled.entry(name).or_insert_with(|| {
-                compile(&ix, name).ok().map(|c| {
-                    let p = paths(&c, &spans);
-                    (c, p)
-                })
+                if name.contains("${") || !ix.has_entries(name) {
+                    return None;
+                }
+                compile(&ix, name).ok().map(|c| ways(&c, &spans, graph))
             });
-            // A chain that does not compile is E0426 already.
-            let Some((chain, ways)) = chain else { continue };
-            for p in ways.iter() {
-                for (id, failover) in &p.targets {
-                    let Some(t) = chain.targets.get(id) else {
-                        continue;
+            let Some(ways) = chain else { continue };
+            for (p, reached) in ways.iter() {
+                for t in reached {
+                    let d = match t.row {
+                        Some(row) => Cow::Borrowed(row.named.get(&s.name).unwrap_or(&row.others)),
+                        None => graph.decide_ref(&s.name, &t.service),
                     };
-                    let d = graph.decide(&s.name, &t.service);
-                    let condition = p.condition.clone();
                     out.push(ChainEdge {
                         source: s.name.clone(),
                         upstream: name.to_owned(),
                         target: t.service.clone(),
                         subset: t.subset.clone(),
-                        condition,
+                        condition: p.condition.clone(),
                         share: p.share,
-                        failover: *failover,
+                        failover: t.failover,
                         allowed: d.allowed,
-                        reason: d.reason,
+                        reason: d.reason.clone(),
                         span: u.span,
                         via: p.via,
-                        via_kind: if *failover { "resolver" } else { p.via_kind },
+                        via_kind: if t.failover { "resolver" } else { p.via_kind },
                     });
                 }
             }
@@ -223,41 +258,72 @@ pub fn edges(state: &DesiredState, graph: &PolicyGraph) -> Vec<ChainEdge> {
 
 /// Findings about the chains: denied targets, routes that never match, unknown targets.
 pub fn findings(state: &DesiredState, graph: &PolicyGraph, edges: &[ChainEdge]) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
     // A target that is the upstream itself is E1001's (the upstream's own decision).
-    for e in edges
+    let denied: Vec<&ChainEdge> = edges
         .iter()
         .filter(|e| !e.allowed && e.target != e.upstream)
-    {
+        .collect();
+    let mut out = Vec::with_capacity(2 * denied.len());
+    for e in denied {
         let what = if e.failover { "fails over" } else { "sends" };
+        let (source, upstream, target) = (&*e.source, &*e.upstream, &*e.target);
+        let (condition, reason) = (&*e.condition, &*e.reason);
         out.push(
             Diagnostic::new(
                 Code::ChainTargetDenied,
                 e.span,
-                format!(
-                    "service \"{}\" declares upstream \"{}\", whose discovery chain {what} {} to \"{}\", which the intentions deny: {}",
-                    e.source, e.upstream, e.condition, e.target, e.reason
-                ),
+                concat(&[
+                    "service \"",
+                    source,
+                    "\" declares upstream \"",
+                    upstream,
+                    "\", whose discovery chain ",
+                    what,
+                    " ",
+                    condition,
+                    " to \"",
+                    target,
+                    "\", which the intentions deny: ",
+                    reason,
+                ]),
             )
             .with_label(e.via, "routed here")
-            .with_help(format!(
-                "add `{{ Name = \"{}\", Action = \"allow\" }}` to the service-intentions entry for \"{}\"",
-                e.source, e.target
-            )),
+            .with_help(concat(&[
+                "add `{ Name = \"",
+                source,
+                "\", Action = \"allow\" }` to the service-intentions entry for \"",
+                target,
+                "\"",
+            ])),
         );
         out.push(
             Diagnostic::new(
                 Code::ChainTargetDenied,
                 e.via,
-                format!(
-                    "this {} {what} {} on \"{}\"'s upstream \"{}\" to \"{}\", which the intentions deny: {}",
-                    e.via_kind, e.condition, e.source, e.upstream, e.target, e.reason
-                ),
+                concat(&[
+                    "this ",
+                    e.via_kind,
+                    " ",
+                    what,
+                    " ",
+                    condition,
+                    " on \"",
+                    source,
+                    "\"'s upstream \"",
+                    upstream,
+                    "\" to \"",
+                    target,
+                    "\", which the intentions deny: ",
+                    reason,
+                ]),
             )
-            .with_help(format!(
-                "allow \"{}\" in the service-intentions entry for \"{}\", or send the requests elsewhere",
-                e.source, e.target
-            )),
+            .with_help(concat(&[
+                "allow \"",
+                source,
+                "\" in the service-intentions entry for \"",
+                target,
+                "\", or send the requests elsewhere",
+            ])),
         );
     }
     for e in &state.config_entries {
@@ -298,6 +364,15 @@ pub fn findings(state: &DesiredState, graph: &PolicyGraph, edges: &[ChainEdge]) 
         }
     }
     out
+}
+
+/// The pieces joined in one allocation of the exact size (`format!` grows its buffer as it goes).
+fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
 }
 
 fn unknown(graph: &PolicyGraph, own: &str, to: Option<&str>, at: Span, out: &mut Vec<Diagnostic>) {
@@ -456,6 +531,19 @@ mod tests {
             routed_diff(&head.chain_edges, &base.chain_edges).closed,
             d.opened
         );
+    }
+
+    #[test]
+    fn a_borrowed_decision_is_the_owned_one() {
+        let state = load(BASE);
+        let g = PolicyGraph::build(&state);
+        for (src, dst) in [("web", "api"), ("api", "web"), ("web", "declared-nowhere")] {
+            let d = g.decide_ref(src, dst);
+            assert_eq!(*d, g.decide(src, dst));
+            assert_eq!(matches!(d, Cow::Borrowed(_)), g.rows.contains_key(dst));
+        }
+        assert!(g.decide_ref("web", "api").allowed);
+        assert!(!g.decide_ref("api", "web").allowed);
     }
 
     #[test]

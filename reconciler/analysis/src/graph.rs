@@ -9,6 +9,7 @@
 use mesh_model::{DesiredState, IntentionAction};
 use mesh_semantics::intention::{IntentionRef, IntentionSet};
 use petgraph::graph::{DiGraph, NodeIndex};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A name no service can have: stands for "any service not named exactly".
@@ -108,7 +109,7 @@ impl PolicyGraph {
                 if u.destination_name.contains("${") {
                     continue;
                 }
-                let d = pg.decide(&s.name, &u.destination_name);
+                let d = pg.decide_ref(&s.name, &u.destination_name);
                 edges.insert(
                     (s.name.clone(), u.destination_name.clone()),
                     EdgeKind {
@@ -137,14 +138,15 @@ impl PolicyGraph {
 
     /// The decision for `source -> destination` (any names, known or not).
     pub fn decide(&self, source: &str, destination: &str) -> PairDecision {
-        if let Some(row) = self.rows.get(destination) {
-            return row
-                .named
-                .get(source)
-                .cloned()
-                .unwrap_or_else(|| row.others.clone());
+        self.decide_ref(source, destination).into_owned()
+    }
+
+    /// [`decide`](Self::decide) without copying the decision of a known destination.
+    pub fn decide_ref(&self, source: &str, destination: &str) -> Cow<'_, PairDecision> {
+        match self.rows.get(destination) {
+            Some(row) => Cow::Borrowed(row.named.get(source).unwrap_or(&row.others)),
+            None => Cow::Owned(pair(&self.set, source, destination, self.default_allow)),
         }
-        pair(&self.set, source, destination, self.default_allow)
     }
 
     /// Allowed destinations of `source` among known services (the blast radius of its identity).

@@ -64,12 +64,13 @@ impl<'a> ChainIndex<'a> {
 
     /// `recordServiceProtocol`: service-defaults decides alone, else proxy-defaults, else tcp.
     pub fn protocol(&self, service: &str) -> String {
+        self.protocol_ref(service).to_owned()
+    }
+
+    fn protocol_ref(&self, service: &str) -> &str {
         match self.service_protocols.get(service) {
-            Some(p) => p.clone(),
-            None => self
-                .global_protocol
-                .clone()
-                .unwrap_or_else(|| "tcp".to_owned()),
+            Some(p) => p,
+            None => self.global_protocol.as_deref().unwrap_or("tcp"),
         }
     }
 
@@ -256,14 +257,14 @@ pub fn compile(ix: &ChainIndex<'_>, service: &str) -> Result<CompiledChain, Chai
 impl Compiler<'_, '_> {
     /// `recordServiceProtocol` and `recordProtocol`: the first protocol seen is the chain's.
     fn record_protocol(&mut self, service: &str) -> Result<(), ChainError> {
-        let p = self.ix.protocol(service);
+        let p = self.ix.protocol_ref(service);
         match &self.protocol {
-            None => self.protocol = Some(p),
-            Some(first) if *first != p => {
+            None => self.protocol = Some(p.to_owned()),
+            Some(first) if first != p => {
                 return Err(ChainError::Protocols {
                     chain: self.service.clone(),
                     service: format!("{service}.default.default"),
-                    protocol: p,
+                    protocol: p.to_owned(),
                     first: first.clone(),
                 })
             }
@@ -400,7 +401,7 @@ impl Compiler<'_, '_> {
                 return Ok((key, t.id));
             }
             if t.peer.is_none() {
-                self.record_protocol(&t.service.clone())?;
+                self.record_protocol(&t.service)?;
             }
             let resolver = self.ix.resolvers.get(t.service.as_str()).copied();
             if history.contains(&t.id) {
