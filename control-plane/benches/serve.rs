@@ -28,7 +28,8 @@ async fn main() {
     // One client: the first 1,000 writes into an empty store, then on to 10,000, the last
     // 1,000 timed again; a write should cost the same whatever the store holds.
     let first = timed_writes(&client, &base, "a", 0, 1_000, 1).await;
-    timed_writes(&client, &base, "a", 1_000, 9_000, 1).await;
+    // a-1000 to a-8999: the last 1,000 must be new entries too, not rewrites of unchanged ones.
+    timed_writes(&client, &base, "a", 1_000, 8_000, 1).await;
     let last = timed_writes(&client, &base, "a", 9_000, 1_000, 1).await;
     println!(
         "config-entry writes, 1 client:  {:>8.0}/s (first 1,000 of 10,000 in {first:.2} s)",
