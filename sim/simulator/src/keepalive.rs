@@ -2,7 +2,9 @@
 //! connections to the destination's sidecars, which authorize every request on them; a TCP
 //! upstream makes one mTLS connection per application connection. A pooled connection is reused
 //! only with the TLS configuration it was opened with, so after a root rotation or a leaf renewal
-//! every connection handshakes again and expiry and rotation are still exercised.
+//! every connection handshakes again and expiry and rotation are still exercised. On loopback,
+//! the application's connection to its sidecar and the destination sidecar's connection to its
+//! application are kept across an HTTP-family upstream's requests as well.
 
 use crate::node::{
     linger, AgentCache, Failure, InstancePlan, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PREAMBLE,
@@ -26,7 +28,7 @@ use turmoil::net::TcpStream;
 
 /// How long an idle pooled connection is kept by the destination's sidecar. Envoy's default is
 /// an hour; a simulation is shorter, so this only bounds connections whose caller vanished.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Wall time spent polling `f` (not waiting on the network), added to the run's client-side
 /// handshake time: what the benchmark compares with raw in-memory handshakes. It reaches neither
@@ -252,6 +254,9 @@ pub(crate) async fn serve_requests(
 ) {
     let dst = &inst.service;
     let mut first = true;
+    // The connection to the application, kept across the requests of this connection as
+    // Envoy pools its connections to the local application.
+    let mut app: Option<TcpStream> = None;
     loop {
         let wait = if first { REQUEST_TIMEOUT } else { IDLE_TIMEOUT };
         first = false;
@@ -272,7 +277,7 @@ pub(crate) async fn serve_requests(
         };
         let reply = if decision.allowed {
             log(obs, host, format!("proxy {dst} admitted {source}"));
-            forward(inst.app_port, source, &head).await
+            forward(&mut app, inst.app_port, source, &head).await
         } else {
             log(
                 obs,
@@ -301,29 +306,49 @@ pub(crate) async fn serve_requests(
             return;
         }
     }
+    if let Some(mut a) = app {
+        let _ = a.shutdown().await;
+    }
     let _ = tls.shutdown().await;
     linger(tls).await;
 }
 
-/// One request to the application over loopback, with the caller's verified identity first.
-async fn forward(app_port: u16, source: &str, head: &[u8]) -> Vec<u8> {
+/// One request to the application over loopback, on the connection kept in `app` or a new one
+/// that first names the caller's verified identity. A kept connection the application closed
+/// meanwhile fails before any answer; the request then goes over a new one.
+async fn forward(app: &mut Option<TcpStream>, app_port: u16, source: &str, head: &[u8]) -> Vec<u8> {
+    if let Some(mut kept) = app.take() {
+        if let Some(reply) = ask(&mut kept, head).await {
+            *app = Some(kept);
+            return reply;
+        }
+    }
     let unavailable = || wire::response(503, "Service Unavailable", &[], "no application");
-    let mut app = match timeout(CONNECT_TIMEOUT, TcpStream::connect(("127.0.0.1", app_port))).await
+    let mut conn = match timeout(CONNECT_TIMEOUT, TcpStream::connect(("127.0.0.1", app_port))).await
     {
         Ok(Ok(s)) => s,
         _ => return unavailable(),
     };
     let mut first = format!("{PREAMBLE}{source}\n").into_bytes();
     first.extend_from_slice(head);
-    let sent = async {
-        app.write_all(&first).await?;
-        app.shutdown().await
-    };
-    if sent.await.is_err() {
-        return unavailable();
+    match ask(&mut conn, &first).await {
+        Some(reply) => {
+            *app = Some(conn);
+            reply
+        }
+        None => unavailable(),
     }
-    match timeout(REQUEST_TIMEOUT, wire::read_all(&mut app)).await {
-        Ok((bytes, _)) if !bytes.is_empty() => bytes,
-        _ => unavailable(),
+}
+
+/// Writes `request` on `conn` and reads the one response, framed by its `content-length`.
+async fn ask(conn: &mut TcpStream, request: &[u8]) -> Option<Vec<u8>> {
+    let sent = async {
+        conn.write_all(request).await?;
+        conn.flush().await
+    };
+    sent.await.ok()?;
+    match timeout(REQUEST_TIMEOUT, wire::read_response(conn)).await {
+        Ok(Ok(reply)) if !reply.is_empty() => Some(reply),
+        _ => None,
     }
 }

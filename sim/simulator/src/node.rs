@@ -521,27 +521,58 @@ async fn app(inst: Rc<InstancePlan>, host: Rc<str>, obs: Obs) {
     }
 }
 
+/// The application: answers each request on a connection in turn, until the caller closes it
+/// (its sidecar keeps HTTP connections open across requests). The sidecar names the caller's
+/// verified identity once, before the first request.
 async fn serve_app(mut stream: TcpStream, inst: Rc<InstancePlan>, host: Rc<str>, obs: Obs) {
-    let Ok(Ok(head)) = timeout(REQUEST_TIMEOUT, wire::read_head(&mut stream)).await else {
-        return;
-    };
-    let (source, rest) = match head.strip_prefix(PREAMBLE.as_bytes()) {
-        Some(after) => match after.iter().position(|b| *b == b'\n') {
-            Some(nl) => (
-                Some(String::from_utf8_lossy(&after[..nl]).into_owned()),
-                &after[nl + 1..],
-            ),
-            None => (None, after),
-        },
-        None => (None, &head[..]),
-    };
-    let Some(request) = wire::parse_request(rest) else {
-        return;
-    };
+    let mut source: Option<String> = None;
+    let mut first = true;
+    loop {
+        let wait = if first {
+            REQUEST_TIMEOUT
+        } else {
+            crate::keepalive::IDLE_TIMEOUT
+        };
+        let Ok(Ok(head)) = timeout(wait, wire::read_head(&mut stream)).await else {
+            return;
+        };
+        if head.is_empty() {
+            break;
+        }
+        let rest = match head.strip_prefix(PREAMBLE.as_bytes()).filter(|_| first) {
+            Some(after) => match after.iter().position(|b| *b == b'\n') {
+                Some(nl) => {
+                    source = Some(String::from_utf8_lossy(&after[..nl]).into_owned());
+                    &after[nl + 1..]
+                }
+                None => after,
+            },
+            None => &head[..],
+        };
+        first = false;
+        let Some(request) = wire::parse_request(rest) else {
+            return;
+        };
+        let reply = serve_one(&inst, &host, &obs, source.clone(), request);
+        if stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// One request to the application: logged, recorded and answered.
+fn serve_one(
+    inst: &InstancePlan,
+    host: &str,
+    obs: &Obs,
+    source: Option<String>,
+    request: HttpRequest,
+) -> Vec<u8> {
     let probe = wire::header(&request, "x-sim-probe").map(str::to_owned);
     log(
-        &obs,
-        &host,
+        obs,
+        host,
         format!(
             "app {} served {} {} {}{}",
             inst.service,
@@ -561,17 +592,12 @@ async fn serve_app(mut stream: TcpStream, inst: Rc<InstancePlan>, host: Rc<str>,
         request,
         probe,
     });
-    let reply = wire::response(
+    wire::response(
         200,
         "OK",
         &[("x-sim-service", &inst.service)],
         &inst.service,
-    );
-    let _ = stream.write_all(&reply).await;
-    let _ = stream.shutdown().await;
-    // Read to the peer's FIN before closing: dropping a socket with unread bytes sends a reset,
-    // which turmoil may deliver ahead of the reply still in flight.
-    let _ = timeout(LINGER, wire::read_all(&mut stream)).await;
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -795,9 +821,7 @@ async fn upstream(
             return;
         }
     };
-    let next = Rc::new(Cell::new(0usize));
     let pool = Rc::new(crate::keepalive::Pool::new(up.http, obs.clone()));
-    let mut config: Option<((u64, u64), Arc<rustls::ClientConfig>)> = None;
     let router = up.chained.then(|| {
         let label = format!("chain/{host}/{}/{}", inst.service, up.destination);
         Rc::new(crate::chain::ChainProxy {
@@ -810,70 +834,100 @@ async fn upstream(
             next: RefCell::default(),
         })
     });
+    let route = Rc::new(Route {
+        service: inst.service.clone(),
+        up: up.clone(),
+        cache,
+        pool,
+        router,
+        next: Cell::new(0),
+        config: RefCell::default(),
+    });
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        if let Some(r) = &router {
-            tokio::task::spawn_local(handle_upstream(stream, Dial::Chain(r.clone()), up.clone()));
-            continue;
-        }
-        refresh(&mut config, &cache, &inst.service, |k, me| {
-            tls::client_config(&k.roots, &k.trust_domain, &up.destination, Some(me)).ok()
-        });
-        let endpoint = {
-            let k = cache.borrow();
-            k.catalog.get(&up.destination).and_then(|eps| {
-                let i = next.get();
-                next.set(i.wrapping_add(1));
-                eps.get(i % eps.len().max(1)).cloned()
-            })
-        };
-        let dial = Dial::Direct(
-            config.as_ref().map(|(_, c)| c.clone()),
-            endpoint,
-            pool.clone(),
-        );
-        tokio::task::spawn_local(handle_upstream(stream, dial, up.clone()));
+        tokio::task::spawn_local(handle_upstream(stream, route.clone()));
     }
 }
 
-/// How the sidecar reaches the upstream: the named service's instances in turn, or by its
-/// discovery chain.
-enum Dial {
-    Direct(
-        Option<Arc<rustls::ClientConfig>>,
-        Option<Endpoint>,
-        Rc<crate::keepalive::Pool>,
-    ),
-    Chain(Rc<crate::chain::ChainProxy>),
+/// One upstream listener's way to its destination: the discovery chain, or the named service's
+/// instances in turn with the proxy's TLS configuration. Chosen per request, as a request on a
+/// kept connection goes wherever the sidecar routes it at that moment.
+struct Route {
+    service: String,
+    up: Rc<UpstreamPlan>,
+    cache: Cache,
+    pool: Rc<crate::keepalive::Pool>,
+    router: Option<Rc<crate::chain::ChainProxy>>,
+    next: Cell<usize>,
+    config: RefCell<Versioned<rustls::ClientConfig>>,
 }
 
-async fn handle_upstream(mut app: TcpStream, dial: Dial, up: Rc<UpstreamPlan>) {
-    let Ok(Ok(head)) = timeout(REQUEST_TIMEOUT, wire::read_head(&mut app)).await else {
-        return;
-    };
-    let (target, result) = match dial {
-        Dial::Chain(r) => r.call(&head).await,
-        Dial::Direct(cfg, endpoint, pool) => (None, direct(cfg, endpoint, &pool, &up, &head).await),
-    };
-    let reply = match result {
-        Ok(bytes) => bytes,
-        Err(f) => wire::response(
-            503,
-            "Service Unavailable",
-            &[
-                ("x-sim-outcome", f.header()),
-                ("x-sim-handshake", if f.handshake { "ok" } else { "no" }),
-            ],
-            &f.detail,
-        ),
-    };
-    let reply = match &target {
-        Some(t) => crate::chain::with_target(reply, t),
-        None => reply,
-    };
-    let _ = app.write_all(&reply).await;
+/// A TLS configuration with the (roots, leaf) versions it was built from.
+type Versioned<T> = Option<((u64, u64), Arc<T>)>;
+
+impl Route {
+    /// Sends one request from the application; returns the chain's target and the answer.
+    async fn send(&self, head: &[u8]) -> (Option<String>, Result<Vec<u8>, Failure>) {
+        if let Some(r) = &self.router {
+            return r.call(head).await;
+        }
+        let cfg = {
+            let mut config = self.config.borrow_mut();
+            refresh(&mut config, &self.cache, &self.service, |k, me| {
+                tls::client_config(&k.roots, &k.trust_domain, &self.up.destination, Some(me)).ok()
+            });
+            config.as_ref().map(|(_, c)| c.clone())
+        };
+        let endpoint = {
+            let k = self.cache.borrow();
+            k.catalog.get(&self.up.destination).and_then(|eps| {
+                let i = self.next.get();
+                self.next.set(i.wrapping_add(1));
+                eps.get(i % eps.len().max(1)).cloned()
+            })
+        };
+        (
+            None,
+            direct(cfg, endpoint, &self.pool, &self.up, head).await,
+        )
+    }
+}
+
+/// The application's connection to its local upstream listener. An HTTP-family upstream keeps
+/// it open for the application's next request (HTTP keep-alive on loopback, as applications and
+/// Envoy do); a TCP one carries one request.
+async fn handle_upstream(mut app: TcpStream, route: Rc<Route>) {
+    let http = route.up.http;
+    let mut wait = REQUEST_TIMEOUT;
+    loop {
+        let head = match timeout(wait, wire::read_head(&mut app)).await {
+            Ok(Ok(h)) if !h.is_empty() => h,
+            _ => break,
+        };
+        wait = crate::keepalive::IDLE_TIMEOUT;
+        let (target, result) = route.send(&head).await;
+        let reply = match result {
+            Ok(bytes) => bytes,
+            Err(f) => wire::response(
+                503,
+                "Service Unavailable",
+                &[
+                    ("x-sim-outcome", f.header()),
+                    ("x-sim-handshake", if f.handshake { "ok" } else { "no" }),
+                ],
+                &f.detail,
+            ),
+        };
+        let reply = match &target {
+            Some(t) => crate::chain::with_target(reply, t),
+            None => reply,
+        };
+        if app.write_all(&reply).await.is_err() || !http {
+            break;
+        }
+    }
     let _ = app.shutdown().await;
     // As in `serve_app`: no reset overtaking the reply.
     let _ = timeout(LINGER, wire::read_all(&mut app)).await;

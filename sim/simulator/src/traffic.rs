@@ -24,10 +24,13 @@ pub(crate) async fn traffic(
 ) {
     sleep(start).await;
     let mut n = 0u64;
+    // An HTTP-family upstream's connection to the local sidecar, kept across calls.
+    let mut kept: Option<TcpStream> = None;
     loop {
         let request = &up.requests[(first + n as usize) % up.requests.len()];
         n += 1;
-        let (outcome, handshake, l7_denied, detail, target) = call_upstream(&up, request).await;
+        let (outcome, handshake, l7_denied, detail, target) =
+            call_upstream(&up, request, &mut kept).await;
         log(
             &obs,
             &host,
@@ -64,7 +67,21 @@ pub(crate) async fn traffic(
 async fn call_upstream(
     up: &UpstreamPlan,
     request: &HttpRequest,
+    kept: &mut Option<TcpStream>,
 ) -> (Outcome, bool, bool, String, Option<String>) {
+    let rendered = wire::render_request(request);
+    // A kept connection the sidecar closed meanwhile fails before any answer; the request then
+    // goes over a new one, as an HTTP client retries on a stale connection.
+    if let Some(mut s) = kept.take() {
+        match ask(&mut s, &rendered).await {
+            Asked::Answer(bytes) => {
+                *kept = Some(s);
+                return finish(&bytes, up);
+            }
+            Asked::TimedOut => return (Outcome::TimedOut, false, false, String::new(), None),
+            Asked::Closed => {}
+        }
+    }
     let mut s = match timeout(
         CONNECT_TIMEOUT,
         TcpStream::connect(("127.0.0.1", up.bind_port)),
@@ -91,8 +108,18 @@ async fn call_upstream(
             )
         }
     };
+    if up.http {
+        return match ask(&mut s, &rendered).await {
+            Asked::Answer(bytes) => {
+                *kept = Some(s);
+                finish(&bytes, up)
+            }
+            Asked::TimedOut => (Outcome::TimedOut, false, false, String::new(), None),
+            Asked::Closed => finish(&[], up),
+        };
+    }
     let sent = async {
-        s.write_all(&wire::render_request(request)).await?;
+        s.write_all(&rendered).await?;
         s.shutdown().await
     };
     if sent.await.is_err() {
@@ -109,9 +136,39 @@ async fn call_upstream(
         Ok((b, _)) => b,
         Err(_) => return (Outcome::TimedOut, false, false, String::new(), None),
     };
-    let target = wire::parse_response(&bytes)
+    finish(&bytes, up)
+}
+
+/// What a request on a kept connection got.
+enum Asked {
+    Answer(Vec<u8>),
+    TimedOut,
+    /// Closed or failed before any answer.
+    Closed,
+}
+
+/// One request on the application's connection to its sidecar, the response framed by its
+/// `content-length`.
+async fn ask(s: &mut TcpStream, request: &[u8]) -> Asked {
+    let sent = async {
+        s.write_all(request).await?;
+        s.flush().await
+    };
+    if sent.await.is_err() {
+        return Asked::Closed;
+    }
+    // Longer than the sidecar's own timeouts, so its verdict arrives first.
+    match timeout(REQUEST_TIMEOUT * 3, wire::read_response(s)).await {
+        Ok(Ok(bytes)) if !bytes.is_empty() => Asked::Answer(bytes),
+        Ok(_) => Asked::Closed,
+        Err(_) => Asked::TimedOut,
+    }
+}
+
+fn finish(bytes: &[u8], up: &UpstreamPlan) -> (Outcome, bool, bool, String, Option<String>) {
+    let target = wire::parse_response(bytes)
         .and_then(|r| r.headers.get(crate::chain::TARGET_HEADER).cloned());
-    let (o, h, l7, d) = classify(&bytes, &up.destination);
+    let (o, h, l7, d) = classify(bytes, &up.destination);
     (o, h, l7, d, target)
 }
 
