@@ -60,13 +60,23 @@ impl Input<'_> {
         self.history.iter().rev().find(|v| v.at_ms <= t)
     }
 
+    /// The analysis's decisions for `src`'s requests on `upstream`, per target: a range of the
+    /// map, which is keyed by (source, upstream, target), not a scan of every chain.
+    fn targets_of<'b>(
+        &'b self,
+        src: &'b str,
+        upstream: &'b str,
+    ) -> impl Iterator<Item = &'b (bool, String)> + 'b {
+        let from = (src.to_owned(), upstream.to_owned(), String::new());
+        self.chain_targets
+            .range(from..)
+            .take_while(move |((s, u, _), _)| s == src && u == upstream)
+            .map(|(_, d)| d)
+    }
+
     /// Whether the static analysis follows `upstream` of `src` through its chain.
     fn analysed(&self, src: &str, upstream: &str) -> bool {
-        self.chained.contains(upstream)
-            && self
-                .chain_targets
-                .keys()
-                .any(|(s, u, _)| s == src && u == upstream)
+        self.chained.contains(upstream) && self.targets_of(src, upstream).next().is_some()
     }
 
     /// The static decision for `src`'s requests on `upstream` that reach `target`: the chain
@@ -279,10 +289,8 @@ fn edge(
     let chained = input.chained.contains(dst);
     if chained {
         let mut expected = input
-            .chain_targets
-            .iter()
-            .filter(|((s, u, _), _)| s == src && u == dst)
-            .map(|(_, (allowed, _))| *allowed)
+            .targets_of(src, dst)
+            .map(|(allowed, _)| *allowed)
             .peekable();
         if expected.peek().is_some() {
             d.allowed = expected.any(|a| a);
